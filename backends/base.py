@@ -1,0 +1,144 @@
+"""The backend seam: where and how a kernel runs, and how its completion is fenced.
+
+A backend is a class with a name, a framework (``torch`` or ``jax``), a small
+settings dataclass (what ``--set`` may change), ``available()`` saying whether
+its stack and hardware are here and, when not, why, a device description, and
+``prepare(kernel, cfg, state)`` giving a ``PreparedStep``: one step, already
+placed on the device, that the harness can call, fence and observe.
+
+The *fence* is the part that makes a timing honest: devices run
+asynchronously, so a clock read after launching work measures the launch,
+not the work. Every backend says what its fence is (``fence_description``)
+and the default timer calls it after every step before reading the clock.
+
+Adding a backend from another package (see README, "Adding a backend")::
+
+    # mypkg/backend.py
+    from backends.base import Availability, Backend, BackendSettings, DeviceInfo
+
+    class MyBackend(Backend):
+        name = "my-chip"
+        framework = "torch"
+        fence_description = "mychip.synchronize()"
+        ...
+
+    # mypkg's pyproject.toml
+    [project.entry-points."accelbench.backends"]
+    my-chip = "mypkg.backend:MyBackend"
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+from kernels.base import PRECISIONS
+
+
+class BackendError(ValueError):
+    """A user asked a backend for something it does not support."""
+
+
+@dataclass(frozen=True)
+class Availability:
+    ok: bool
+    reason: str = ""
+
+    @classmethod
+    def yes(cls) -> "Availability":
+        return cls(True, "")
+
+    @classmethod
+    def no(cls, reason: str) -> "Availability":
+        return cls(False, reason)
+
+
+@dataclass
+class DeviceInfo:
+    """What the backend runs on. ``catalog_key`` names the entry of the device
+    catalog (peak FLOP/s, bandwidth) that metrics use; None means an unknown
+    device, for which no MFU is computed rather than borrowing another chip's peak."""
+
+    kind: str
+    catalog_key: str | None
+    count: int = 1
+    memory_bytes: int | None = None
+    driver: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BackendSettings:
+    """Settings every backend accepts through ``--set``. Subclass to add more."""
+
+    precision: str = ""  # empty: the backend's default precision
+
+
+@dataclass
+class PreparedStep:
+    """One kernel step placed on a device. ``step()`` launches one step and
+    returns its outputs (a dict, possibly of unfinished device values);
+    ``observe()`` returns the numpy observables after the latest step."""
+
+    step: Callable[[], dict[str, Any]]
+    observe: Callable[[], dict[str, np.ndarray]]
+    compile_s: float | None = None
+    """Seconds spent compiling ahead of the first step, where the backend compiles explicitly."""
+    info: dict[str, Any] = field(default_factory=dict)
+    """Backend facts worth recording about this case (e.g. number of compilations)."""
+
+
+class Backend:
+    name: ClassVar[str]
+    framework: ClassVar[str]
+    fence_description: ClassVar[str]
+    default_precision: ClassVar[str] = "fp32"
+    settings_cls: ClassVar[type] = BackendSettings
+
+    def __init__(self, settings: BackendSettings | None = None):
+        self.settings = settings or self.settings_cls()
+        if self.settings.precision and self.settings.precision not in PRECISIONS:
+            raise BackendError(
+                f"unknown precision '{self.settings.precision}' for backend '{self.name}'; "
+                f"accepted: {', '.join(PRECISIONS)}"
+            )
+
+    @property
+    def precision(self) -> str:
+        return self.settings.precision or self.default_precision
+
+    @classmethod
+    def available(cls) -> Availability:
+        raise NotImplementedError
+
+    def device_info(self) -> DeviceInfo:
+        raise NotImplementedError
+
+    def prepare(self, kernel, cfg, state: dict[str, np.ndarray]) -> PreparedStep:
+        raise NotImplementedError
+
+    def fence(self, outputs: Any) -> None:
+        """Block until the work that produced ``outputs`` has finished."""
+        raise NotImplementedError
+
+    def time_steps(self, prepared: PreparedStep, n: int) -> tuple[list[float], Any]:
+        """Run ``n`` steps; return the wall time of each and the last outputs.
+        Each step is fenced before the clock is read."""
+        times, outputs = [], None
+        clock = time.perf_counter
+        for _ in range(n):
+            t0 = clock()
+            outputs = prepared.step()
+            self.fence(outputs)
+            times.append(clock() - t0)
+        return times, outputs
+
+    def peak_memory_bytes(self) -> int | None:
+        return None
+
+    def to_scalar(self, value: Any) -> float:
+        """A device scalar (e.g. the loss) as a Python float. This syncs."""
+        return float(np.asarray(value))

@@ -1,0 +1,64 @@
+"""What every PyTorch backend shares: settings, placing a kernel's torch
+lowering on a device, optional ``torch.compile``, and reading a loss."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from typing import Any
+
+from backends.base import Availability, Backend, BackendSettings, PreparedStep
+
+
+@dataclass
+class TorchSettings(BackendSettings):
+    compile: bool = False
+    """Wrap the kernel's forward module/function in ``torch.compile``; the
+    compile happens in the first step and is reported in ``compile_s``."""
+    compile_backend: str = "inductor"
+    threads: int = 0
+    """Intra-op threads (0: PyTorch's default)."""
+
+
+def torch_importable() -> Availability:
+    if importlib.util.find_spec("torch") is None:
+        return Availability.no("PyTorch is not installed (pip install torch)")
+    return Availability.yes()
+
+
+class TorchBackend(Backend):
+    """Base of the PyTorch backends; subclasses set the device and the fence."""
+
+    framework = "torch"
+    settings_cls = TorchSettings
+
+    def torch_device(self):
+        raise NotImplementedError
+
+    def wrap(self):
+        """The callable applied to the kernel's forward module/function."""
+        if not self.settings.compile:
+            return None
+        import torch
+
+        return lambda fn: torch.compile(fn, backend=self.settings.compile_backend)
+
+    def configure(self) -> None:
+        """Process-wide switches, applied once before the lowering is built."""
+        import torch
+
+        if self.settings.threads:
+            torch.set_num_threads(self.settings.threads)
+
+    def prepare(self, kernel, cfg, state) -> PreparedStep:
+        self.configure()
+        program = kernel.torch_program(cfg, state, self.torch_device(), self.precision, wrap=self.wrap())
+        return PreparedStep(step=program.step, observe=program.observe, info=self.case_info())
+
+    def case_info(self) -> dict[str, Any]:
+        import torch
+
+        return {"torch_compile": bool(self.settings.compile), "threads": torch.get_num_threads()}
+
+    def to_scalar(self, value: Any) -> float:
+        return float(value.detach().float().cpu().item())

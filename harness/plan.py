@@ -1,0 +1,257 @@
+"""From what the user asked (suite, kernels, backends, --set) to a list of cases.
+
+Everything a user types is validated here, before any case runs: kernel,
+preset and backend names, ``--set`` keys and the types of their values, and
+suite files. Errors are ``PlanError`` with one line naming what was wrong and
+what is accepted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import backends
+import kernels
+from backends.base import BackendError
+from kernels.base import KernelError
+
+SUITES_DIR = Path(__file__).resolve().parent / "suites"
+DEFAULT_STEPS, DEFAULT_WARMUP, DEFAULT_REPEATS = 10, 2, 3
+DEFAULT_TIMEOUT_TINY_S, DEFAULT_TIMEOUT_S = 300.0, 3600.0
+
+
+class PlanError(ValueError):
+    """Bad user input: one line saying what was wrong and what is accepted."""
+
+
+@dataclass(frozen=True)
+class Case:
+    kernel: str
+    preset: str
+    backend: str
+    kernel_settings: dict[str, Any] = field(default_factory=dict)
+    backend_settings: dict[str, Any] = field(default_factory=dict)
+    steps: int = DEFAULT_STEPS
+    warmup: int = DEFAULT_WARMUP
+    repeats: int = DEFAULT_REPEATS
+    timeout_s: float = DEFAULT_TIMEOUT_S
+
+    @property
+    def case_id(self) -> str:
+        """File-name-safe id; settings that change the work add a short hash."""
+        base = f"{self.kernel}-{self.preset}--{self.backend}"
+        if self.kernel_settings or self.backend_settings:
+            blob = json.dumps([self.kernel_settings, self.backend_settings], sort_keys=True)
+            base += "--" + hashlib.sha256(blob.encode()).hexdigest()[:8]
+        return base
+
+    @property
+    def label(self) -> str:
+        extra = {**self.kernel_settings, **self.backend_settings}
+        suffix = " " + " ".join(f"{k}={v}" for k, v in sorted(extra.items())) if extra else ""
+        return f"{self.kernel}:{self.preset} on {self.backend}{suffix}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Case":
+        return cls(**data)
+
+
+# ----------------------------------------------------------------- --set values
+def _convert(text: str, kind, key: str):
+    origin = typing.get_origin(kind)
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        options = [a for a in typing.get_args(kind) if a is not type(None)]
+        if text.lower() in ("none", "null", ""):
+            return None
+        kind = options[0]
+    if kind is bool:
+        lowered = text.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise PlanError(f"--set {key}={text}: expected a boolean (true/false)")
+    if kind in (int, float):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise PlanError(f"--set {key}={text}: expected {'an integer' if kind is int else 'a number'}") from None
+        if kind is float and value != value:
+            raise PlanError(f"--set {key}={text}: NaN is not accepted")
+        return value
+    return text
+
+
+def parse_assignment(item: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise PlanError(f"--set '{item}': expected key=value")
+    return key, value.strip()
+
+
+def field_types(cls) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def split_settings(raw: dict[str, str], kernel_names, backend_names) -> tuple[dict, dict]:
+    """Type each --set value by the kernel config or backend settings field it
+    names. A key must belong to at least one selected kernel or backend."""
+    kernel_fields: dict[str, Any] = {}
+    for name in kernel_names:
+        kernel_fields.update(field_types(kernels.get(name).config_cls))
+    backend_fields: dict[str, Any] = {}
+    for name in backend_names:
+        backend_fields.update(field_types(backends.get_class(name).settings_cls))
+    kernel_values, backend_values = {}, {}
+    for key, text in raw.items():
+        if key not in kernel_fields and key not in backend_fields:
+            accepted = sorted(set(kernel_fields) | set(backend_fields))
+            raise PlanError(f"unknown --set key '{key}'; accepted here: {', '.join(accepted)}")
+        if key in kernel_fields:
+            kernel_values[key] = _convert(text, kernel_fields[key], key)
+        if key in backend_fields:
+            backend_values[key] = _convert(text, backend_fields[key], key)
+    return kernel_values, backend_values
+
+
+# ------------------------------------------------------------------- suites
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    kernels: list[str]
+    backends: list[str]
+    settings: dict[str, Any]
+    steps: int | None = None
+    warmup: int | None = None
+    repeats: int | None = None
+    timeout: float | None = None
+
+
+SUITE_KEYS = {"description", "kernels", "backends", "settings", "steps", "warmup", "repeats", "timeout"}
+
+
+def builtin_suites() -> list[str]:
+    return sorted(p.stem for p in SUITES_DIR.glob("*.toml"))
+
+
+def load_suite(name_or_path: str) -> Suite:
+    path = Path(name_or_path)
+    if not (path.suffix == ".toml" and path.exists()):
+        path = SUITES_DIR / f"{name_or_path}.toml"
+        if not path.exists():
+            raise PlanError(
+                f"unknown suite '{name_or_path}'; accepted: {', '.join(builtin_suites())} or a path to a .toml file"
+            )
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise PlanError(f"suite file {path}: not valid TOML ({exc})") from None
+    unknown = sorted(set(data) - SUITE_KEYS)
+    if unknown:
+        raise PlanError(f"suite file {path}: unknown key '{unknown[0]}'; accepted: {', '.join(sorted(SUITE_KEYS))}")
+    for key in ("kernels", "backends"):
+        if not isinstance(data.get(key), list) or not data[key] or not all(isinstance(x, str) for x in data[key]):
+            raise PlanError(f"suite file {path}: '{key}' must be a non-empty list of strings")
+    if not isinstance(data.get("settings", {}), dict):
+        raise PlanError(f"suite file {path}: 'settings' must be a table")
+    for key in ("steps", "warmup", "repeats"):
+        if key in data and (not isinstance(data[key], int) or isinstance(data[key], bool) or data[key] < (0 if key == "warmup" else 1)):
+            raise PlanError(f"suite file {path}: '{key}' must be a positive integer")
+    if "timeout" in data and (not isinstance(data["timeout"], (int, float)) or data["timeout"] <= 0):
+        raise PlanError(f"suite file {path}: 'timeout' must be a positive number of seconds")
+    return Suite(
+        name=path.stem,
+        description=str(data.get("description", "")),
+        kernels=data["kernels"],
+        backends=data["backends"],
+        settings={k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in data.get("settings", {}).items()},
+        steps=data.get("steps"),
+        warmup=data.get("warmup"),
+        repeats=data.get("repeats"),
+        timeout=data.get("timeout"),
+    )
+
+
+# --------------------------------------------------------------------- plan
+def default_timeout(preset: str) -> float:
+    return DEFAULT_TIMEOUT_TINY_S if preset == "tiny" else DEFAULT_TIMEOUT_S
+
+
+def build_plan(
+    suite: str | None,
+    kernel_specs: list[str],
+    backend_names: list[str],
+    set_items: list[str],
+    steps: int | None = None,
+    warmup: int | None = None,
+    repeats: int | None = None,
+    timeout: float | None = None,
+) -> list[Case]:
+    """Cases for every kernel spec × backend. Without --kernel and --suite, the
+    smoke suite; without --backend, the suite's backends."""
+    loaded = load_suite(suite or "smoke") if (suite or not kernel_specs) else None
+    specs = kernel_specs or (loaded.kernels if loaded else [])
+    chosen_backends = backend_names or (loaded.backends if loaded else ["torch-cpu"])
+    raw = dict(loaded.settings) if loaded else {}
+    for item in set_items:
+        key, value = parse_assignment(item)
+        raw[key] = value
+    try:
+        parsed = [kernels.parse_spec(spec) for spec in specs]
+        known = backends.names()
+    except (KernelError, BackendError) as exc:
+        raise PlanError(str(exc)) from None
+    for name in chosen_backends:
+        if name not in known:
+            raise PlanError(f"unknown backend '{name}'; accepted: {', '.join(known)}")
+    kernel_values, backend_values = split_settings(raw, {k.name for k, _ in parsed}, chosen_backends)
+    for key in ("steps", "warmup", "repeats"):
+        value = {"steps": steps, "warmup": warmup, "repeats": repeats}[key]
+        if value is not None and value < (0 if key == "warmup" else 1):
+            raise PlanError(f"--{key} must be {'>= 0' if key == 'warmup' else '>= 1'}, got {value}")
+    if timeout is not None and timeout <= 0:
+        raise PlanError(f"--timeout must be a positive number of seconds, got {timeout}")
+    cases = []
+    for kernel, preset in parsed:
+        own_fields = set(field_types(kernel.config_cls))
+        ks = {k: v for k, v in kernel_values.items() if k in own_fields}
+        try:
+            kernel.config(preset, ks)
+        except (KernelError, TypeError) as exc:
+            raise PlanError(str(exc)) from None
+        for backend_name in chosen_backends:
+            own = set(field_types(backends.get_class(backend_name).settings_cls))
+            cases.append(
+                Case(
+                    kernel=kernel.name,
+                    preset=preset,
+                    backend=backend_name,
+                    kernel_settings=ks,
+                    backend_settings={k: v for k, v in backend_values.items() if k in own},
+                    steps=_first(steps, loaded and loaded.steps, DEFAULT_STEPS),
+                    warmup=_first(warmup, loaded and loaded.warmup, DEFAULT_WARMUP),
+                    repeats=_first(repeats, loaded and loaded.repeats, DEFAULT_REPEATS),
+                    timeout_s=float(_first(timeout, loaded and loaded.timeout, default_timeout(preset))),
+                )
+            )
+    return cases
+
+
+def _first(*values):
+    for v in values:
+        if v is not None and v is not False:
+            return v
+    raise AssertionError("no default")

@@ -1,0 +1,182 @@
+"""The result record: one JSON document per case, the contract that reports,
+comparisons and users read (schema ``accelbench.result/1``).
+
+Records are written atomically: to a temporary file in the same folder, fsync'd,
+then renamed over the target, so a reader (or a crash) never sees half a record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA = "accelbench.result/1"
+STATUSES = ("ok", "failed", "skipped", "unavailable")
+
+
+class RecordError(ValueError):
+    """A file is not a readable result record."""
+
+
+@dataclass
+class KernelPart:
+    name: str
+    preset: str
+    config: dict[str, Any]
+    flops_per_step: float | None = None
+    flops_by_convention: dict[str, float] = field(default_factory=dict)
+    bytes_per_step: float | None = None
+    tokens_per_step: int | None = None
+    flop_convention: str | None = None
+
+
+@dataclass
+class BackendPart:
+    name: str
+    framework: str
+    device_kind: str | None = None
+    device_catalog_key: str | None = None
+    device_count: int = 1
+    precision: str | None = None
+    fence: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TimingPart:
+    compile_s: float | None = None
+    first_step_s: float | None = None
+    warmup_steps: int = 0
+    steps: int = 0
+    repeats: int = 0
+    step_s: dict[str, Any] | None = None
+    samples_s: list[float] = field(default_factory=list)
+
+
+@dataclass
+class MetricsPart:
+    tokens_per_s: float | None = None
+    tflops: float | None = None
+    mfu: float | None = None
+    hbm_tbps: float | None = None
+    peak_mem_bytes: int | None = None
+    joules_per_token: float | None = None
+
+
+@dataclass
+class NumericsPart:
+    reference: str | None = None
+    max_rel_err: float | None = None
+    worst: str | None = None
+    tolerance: float | None = None
+    passed: bool | None = None
+    loss_first: float | None = None
+    loss_last: float | None = None
+
+
+@dataclass
+class ResultRecord:
+    run_id: str
+    created_at: str
+    status: str
+    kernel: KernelPart
+    backend: BackendPart
+    error: dict[str, str] | None = None
+    timing: TimingPart = field(default_factory=TimingPart)
+    metrics: MetricsPart = field(default_factory=MetricsPart)
+    numerics: NumericsPart = field(default_factory=NumericsPart)
+    cost: dict[str, Any] | None = None
+    env: dict[str, Any] = field(default_factory=dict)
+    schema: str = SCHEMA
+
+    def to_dict(self) -> dict[str, Any]:
+        return _finite(dataclasses.asdict(self))
+
+
+def _finite(value):
+    """JSON has no NaN or Infinity: store them as strings a reader can see."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def write_atomic(path: str | os.PathLike, data: dict[str, Any]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def write_record(path, record: ResultRecord) -> Path:
+    return write_atomic(path, record.to_dict())
+
+
+def load_record(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and check one record; RecordError names the file and the problem."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecordError(f"{path}: cannot read: {exc}") from None
+    if not text.strip():
+        raise RecordError(f"{path}: empty file")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RecordError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise RecordError(f"{path}: not an accelbench result record (no schema '{SCHEMA}')")
+    for key, kind in (("status", str), ("kernel", dict), ("backend", dict), ("run_id", str)):
+        if not isinstance(data.get(key), kind):
+            raise RecordError(f"{path}: field '{key}' missing or not a {kind.__name__}")
+    if data["status"] not in STATUSES:
+        raise RecordError(f"{path}: status '{data['status']}' is not one of {', '.join(STATUSES)}")
+    return data
+
+
+def record_files(folder: str | os.PathLike) -> list[Path]:
+    """The candidate record files of a results folder (hidden temp files excluded)."""
+    folder = Path(folder)
+    return sorted(p for p in folder.glob("*.json") if not p.name.startswith("."))
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write a text file (a report) the same atomic way as a record."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path

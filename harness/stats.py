@@ -1,0 +1,55 @@
+"""Step-time statistics: order statistics and a bootstrap interval of the median."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
+
+
+@dataclass(frozen=True)
+class StepStats:
+    median: float
+    mean: float
+    min: float
+    max: float
+    p10: float
+    p90: float
+    stdev: float
+    ci95: tuple[float, float]
+    """Percentile-bootstrap 95% confidence interval of the median."""
+    n: int
+
+
+def bootstrap_median_ci(samples, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of the median (Efron & Tibshirani
+    1993, ch. 13): resample with replacement, take the median of each
+    resample, report the 2.5th and 97.5th percentiles. Seeded, so the same
+    samples always give the same interval."""
+    x = np.asarray(samples, dtype=np.float64)
+    if x.size == 1:
+        return float(x[0]), float(x[0])
+    rng = np.random.default_rng(seed)
+    medians = np.median(x[rng.integers(0, x.size, (resamples, x.size))], axis=1)
+    lo, hi = np.percentile(medians, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def summarize(samples) -> StepStats:
+    x = np.asarray(samples, dtype=np.float64)
+    if x.size == 0:
+        raise ValueError("no samples to summarize")
+    return StepStats(
+        median=float(np.median(x)),
+        mean=float(x.mean()),
+        min=float(x.min()),
+        max=float(x.max()),
+        p10=float(np.percentile(x, 10)),
+        p90=float(np.percentile(x, 90)),
+        stdev=float(x.std(ddof=1)) if x.size > 1 else 0.0,
+        ci95=bootstrap_median_ci(x),
+        n=int(x.size),
+    )

@@ -1,0 +1,44 @@
+"""Kernel registry: name -> Kernel instance.
+
+To add a kernel, write a module with a ``Kernel`` subclass (see ``gemm.py``
+for the smallest complete one) and add it to ``_MODULES``. Importing this
+package imports numpy only; torch and JAX load inside the lowerings.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from kernels.base import Kernel, KernelError
+
+_MODULES = {
+    "gemm": ("kernels.gemm", "Gemm"),
+    "gpt2": ("kernels.gpt2", "GPT2"),
+}
+
+_cache: dict[str, Kernel] = {}
+
+
+def names() -> list[str]:
+    return list(_MODULES)
+
+
+def get(name: str) -> Kernel:
+    if name not in _MODULES:
+        raise KernelError(f"unknown kernel '{name}'; accepted: {', '.join(_MODULES)}")
+    if name not in _cache:
+        module, cls = _MODULES[name]
+        _cache[name] = getattr(importlib.import_module(module), cls)()
+    return _cache[name]
+
+
+def parse_spec(spec: str) -> tuple[Kernel, str]:
+    """'gpt2:124m' -> (GPT2 kernel, '124m'); a bare name means the 'tiny' preset."""
+    name, _, preset = spec.partition(":")
+    kernel = get(name.strip())
+    preset = preset.strip() or "tiny"
+    kernel.config(preset)  # validates the preset
+    return kernel, preset
+
+
+__all__ = ["Kernel", "KernelError", "get", "names", "parse_spec"]

@@ -1,0 +1,207 @@
+"""The kernel seam: what a workload is, independent of any framework.
+
+A kernel declares its presets and config dataclass, its analytic work per step
+(FLOPs, bytes, tokens), deterministic numpy-made initial state, and two
+lowerings of the same math: one for PyTorch and one for JAX. Both lowerings of
+a kernel live in the kernel's own module so a reader sees that they match.
+
+The contract a lowering fulfils (see ``TorchProgram`` and ``JaxProgram``):
+
+* it starts from ``Kernel.make_state(cfg, seed)``: a flat ``dict`` of numpy
+  arrays (inputs and initial weights), identical for every backend;
+* one *step* is the unit that is timed: a training step (forward, loss,
+  backward, optimizer update) for the model kernels, or one forward(+backward)
+  of an operator for the micro kernels;
+* after a step, ``observe`` gives a flat ``dict`` of numpy arrays (the loss,
+  outputs, gradients or updated weights) that the harness compares against a
+  float64 reference and across frameworks.
+
+Framework imports (torch, jax) happen only inside the lowering functions, so
+importing ``kernels`` never imports either.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Mapping
+
+import numpy as np
+
+# FLOP conventions. Every result records the one its ``flops_per_step`` used.
+EXACT_MATMUL = "matmul-exact"
+"""Micro kernels: 2 FLOPs per multiply-accumulate of every matmul, plus the
+elementwise work the kernel's docstring lists. No approximation."""
+PALM = "palm-6N+12LdT"
+"""Training steps: 6·N per token for the dense weights (2 forward + 4 backward
+FLOPs per parameter per token) plus 12·L·d·T per token for the attention score
+and value matmuls over the full T×T square. PaLM (Chowdhery et al. 2022),
+appendix B; used by nanoGPT's ``estimate_mfu`` and torchtitan."""
+CAUSAL_HALVED = "causal-6N+6LdT"
+"""As ``PALM`` but counting only the causal half of the attention square
+(6·L·d·T per token), as MaxText does since 2025."""
+
+PRECISIONS = ("fp64", "fp32", "tf32", "bf16")
+"""Precision policies a backend may ask a lowering for:
+
+* ``fp64``: everything in float64; the numerics reference on the CPU.
+* ``fp32``: everything in float32 (matmuls in full fp32).
+* ``tf32``: float32 storage, matmuls allowed to use TF32 tensor cores.
+* ``bf16``: model kernels run under bf16 autocast with fp32 master weights and
+  fp32 optimizer state; micro kernels take bf16 inputs and produce bf16 outputs.
+"""
+
+
+class KernelError(ValueError):
+    """A user asked for something a kernel does not have (preset, setting)."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    overrides: Mapping[str, Any]
+    description: str = ""
+
+
+@dataclass
+class TorchProgram:
+    """A kernel lowered to PyTorch on one device.
+
+    ``step()`` runs one step and returns its outputs as tensors *without*
+    synchronizing: the backend's fence decides when work is complete.
+    ``observe()`` copies what the numerics check compares to numpy (it syncs).
+    """
+
+    step: Callable[[], Any]
+    observe: Callable[[], dict[str, np.ndarray]]
+    modules: list[Any] = field(default_factory=list)
+    """Torch modules/optimizers the step uses, for backends that wrap them (DDP, compile)."""
+
+
+@dataclass
+class JaxProgram:
+    """A kernel lowered to JAX as pure functions.
+
+    ``init(arrays)`` builds the state pytree from numpy arrays (placed by the
+    backend afterwards); ``step(state) -> (state, outputs)`` is pure and is
+    what the backend jits (donating ``state``); ``observe(state, outputs)``
+    turns them into the flat numpy dict the numerics check compares.
+    """
+
+    init: Callable[[dict[str, np.ndarray]], Any]
+    step: Callable[[Any], tuple[Any, Any]]
+    observe: Callable[[Any, Any], dict[str, np.ndarray]]
+
+
+class Kernel:
+    """Base class of every kernel. Subclasses set the class attributes and
+    implement the analytic counts, ``make_state`` and the lowerings."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    config_cls: ClassVar[type]
+    presets: ClassVar[dict[str, Preset]]
+    is_training_step: ClassVar[bool] = False
+    flop_convention: ClassVar[str] = EXACT_MATMUL
+
+    # ---- configuration -------------------------------------------------
+    def config(self, preset: str = "tiny", overrides: Mapping[str, Any] | None = None):
+        if preset not in self.presets:
+            raise KernelError(
+                f"unknown preset '{preset}' for kernel '{self.name}'; "
+                f"accepted: {', '.join(self.presets)}"
+            )
+        values = dict(self.presets[preset].overrides)
+        values.update(overrides or {})
+        known = {f.name for f in dataclasses.fields(self.config_cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise KernelError(
+                f"unknown setting '{unknown[0]}' for kernel '{self.name}'; "
+                f"accepted: {', '.join(sorted(known))}"
+            )
+        return self.config_cls(**values)
+
+    def setting_names(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self.config_cls)]
+
+    def lowerings(self) -> dict[str, bool]:
+        """Which frameworks this kernel has a lowering for."""
+        return {
+            "torch": type(self).torch_program is not Kernel.torch_program,
+            "jax": type(self).jax_program is not Kernel.jax_program,
+        }
+
+    # ---- analytic work per step ----------------------------------------
+    def flops_per_step(self, cfg) -> float:
+        raise NotImplementedError
+
+    def flops_by_convention(self, cfg) -> dict[str, float]:
+        """Every FLOP count this kernel can state, keyed by convention."""
+        return {self.flop_convention: float(self.flops_per_step(cfg))}
+
+    def bytes_per_step(self, cfg, precision: str = "fp32") -> float | None:
+        """The fewest bytes a step must move: each input read once, each
+        output written once (None where that is not meaningful)."""
+        return None
+
+    def tokens_per_step(self, cfg) -> int | None:
+        return None
+
+    def memory_estimate_bytes(self, cfg, precision: str) -> float | None:
+        """Rough peak device memory of one step, for refusing cases that cannot fit."""
+        return None
+
+    # ---- state and lowerings -------------------------------------------
+    def make_state(self, cfg, seed: int = 0) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def torch_program(
+        self, cfg, state: dict[str, np.ndarray], device, precision: str, wrap: Callable | None = None
+    ) -> TorchProgram:
+        """Lower to PyTorch on ``device``. ``wrap`` (identity when None) is
+        applied to the module or function that does the forward math, so a
+        backend can add ``torch.compile`` or DistributedDataParallel."""
+        raise NotImplementedError(f"kernel '{self.name}' has no torch lowering")
+
+    def jax_program(self, cfg, precision: str) -> JaxProgram:
+        raise NotImplementedError(f"kernel '{self.name}' has no jax lowering")
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "training_step": self.is_training_step,
+            "flop_convention": self.flop_convention,
+            "presets": {
+                name: {"description": p.description, "config": dataclasses.asdict(self.config(name))}
+                for name, p in self.presets.items()
+            },
+            "settings": self.setting_names(),
+            "lowerings": self.lowerings(),
+        }
+
+
+def rng_normal(seed: int, shape, scale: float = 1.0, dtype=np.float32) -> np.ndarray:
+    """Deterministic N(0, scale²) values: the same on every machine."""
+    return (np.random.default_rng(seed).standard_normal(shape) * scale).astype(dtype)
+
+
+def torch_dtype(precision: str):
+    import torch
+
+    return {"fp64": torch.float64, "fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16}[precision]
+
+
+def jax_dtype(precision: str):
+    import jax.numpy as jnp
+
+    return {"fp64": jnp.float64, "fp32": jnp.float32, "tf32": jnp.float32, "bf16": jnp.bfloat16}[precision]
+
+
+def jax_matmul_precision(precision: str):
+    """fp32/fp64 ask XLA for full-precision matmuls (it may otherwise use
+    bf16 passes on TPUs or TF32 on GPUs); tf32/bf16 take the default."""
+    import jax
+
+    return jax.lax.Precision.HIGHEST if precision in ("fp32", "fp64") else jax.lax.Precision.DEFAULT

@@ -1,0 +1,199 @@
+"""GPT-2 training step: forward, cross-entropy, backward, AdamW update.
+
+The model follows GPT-2 (Radford et al. 2019) as nanoGPT writes it: learned
+token and position embeddings, pre-LayerNorm blocks with biases, causal
+self-attention, a tanh-GELU MLP of width 4·d, a final LayerNorm and an output
+head tied to the token embedding. The vocabulary is padded to 50,304 (a
+multiple of 64), as nanoGPT does, for all real presets.
+
+Parameters live in one flat dict whose names are those of nanoGPT's
+``state_dict`` (``transformer.`` prefix dropped), so the torch module and the
+JAX functions below read the same arrays.
+
+Mixed precision (``bf16``): weights, gradients and AdamW state stay in fp32;
+matmuls and attention run in bf16; LayerNorm, softmax and the loss in fp32.
+That is what ``torch.autocast`` does, and the JAX lowering casts the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from kernels.base import CAUSAL_HALVED, PALM, JaxProgram, Kernel, Preset, TorchProgram, rng_normal
+
+
+@dataclass(frozen=True)
+class GPT2Config:
+    n_layer: int = 2
+    n_head: int = 2
+    d_model: int = 64
+    vocab_size: int = 256
+    seq_len: int = 32
+    batch: int = 2
+    lr: float = 6e-4
+    beta1: float = 0.9
+    beta2: float = 0.95
+    eps: float = 1e-8
+    weight_decay: float = 0.1
+    seed: int = 0
+
+
+def _gpt2_preset(name, n_layer, n_head, d_model, batch, desc):
+    return Preset(
+        name,
+        {"n_layer": n_layer, "n_head": n_head, "d_model": d_model, "vocab_size": 50304, "seq_len": 1024, "batch": batch},
+        desc,
+    )
+
+
+def param_shapes(cfg: GPT2Config) -> dict[str, tuple[int, ...]]:
+    d, f = cfg.d_model, 4 * cfg.d_model
+    shapes: dict[str, tuple[int, ...]] = {"wte.weight": (cfg.vocab_size, d), "wpe.weight": (cfg.seq_len, d)}
+    for i in range(cfg.n_layer):
+        p = f"h.{i}."
+        shapes.update({
+            p + "ln_1.weight": (d,), p + "ln_1.bias": (d,),
+            p + "attn.c_attn.weight": (3 * d, d), p + "attn.c_attn.bias": (3 * d,),
+            p + "attn.c_proj.weight": (d, d), p + "attn.c_proj.bias": (d,),
+            p + "ln_2.weight": (d,), p + "ln_2.bias": (d,),
+            p + "mlp.c_fc.weight": (f, d), p + "mlp.c_fc.bias": (f,),
+            p + "mlp.c_proj.weight": (d, f), p + "mlp.c_proj.bias": (d,),
+        })
+    shapes.update({"ln_f.weight": (d,), "ln_f.bias": (d,)})
+    return shapes
+
+
+def count_params(cfg: GPT2Config, non_embedding: bool = True) -> int:
+    """Parameters as nanoGPT's ``get_num_params`` counts them: the tied
+    token embedding counted once (it is also the output head, a real matmul),
+    the position embedding excluded when ``non_embedding`` (a lookup, no FLOPs)."""
+    n = sum(math.prod(s) for s in param_shapes(cfg).values())
+    return n - cfg.seq_len * cfg.d_model if non_embedding else n
+
+
+class GPT2(Kernel):
+    name = "gpt2"
+    description = "GPT-2 training step (tied embeddings, learned positions, LayerNorm, GELU, AdamW)"
+    config_cls = GPT2Config
+    is_training_step = True
+    flop_convention = PALM
+    presets = {
+        "tiny": Preset("tiny", {}, "2 layers, d=64, vocab 256, T=32, batch 2: CPU CI size"),
+        "124m": _gpt2_preset("124m", 12, 12, 768, 8, "GPT-2 small"),
+        "350m": _gpt2_preset("350m", 24, 16, 1024, 8, "GPT-2 medium"),
+        "774m": _gpt2_preset("774m", 36, 20, 1280, 8, "GPT-2 large"),
+        "1558m": _gpt2_preset("1558m", 48, 25, 1600, 4, "GPT-2 XL"),
+    }
+
+    def tokens_per_step(self, cfg: GPT2Config) -> int:
+        return cfg.batch * cfg.seq_len
+
+    def flops_by_convention(self, cfg: GPT2Config) -> dict[str, float]:
+        """Training FLOPs per step. Per token: 6·N for the weight matmuls
+        (2 forward, 4 backward per parameter; N as ``count_params``), plus the
+        attention scores QKᵀ and the weighted sum AV: 2 matmuls × 2 FLOPs ×
+        T·d each per layer forward, ×3 for forward+backward = 12·L·d·T over the
+        full T×T square (PaLM appendix B), or 6·L·d·T counting the causal half."""
+        tokens = self.tokens_per_step(cfg)
+        n = count_params(cfg)
+        attn = cfg.n_layer * cfg.d_model * cfg.seq_len
+        return {PALM: tokens * (6.0 * n + 12.0 * attn), CAUSAL_HALVED: tokens * (6.0 * n + 6.0 * attn)}
+
+    def flops_per_step(self, cfg: GPT2Config) -> float:
+        return self.flops_by_convention(cfg)[PALM]
+
+    def bytes_per_step(self, cfg: GPT2Config, precision: str = "fp32") -> float:
+        """Weights, gradients and the two AdamW moments each read once and
+        the updated weights and moments written once: 4 bytes × N × 7."""
+        return 4.0 * 7 * count_params(cfg, non_embedding=False)
+
+    def memory_estimate_bytes(self, cfg: GPT2Config, precision: str) -> float:
+        """fp32 weights, grads and two moments (16 B/param) plus activations:
+        about 34·T·d + 5·H·T² bytes per layer per sequence in 16-bit
+        (Korthikanti et al. 2022, eq. 1), doubled for fp32, plus the logits."""
+        act_bytes = 2 if precision == "bf16" else 4
+        per_layer = (34 * cfg.seq_len * cfg.d_model + 5 * cfg.n_head * cfg.seq_len**2) * act_bytes / 2
+        logits = 3 * cfg.seq_len * cfg.vocab_size * 4
+        return 16.0 * count_params(cfg, non_embedding=False) + cfg.batch * (cfg.n_layer * per_layer + logits)
+
+    def make_state(self, cfg: GPT2Config, seed: int = 0) -> dict[str, np.ndarray]:
+        state = {}
+        proj_std = 0.02 / math.sqrt(2 * cfg.n_layer)
+        for i, (name, shape) in enumerate(param_shapes(cfg).items()):
+            if name.endswith(("ln_1.weight", "ln_2.weight", "ln_f.weight")):
+                state[name] = np.ones(shape, np.float32)
+            elif name.endswith(".bias"):
+                state[name] = np.zeros(shape, np.float32)
+            else:
+                std = proj_std if name.endswith("c_proj.weight") else 0.02
+                state[name] = rng_normal(seed * 1000 + i, shape, std)
+        tokens = np.random.default_rng(seed + 7).integers(0, cfg.vocab_size, (cfg.batch, cfg.seq_len + 1))
+        state["idx"] = tokens[:, :-1].astype(np.int32)
+        state["targets"] = tokens[:, 1:].astype(np.int32)
+        return state
+
+    # ------------------------------------------------------------------ torch
+    def torch_program(self, cfg, state, device, precision, wrap=None) -> TorchProgram:
+        import torch
+
+        from kernels import torch_models
+
+        dtype = torch.float64 if precision == "fp64" else torch.float32
+        model = torch_models.GPT2Model(cfg).to(device=device, dtype=dtype)
+        model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items() if k not in ("idx", "targets")})
+        idx = torch.from_numpy(state["idx"]).long().to(device)
+        targets = torch.from_numpy(state["targets"]).long().to(device)
+        optimizer = torch_models.adamw(model, cfg, device)
+        forward = (wrap or (lambda m: m))(model)
+        autocast = torch_models.autocast_context(device, precision)
+
+        def step():
+            optimizer.zero_grad(set_to_none=True)
+            with autocast():
+                logits = forward(idx)
+            loss = torch.nn.functional.cross_entropy(logits.to(dtype).view(-1, cfg.vocab_size), targets.view(-1))
+            loss.backward()
+            optimizer.step()
+            return {"loss": loss.detach()}
+
+        def observe():
+            return {"param/" + k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items()}
+
+        return TorchProgram(step=step, observe=observe, modules=[model, optimizer])
+
+    # -------------------------------------------------------------------- jax
+    def jax_program(self, cfg, precision) -> JaxProgram:
+        import jax
+        import jax.numpy as jnp
+
+        from kernels import jax_models
+
+        master = jnp.float64 if precision == "fp64" else jnp.float32
+        compute = jnp.bfloat16 if precision == "bf16" else master
+        mm_precision = jax_models.matmul_precision(precision)
+
+        def init(arrays):
+            params = {k: jnp.asarray(v, master) for k, v in arrays.items() if k not in ("idx", "targets")}
+            return {
+                "params": params,
+                "opt": jax_models.adamw_init(params),
+                "idx": jnp.asarray(arrays["idx"]),
+                "targets": jnp.asarray(arrays["targets"]),
+            }
+
+        def loss_fn(params, idx, targets):
+            logits = jax_models.gpt2_forward(params, idx, cfg, compute, mm_precision)
+            return jax_models.cross_entropy(logits.astype(jnp.float32 if compute != jnp.float64 else compute), targets)
+
+        def step(state):
+            loss, grads = jax.value_and_grad(loss_fn)(state["params"], state["idx"], state["targets"])
+            params, opt = jax_models.adamw_update(state["params"], grads, state["opt"], cfg)
+            return {**state, "params": params, "opt": opt}, {"loss": loss}
+
+        def observe(state, outputs):
+            return {"param/" + k: np.asarray(v, np.float32) for k, v in state["params"].items()}
+
+        return JaxProgram(init=init, step=step, observe=observe)

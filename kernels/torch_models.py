@@ -1,0 +1,90 @@
+"""PyTorch building blocks shared by the model kernels (imported only by a
+torch lowering). Parameter names match the flat dicts of ``make_state``."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, d_model: int, n_head: int):
+        super().__init__()
+        self.n_head = n_head
+        self.c_attn = nn.Linear(d_model, 3 * d_model)
+        self.c_proj = nn.Linear(d_model, d_model)
+
+    def forward(self, x):
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        # Fused attention where the device has it (flash / memory-efficient SDPA on CUDA).
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
+
+
+class GeluMLP(nn.Module):
+    def __init__(self, d_model: int):
+        super().__init__()
+        self.c_fc = nn.Linear(d_model, 4 * d_model)
+        self.c_proj = nn.Linear(4 * d_model, d_model)
+
+    def forward(self, x):
+        return self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))
+
+
+class GPT2Block(nn.Module):
+    def __init__(self, d_model: int, n_head: int):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(d_model)
+        self.attn = CausalSelfAttention(d_model, n_head)
+        self.ln_2 = nn.LayerNorm(d_model)
+        self.mlp = GeluMLP(d_model)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT2Model(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.wte = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.wpe = nn.Embedding(cfg.seq_len, cfg.d_model)
+        self.h = nn.ModuleList(GPT2Block(cfg.d_model, cfg.n_head) for _ in range(cfg.n_layer))
+        self.ln_f = nn.LayerNorm(cfg.d_model)
+
+    def forward(self, idx):
+        pos = torch.arange(idx.shape[1], device=idx.device)
+        x = self.wte(idx) + self.wpe(pos)
+        for block in self.h:
+            x = block(x)
+        # Output head tied to the token embedding.
+        return F.linear(self.ln_f(x), self.wte.weight)
+
+
+def adamw(model: nn.Module, cfg, device) -> torch.optim.Optimizer:
+    """AdamW with weight decay on matrices only (nanoGPT's grouping). The
+    fused CUDA kernel where there is one; the multi-tensor path elsewhere."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    kind = torch.device(device).type
+    extra = {"fused": True} if kind == "cuda" else ({"foreach": True} if kind == "cpu" else {})
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, **extra)
+
+
+def autocast_context(device, precision: str):
+    """bf16 autocast for the ``bf16`` policy; nothing otherwise."""
+    if precision != "bf16":
+        return contextlib.nullcontext
+    kind = torch.device(device).type
+    return lambda: torch.autocast(device_type=kind, dtype=torch.bfloat16)
+
+
+def init_std(n_layer: int) -> float:
+    return 0.02 / math.sqrt(2 * n_layer)

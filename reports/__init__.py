@@ -1,0 +1,1 @@
+"""Reports: load result records into pandas, render tables (Markdown, HTML)."""
