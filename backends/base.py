@@ -97,6 +97,9 @@ class Backend:
     fence_description: ClassVar[str]
     default_precision: ClassVar[str] = "fp32"
     settings_cls: ClassVar[type] = BackendSettings
+    memory_is_host: ClassVar[bool] = False
+    """True when the device's memory is the host's RAM (CPU backends): the
+    runner then checks a case fits before starting its process."""
 
     def __init__(self, settings: BackendSettings | None = None):
         self.settings = settings or self.settings_cls()
@@ -138,6 +141,11 @@ class Backend:
 
     def peak_memory_bytes(self) -> int | None:
         return None
+
+    def after_timing(self, prepared: PreparedStep) -> dict[str, Any]:
+        """Facts observed over the timed steps (clocks at the window's ends,
+        recompilations during timing), merged into the record's ``backend.info``."""
+        return {}
 
     def to_scalar(self, value: Any) -> float:
         """A device scalar (e.g. the loss) as a Python float. This syncs."""

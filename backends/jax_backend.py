@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import time
 import warnings
+from dataclasses import dataclass
+from importlib import metadata
 from typing import ClassVar
 
-from backends import cpuinfo
-from backends.base import Availability, Backend, DeviceInfo, PreparedStep
+from backends import cpuinfo, discovery
+from backends.base import Availability, Backend, BackendError, BackendSettings, DeviceInfo, PreparedStep
 
 
 class JaxBackend(Backend):
@@ -70,6 +73,7 @@ class JaxBackend(Backend):
 class JaxCpuBackend(JaxBackend):
     name = "jax-cpu"
     platform = "cpu"
+    memory_is_host = True
 
     @classmethod
     def available(cls) -> Availability:
@@ -87,3 +91,169 @@ class JaxCpuBackend(JaxBackend):
 
     def peak_memory_bytes(self) -> int | None:
         return cpuinfo.peak_rss_bytes()
+
+
+# ------------------------------------------------------------- accelerators
+# jax-gpu, jax-tpu, jax-neuron: the platform is exported in JAX_PLATFORMS
+# (overriding the environment: each case has its own process), devices come
+# from that platform, and the device is named from its JAX ``device_kind``.
+
+ATTENTION_CHOICES = ("auto", "cudnn", "xla")
+
+
+@dataclass
+class JaxAccelSettings(BackendSettings):
+    jax_attention: str = "auto"
+    """jax.nn.dot_product_attention implementation: auto (cuDNN on GPUs for
+    bf16, which is all cuDNN's fused attention takes; XLA otherwise), cudnn, xla."""
+
+
+def _installed(pattern: str) -> list[str]:
+    """Installed distributions whose name matches ``pattern`` (e.g. JAX's GPU plugins)."""
+    names = {(d.metadata["Name"] or "").lower() for d in metadata.distributions()}
+    return sorted(n for n in names if re.match(pattern, n))
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def accel_availability(jax_found: bool, hardware: tuple[bool, str], runtime: tuple[bool, str]) -> Availability:
+    """Every missing piece in one line: JAX, the chip, the JAX plugin that drives it."""
+    problems = [] if jax_found else ["JAX is not installed (pip install 'accelbench[jax]')"]
+    problems += [why for ok, why in (hardware, runtime) if not ok]
+    return Availability.no("; ".join(problems)) if problems else Availability.yes()
+
+
+class JaxAccelBackend(JaxBackend):
+    default_precision = "bf16"
+    settings_cls = JaxAccelSettings
+    jax_platforms: ClassVar[str]
+
+    def __init__(self, settings: JaxAccelSettings | None = None):
+        super().__init__(settings)
+        if self.settings.jax_attention not in ATTENTION_CHOICES:
+            raise BackendError(f"unknown jax_attention '{self.settings.jax_attention}' for backend '{self.name}'; "
+                               f"accepted: {', '.join(ATTENTION_CHOICES)}")
+
+    def select_platform(self) -> None:
+        os.environ["JAX_PLATFORMS"] = self.jax_platforms
+
+    def attention_implementation(self) -> str | None:
+        choice = self.settings.jax_attention
+        return None if choice in ("auto", "xla") else choice
+
+    def prepare(self, kernel, cfg, state) -> PreparedStep:
+        self.select_platform()
+        from kernels import jax_models
+
+        jax_models.ATTENTION_IMPLEMENTATION = self.attention_implementation()
+        prepared = super().prepare(kernel, cfg, state)
+        prepared.info["jax_attention"] = jax_models.ATTENTION_IMPLEMENTATION or "xla"
+        return prepared
+
+    def catalog_key(self, device_kind: str) -> str | None:
+        return discovery.jax_kind_catalog_key(device_kind)
+
+    def device_info(self) -> DeviceInfo:
+        devices = self.devices()
+        first = devices[0]
+        stats = _memory_stats(first)
+        return DeviceInfo(
+            kind=first.device_kind,
+            catalog_key=self.catalog_key(first.device_kind),
+            count=1,
+            memory_bytes=stats.get("bytes_limit"),
+            driver=self.driver(),
+            extra={"jax_devices": len(devices), "jax_platform": first.platform, "jax_device_kind": first.device_kind},
+        )
+
+    def driver(self) -> str | None:
+        return None
+
+    def peak_memory_bytes(self) -> int | None:
+        return _memory_stats(self.devices()[0]).get("peak_bytes_in_use")
+
+
+def _memory_stats(device) -> dict:
+    try:
+        return device.memory_stats() or {}
+    except Exception:  # some PJRT plugins do not implement allocator statistics
+        return {}
+
+
+class JaxGpuBackend(JaxAccelBackend):
+    """JAX on NVIDIA (CUDA plugin) or AMD (ROCm plugin) GPUs."""
+
+    name = "jax-gpu"
+    platform = "gpu"
+
+    @classmethod
+    def plugins(cls) -> list[str]:
+        return _installed(r"^jax[-_](cuda|rocm)\d*[-_]plugin$")
+
+    @property
+    def jax_platforms(self) -> str:  # "gpu" would also demand the plugins that are absent
+        return "rocm" if any("rocm" in p for p in self.plugins()) else "cuda"
+
+    @classmethod
+    def available(cls) -> Availability:
+        nvidia, amd = discovery.nvidia_gpu_present(), discovery.amd_gpu_present()
+        hardware = (True, "") if (nvidia[0] or amd[0]) else (False, f"no NVIDIA or AMD GPU found ({nvidia[1]}; {amd[1]})")
+        plugin = (True, "") if cls.plugins() else (
+            False, "JAX has no GPU plugin: pip install 'jax[cuda13]' (NVIDIA) or 'jax[rocm]' (AMD)")
+        return accel_availability(cls.jax_importable().ok, hardware, plugin)
+
+    def attention_implementation(self) -> str | None:
+        if self.settings.jax_attention == "auto":
+            return "cudnn" if self.precision == "bf16" and self.jax_platforms == "cuda" else None
+        return super().attention_implementation()
+
+    def driver(self) -> str | None:
+        gpus = discovery.nvidia_gpus()
+        return gpus[0].driver if gpus else None
+
+
+class JaxTpuBackend(JaxAccelBackend):
+    name = "jax-tpu"
+    platform = "tpu"
+    jax_platforms = "tpu"
+
+    @classmethod
+    def available(cls) -> Availability:
+        chips = discovery.tpu_chips()
+        hardware = (True, "") if chips.count else (
+            False, "no TPU found (no Google TPU device in /sys/bus/pci/devices; run on a Cloud TPU VM)")
+        runtime = (True, "") if importlib.util.find_spec("libtpu") else (
+            False, "libtpu is not installed: pip install 'jax[tpu]'")
+        return accel_availability(cls.jax_importable().ok, hardware, runtime)
+
+
+class JaxNeuronBackend(JaxAccelBackend):
+    """JAX on Trainium through the jax-neuronx plugin (libneuronxla, PJRT platform "neuron")."""
+
+    name = "jax-neuron"
+    platform = "neuron"
+    jax_platforms = "neuron"
+
+    @classmethod
+    def available(cls) -> Availability:
+        nodes = discovery.neuron_device_nodes()
+        hardware = (True, "") if nodes else (False, "no Neuron device (no /dev/neuron*; run on a trn1/trn2/trn3 instance)")
+        version = _version("libneuronxla")
+        hint = "install jax-neuronx from the Neuron pip repository (https://pip.repos.neuron.amazonaws.com)"
+        if importlib.util.find_spec("libneuronxla") is None:
+            runtime = (False, f"libneuronxla (the JAX Neuron plugin) is not installed: {hint}")
+        elif version == "1.0":
+            runtime = (False, f"libneuronxla {version} is PyPI's empty placeholder: {hint}")
+        else:
+            runtime = (True, "")
+        return accel_availability(cls.jax_importable().ok, hardware, runtime)
+
+    def catalog_key(self, device_kind: str) -> str | None:
+        """Neuron device kinds do not name the instance; neuron-ls does."""
+        devices = discovery.neuron_devices()
+        return devices[0].catalog_key if devices else None

@@ -15,6 +15,7 @@ class TorchCpuBackend(TorchBackend):
     name = "torch-cpu"
     fence_description = "none needed: CPU ops return when their work is done"
     default_precision = "fp32"
+    memory_is_host = True
 
     @classmethod
     def available(cls) -> Availability:

@@ -43,14 +43,49 @@ def build_parser() -> Parser:
     r.add_argument("--steps", type=int)
     r.add_argument("--warmup", type=int)
     r.add_argument("--repeats", type=int)
-    r.add_argument("--timeout", type=float, metavar="SECONDS", help="wall-clock limit per case")
-    r.add_argument("--out", default="results", help="results folder (default: results)")
+    r.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="wall-clock limit per case, compile included; a case past it is killed and recorded "
+                        "failed (default: the suite's 'timeout', else the preset's own, else 300 s for tiny "
+                        "presets and 3600 s for the others)")
+    r.add_argument("--out", help="results folder (default: results)")
     r.add_argument("--report", help="Markdown report file (default: OUT/report.md)")
-    r.add_argument("--resume", action="store_true", help="skip cases that already have an ok record in OUT")
+    r.add_argument("--resume", nargs="?", const=True, default=False, metavar="DIR",
+                   help="finish an interrupted run: run the plan stored in DIR/plan.json (or the plan given "
+                        "with --kernel/--suite), skipping cases that already have an ok record; "
+                        "without DIR, the --out folder")
+    r.add_argument("--progress", choices=("auto", "rich", "plain", "jsonl"), default="auto",
+                   help="progress on stderr: rich (live, the default on a terminal), plain lines (the default "
+                        "otherwise), or jsonl (one JSON event per line, for scripts)")
+    r.add_argument("--quiet", action="store_true", help="no progress and no summary on stderr; errors only")
+    r.add_argument("--no-fit-check", action="store_true",
+                   help="run cases even when the kernel's memory estimate exceeds the memory available")
+    pricing = r.add_mutually_exclusive_group()  # harness/cost.py says how a run is priced
+    pricing.add_argument("--instance", metavar="NAME", help="price results as this instance (see `accelbench prices`)")
+    pricing.add_argument("--usd-per-hour", type=float, metavar="X", help="price results at X US dollars per hour")
+    r.add_argument("--prices", metavar="FILE", help="TOML price file merged over the built-in prices")
+    from harness.distributed import add_layout_arguments  # --nproc, --nnodes, ...: data-parallel runs
+
+    add_layout_arguments(r)
+
+    su = sub.add_parser("suites", help="built-in suites: their kernels, backends and settings")
+    su.add_argument("--json", action="store_true")
+
+    pr = sub.add_parser("prices", help="instance prices and device peaks, with their sources")
+    pr.add_argument("--json", action="store_true")
+    pr.add_argument("--prices", metavar="FILE", help="TOML price file merged over the built-in prices")
 
     rep = sub.add_parser("report", help="write a report from results folders")
     rep.add_argument("dirs", nargs="+", metavar="DIR")
-    rep.add_argument("--md", help="Markdown file (default: print to stdout)")
+    rep.add_argument("--md", help="Markdown file, plots beside it in STEM_plots/ (default: print to stdout)")
+    rep.add_argument("--html", help="self-contained HTML file, plots embedded")
+    rep.add_argument("--csv", help="CSV file: every field of every record, one row per case")
+    rep.add_argument("--baseline", metavar="BACKEND", help="backend the '× baseline' column divides by")
+
+    cmp = sub.add_parser("compare", help="exit 1 when a case in NEW is slower than in OLD past the threshold")
+    cmp.add_argument("old", metavar="OLD")
+    cmp.add_argument("new", metavar="NEW")
+    cmp.add_argument("--threshold", type=float, default=5.0, metavar="PCT",
+                     help="smallest slowdown in %% that counts, when outside the noise (default: 5)")
     return p
 
 
@@ -102,26 +137,30 @@ def cmd_env(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from harness import plan, runner
+    from harness import distributed, planfile, runner
 
-    cases = plan.build_plan(args.suite, args.kernel, args.backend, args.set_items,
-                            args.steps, args.warmup, args.repeats, args.timeout)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out}: exists and is not a folder")
+    out, cases = planfile.resolve_run(args)
+    cases = _with_pricing(cases, args)
+    cases = distributed.layout_from_args(cases, args)
 
-    def progress(i, n, item, phase):
-        if phase == "start":
-            print(f"[{i}/{n}] {item.label} ...", file=sys.stderr, flush=True)
-        else:
-            print(f"[{i}/{n}] {item.case.label}: {_describe(item)}", file=sys.stderr, flush=True)
+    from harness.progress import make_renderer  # case, phase, steps, elapsed: rich, plain, jsonl or quiet
 
-    summary = runner.run_plan(cases, out, resume=args.resume, on_case=progress)
+    renderer = make_renderer("quiet" if args.quiet else args.progress, _describe)
+    try:
+        with renderer:
+            summary = runner.run_plan(cases, out, resume=bool(args.resume), on_case=renderer.on_case,
+                                      on_event=renderer.on_event)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (runner.Interrupted)
+        signum = getattr(exc, "signum", 2)
+        print(f"accelbench: interrupted by {runner.signal_name(signum)}: the running case was stopped and has "
+              f"no record; finished records in {out}/ are intact; finish with `accelbench run --resume {out}`",
+              file=sys.stderr)
+        return 128 + signum
     report_path = Path(args.report) if args.report else out / "report.md"
-    _write_report([out], report_path)
+    _write_report([out], report_path, html_path=report_path.with_suffix(".html"))
     counts = {s: sum(o.status == s for o in summary.outcomes) for s in ("ok", "failed", "skipped", "unavailable")}
-    print(f"{len(summary.outcomes)} cases: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v)
-          + f"; records in {out}/, report {report_path}", file=sys.stderr)
+    renderer.finish(f"{len(summary.outcomes)} cases: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+                    + f"; records in {out}/, report {report_path} and {report_path.with_suffix('.html')}", counts)
     return min(summary.failed, 125)
 
 
@@ -141,33 +180,82 @@ def _describe(outcome) -> str:
     return ", ".join(parts)
 
 
-def _write_report(dirs, md_path: Path | None) -> str:
-    from reports import load, render
+def _write_report(dirs, md_path: Path | None, html_path: Path | None = None, csv_path: Path | None = None,
+                  baseline: str | None = None) -> str:
+    from reports import report
 
-    loaded = load.load_folders(dirs)
-    for warning in loaded.warnings:
-        print(f"accelbench: warning: {warning}", file=sys.stderr)
-    text = render.markdown(loaded.frame())
-    if md_path is not None:
-        from harness.records import write_text_atomic
+    def warn(message: str) -> None:
+        print(f"accelbench: warning: {message}", file=sys.stderr)
 
-        write_text_atomic(md_path, text)
+    _, text = report.write(dirs, md=md_path, html=html_path, csv=csv_path, baseline=baseline, warn=warn)
     return text
 
 
 def cmd_report(args) -> int:
-    text = _write_report(args.dirs, Path(args.md) if args.md else None)
-    if not args.md:
+    text = _write_report(args.dirs, args.md, args.html, args.csv, args.baseline)
+    if not (args.md or args.html or args.csv):
         print(text)
     return 0
 
 
-COMMANDS = {"backends": cmd_backends, "kernels": cmd_kernels, "env": cmd_env, "run": cmd_run, "report": cmd_report}
+def cmd_compare(args) -> int:
+    from reports import compare
+
+    result = compare.compare_folders(args.old, args.new, args.threshold)
+    for warning in result.warnings:
+        print(f"accelbench: warning: {warning}", file=sys.stderr)
+    print(compare.format_text(result))
+    for line in compare.regression_lines(result):
+        print(f"accelbench: {line}", file=sys.stderr)
+    return 1 if result.regressions else 0
+
+
+def _with_pricing(cases, args):
+    """Check --instance/--usd-per-hour/--prices before any case runs and hand
+    them to every case; without them, cases keep what a stored plan had."""
+    from dataclasses import replace
+
+    from harness import cost
+
+    if args.instance is None and args.usd_per_hour is None and args.prices is None:
+        for c in cases[:1]:
+            cost.resolve(c.instance, c.usd_per_hour, c.prices_file)
+        return cases
+    cost.resolve(args.instance, args.usd_per_hour, args.prices)
+    prices_file = str(Path(args.prices).resolve()) if args.prices else None
+    return [replace(c, instance=args.instance, usd_per_hour=args.usd_per_hour, prices_file=prices_file) for c in cases]
+
+
+def cmd_suites(args) -> int:
+    import dataclasses
+
+    from harness import plan
+
+    suites = [plan.load_suite(name) for name in plan.builtin_suites()]
+    if args.json:
+        print(json.dumps([dataclasses.asdict(s) for s in suites], indent=2))
+        return 0
+    for s in suites:
+        print(f"{s.name:<8} {s.description}")
+        print(f"{'':<8} kernels: {', '.join(s.kernels)}; backends: {', '.join(s.backends)}")
+    return 0
+
+
+def cmd_prices(args) -> int:
+    from harness import catalog
+
+    print(catalog.describe(args.prices, as_json=args.json))
+    return 0
+
+
+COMMANDS = {"prices": cmd_prices, "suites": cmd_suites, "backends": cmd_backends, "kernels": cmd_kernels, "env": cmd_env, "run": cmd_run, "report": cmd_report,
+            "compare": cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:
     from backends.base import BackendError
     from harness.plan import PlanError
+    from harness.catalog import CatalogError
     from harness.records import RecordError
     from kernels.base import KernelError
 
@@ -176,8 +264,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.command:
             raise UsageError(f"a command is required; accepted: {', '.join(COMMANDS)}")
         return COMMANDS[args.command](args)
-    except (UsageError, PlanError, KernelError, BackendError, RecordError) as exc:
-        print(f"accelbench: error: {exc}", file=sys.stderr)
+    except (UsageError, PlanError, KernelError, BackendError, RecordError, CatalogError) as exc:
+        one_line = str(exc).replace("\r", "\\r").replace("\n", "\\n")
+        print(f"accelbench: error: {one_line}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("accelbench: interrupted; finished records are intact", file=sys.stderr)

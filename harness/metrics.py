@@ -1,15 +1,34 @@
-"""Throughput metrics from a case's analytic work and its median step time.
+"""Throughput and utilization metrics from a case's analytic work and its median step time.
 
 * tokens/s = tokens_per_step / median step time (training steps only).
 * TFLOP/s  = flops_per_step / median step time / 1e12, with the kernel's FLOP
   convention (recorded beside it).
 * HBM TB/s = bytes_per_step / median step time / 1e12: achieved bandwidth
   against the fewest bytes the kernel must move, so it never flatters.
+* MFU and bandwidth utilization divide those by the device catalog's figures
+  (``harness/data/devices.toml``) for the chips the run used.
+
+The style follows torchtitan's ``metrics.py`` and nanoGPT's ``estimate_mfu``:
+every factor of a formula is named and sourced, so a reader can redo the
+arithmetic from the record alone.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
+from harness.catalog import DeviceSpec
 from harness.records import MetricsPart
+
+MFU_LIMIT = 1.0
+"""An MFU above 100% is impossible: it means the FLOP count or the timing (a
+missing fence) is wrong, so the value is withheld and an error recorded."""
+
+PRECISION_TO_PEAK = {"fp32": "fp32", "tf32": "tf32", "bf16": "bf16"}
+"""Which dense peak a run's precision policy is measured against (see
+``kernels.base.PRECISIONS``): fp32 runs against the fp32 (non-tensor-core)
+peak, tf32 against the TF32 tensor peak, bf16 (autocast, fp32 master weights)
+against the bf16 peak. fp64 is the numerics reference and has no entry."""
 
 
 def throughput(flops_per_step, bytes_per_step, tokens_per_step, median_step_s: float) -> MetricsPart:
@@ -20,3 +39,91 @@ def throughput(flops_per_step, bytes_per_step, tokens_per_step, median_step_s: f
         tflops=flops_per_step / median_step_s / 1e12 if flops_per_step else None,
         hbm_tbps=bytes_per_step / median_step_s / 1e12 if bytes_per_step else None,
     )
+
+
+def mfu(achieved_tflops: float, peak_tflops_per_chip: float, chips: int) -> float:
+    """Model FLOPs utilization (Chowdhery et al. 2022, "PaLM", appendix B):
+
+        MFU = achieved model FLOP/s ÷ (dense peak FLOP/s per chip × chips)
+
+    * achieved model FLOP/s: ``flops_per_step`` (the kernel's analytic count
+      under its recorded convention, e.g. 6N + 12·L·d·T per token) ÷ the
+      median step time; counted for the whole step across all chips.
+    * dense peak per chip: the catalog's figure for the precision used; never
+      a "with sparsity" figure (NVIDIA datasheets print those; the catalog
+      halves them).
+    * chips: how many accelerators the step ran on.
+    """
+    return achieved_tflops / (peak_tflops_per_chip * chips)
+
+
+def bandwidth_utilization(achieved_tbps: float, device_tbps_per_chip: float, chips: int) -> float:
+    """Achieved ÷ peak memory bandwidth: ``hbm_tbps`` (minimum bytes a step
+    must move ÷ median step time) over the catalog's per-chip TB/s × chips."""
+    return achieved_tbps / (device_tbps_per_chip * chips)
+
+
+def with_device_utilization(
+    metrics: MetricsPart,
+    device: DeviceSpec | None,
+    precision: str | None,
+    chips: int,
+    flop_convention: str | None,
+    device_kind: str | None = None,
+) -> MetricsPart:
+    """``metrics`` with MFU and bandwidth utilization against ``device``, and
+    ``mfu_basis`` saying exactly what was divided by what (or why nothing was)."""
+    out = dataclasses.replace(metrics, errors=list(metrics.errors))
+    if device is None:
+        out.mfu_basis = {"reason": f"device '{device_kind or 'unknown'}' is not in the device catalog "
+                                   "(CPUs and unrecognised chips have no catalog peak)"}
+        return out
+    chips = max(int(chips or 1), 1)
+    peak_key = PRECISION_TO_PEAK.get(precision or "")
+    peak = device.peak_tflops.get(peak_key) if peak_key else None
+    basis = {
+        "device": device.key,
+        "precision": precision,
+        "chips": chips,
+        "flop_convention": flop_convention,
+        "source": device.source,
+        "as_of": device.as_of.isoformat(),
+    }
+    if metrics.hbm_tbps is not None:
+        out.hbm_util = bandwidth_utilization(metrics.hbm_tbps, device.memory_tbps, chips)
+    if peak is None:
+        basis["reason"] = (f"the catalog has no dense {peak_key or precision} peak for {device.key}"
+                           f" (it lists: {', '.join(sorted(device.peak_tflops))})")
+        out.mfu_basis = basis
+        return out
+    basis["peak_tflops_per_chip"] = peak
+    basis["peak_confirmed"] = peak_key not in device.unconfirmed
+    out.mfu_basis = basis
+    if metrics.tflops is None:
+        basis["reason"] = "the kernel states no FLOP count"
+        return out
+    value = mfu(metrics.tflops, peak, chips)
+    if value > MFU_LIMIT:
+        out.errors.append(
+            f"MFU {value:.1%} is above 100% ({metrics.tflops:.4g} TFLOP/s achieved vs {peak:g} × {chips} peak): "
+            "the FLOP count or the timing fence is wrong; MFU withheld"
+        )
+        return out
+    out.mfu = value
+    return out
+
+
+def with_catalog_utilization(metrics: MetricsPart, kernel_part, backend_part, devices=None) -> MetricsPart:
+    """``with_device_utilization`` for a record: the device is looked up in the
+    catalog by ``backend.device_catalog_key``; the FLOP convention and
+    precision come from the record's kernel and backend parts."""
+    from harness.catalog import load_devices
+
+    key = backend_part.device_catalog_key
+    devices = load_devices() if devices is None else devices
+    if key is not None and key not in devices:
+        out = dataclasses.replace(metrics, errors=list(metrics.errors))
+        out.mfu_basis = {"reason": f"catalog key '{key}' is not in harness/data/devices.toml"}
+        return out
+    return with_device_utilization(metrics, devices.get(key) if key else None, backend_part.precision,
+                                   backend_part.device_count, kernel_part.flop_convention, backend_part.device_kind)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -42,6 +43,19 @@ class Case:
     warmup: int = DEFAULT_WARMUP
     repeats: int = DEFAULT_REPEATS
     timeout_s: float = DEFAULT_TIMEOUT_S
+    check_fit: bool = True
+    """Skip the case when the kernel's memory estimate exceeds the device's memory."""
+    instance: str | None = None
+    usd_per_hour: float | None = None
+    prices_file: str | None = None
+    """How the worker prices the case (``--instance`` / ``--usd-per-hour`` / ``--prices``; see harness.cost)."""
+    nproc: int = 1
+    nnodes: int = 1
+    node_rank: int = 0
+    master_addr: str = ""
+    master_port: int = 0
+    rdzv_endpoint: str = ""
+    """Data parallelism over nproc devices per node × nnodes nodes (``--nproc`` ...; see harness.distributed)."""
 
     @property
     def case_id(self) -> str:
@@ -50,12 +64,16 @@ class Case:
         if self.kernel_settings or self.backend_settings:
             blob = json.dumps([self.kernel_settings, self.backend_settings], sort_keys=True)
             base += "--" + hashlib.sha256(blob.encode()).hexdigest()[:8]
+        if self.nproc * self.nnodes > 1:
+            base += f"--dp{self.nproc}" if self.nnodes == 1 else f"--dp{self.nnodes}x{self.nproc}"
         return base
 
     @property
     def label(self) -> str:
         extra = {**self.kernel_settings, **self.backend_settings}
         suffix = " " + " ".join(f"{k}={v}" for k, v in sorted(extra.items())) if extra else ""
+        if self.nproc * self.nnodes > 1:
+            suffix += f" nproc={self.nproc}" + (f" nnodes={self.nnodes}" if self.nnodes > 1 else "")
         return f"{self.kernel}:{self.preset} on {self.backend}{suffix}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,8 +104,8 @@ def _convert(text: str, kind, key: str):
             value = kind(text)
         except ValueError:
             raise PlanError(f"--set {key}={text}: expected {'an integer' if kind is int else 'a number'}") from None
-        if kind is float and value != value:
-            raise PlanError(f"--set {key}={text}: NaN is not accepted")
+        if kind is float and not math.isfinite(value):
+            raise PlanError(f"--set {key}={text}: expected a finite number (NaN and infinity are not accepted)")
         return value
     return text
 
@@ -157,8 +175,12 @@ def load_suite(name_or_path: str) -> Suite:
             )
     try:
         data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise PlanError(f"suite file {path}: cannot read ({exc.strerror or exc})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PlanError(f"suite file {path}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise PlanError(f"suite file {path}: not valid TOML (nested too deeply)") from None
     unknown = sorted(set(data) - SUITE_KEYS)
     if unknown:
         raise PlanError(f"suite file {path}: unknown key '{unknown[0]}'; accepted: {', '.join(sorted(SUITE_KEYS))}")
@@ -167,10 +189,15 @@ def load_suite(name_or_path: str) -> Suite:
             raise PlanError(f"suite file {path}: '{key}' must be a non-empty list of strings")
     if not isinstance(data.get("settings", {}), dict):
         raise PlanError(f"suite file {path}: 'settings' must be a table")
+    for key, value in data.get("settings", {}).items():
+        if not isinstance(value, (str, int, float, bool)):
+            raise PlanError(f"suite file {path}: setting '{key}' must be a string, number or boolean")
+    if not isinstance(data.get("description", ""), str):
+        raise PlanError(f"suite file {path}: 'description' must be a string")
     for key in ("steps", "warmup", "repeats"):
         if key in data and (not isinstance(data[key], int) or isinstance(data[key], bool) or data[key] < (0 if key == "warmup" else 1)):
             raise PlanError(f"suite file {path}: '{key}' must be a positive integer")
-    if "timeout" in data and (not isinstance(data["timeout"], (int, float)) or data["timeout"] <= 0):
+    if "timeout" in data and not _is_positive_seconds(data["timeout"]):
         raise PlanError(f"suite file {path}: 'timeout' must be a positive number of seconds")
     return Suite(
         name=path.stem,
@@ -186,7 +213,18 @@ def load_suite(name_or_path: str) -> Suite:
 
 
 # --------------------------------------------------------------------- plan
-def default_timeout(preset: str) -> float:
+def _is_positive_seconds(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def default_timeout(preset: str, kernel=None) -> float:
+    """A case's wall-clock limit when neither --timeout nor the suite sets one:
+    the preset's own ``timeout_s`` where it declares one, else 300 s for the
+    CPU-sized ``tiny`` presets and 3600 s for real sizes (a first compile of a
+    large model can take minutes on some stacks)."""
+    declared = getattr(kernel.presets.get(preset), "timeout_s", None) if kernel is not None else None
+    if declared is not None:
+        return float(declared)
     return DEFAULT_TIMEOUT_TINY_S if preset == "tiny" else DEFAULT_TIMEOUT_S
 
 
@@ -206,9 +244,17 @@ def build_plan(
     specs = kernel_specs or (loaded.kernels if loaded else [])
     chosen_backends = backend_names or (loaded.backends if loaded else ["torch-cpu"])
     raw = dict(loaded.settings) if loaded else {}
+    given_keys: set[str] = set()
     for item in set_items:
         key, value = parse_assignment(item)
+        if key in given_keys:
+            raise PlanError(f"--set {key} given twice; give each key once")
+        given_keys.add(key)
         raw[key] = value
+    for what, names in (("--backend", chosen_backends), ("--kernel", specs)):
+        repeated = sorted({n for n in names if list(names).count(n) > 1})
+        if repeated:
+            raise PlanError(f"{what} '{repeated[0]}' given twice; give each once")
     try:
         parsed = [kernels.parse_spec(spec) for spec in specs]
         known = backends.names()
@@ -222,7 +268,7 @@ def build_plan(
         value = {"steps": steps, "warmup": warmup, "repeats": repeats}[key]
         if value is not None and value < (0 if key == "warmup" else 1):
             raise PlanError(f"--{key} must be {'>= 0' if key == 'warmup' else '>= 1'}, got {value}")
-    if timeout is not None and timeout <= 0:
+    if timeout is not None and not _is_positive_seconds(timeout):
         raise PlanError(f"--timeout must be a positive number of seconds, got {timeout}")
     cases = []
     for kernel, preset in parsed:
@@ -233,7 +279,12 @@ def build_plan(
         except (KernelError, TypeError) as exc:
             raise PlanError(str(exc)) from None
         for backend_name in chosen_backends:
-            own = set(field_types(backends.get_class(backend_name).settings_cls))
+            backend_cls = backends.get_class(backend_name)
+            own = set(field_types(backend_cls.settings_cls))
+            try:  # a backend checks its settings (e.g. the precision) when made; it imports no stack
+                backend_cls(backend_cls.settings_cls(**{k: v for k, v in backend_values.items() if k in own}))
+            except (BackendError, TypeError, ValueError) as exc:
+                raise PlanError(str(exc)) from None
             cases.append(
                 Case(
                     kernel=kernel.name,
@@ -244,9 +295,14 @@ def build_plan(
                     steps=_first(steps, loaded and loaded.steps, DEFAULT_STEPS),
                     warmup=_first(warmup, loaded and loaded.warmup, DEFAULT_WARMUP),
                     repeats=_first(repeats, loaded and loaded.repeats, DEFAULT_REPEATS),
-                    timeout_s=float(_first(timeout, loaded and loaded.timeout, default_timeout(preset))),
+                    timeout_s=float(_first(timeout, loaded and loaded.timeout, default_timeout(preset, kernel))),
                 )
             )
+    seen: set[str] = set()
+    for case in cases:
+        if case.case_id in seen:
+            raise PlanError(f"the case '{case.label}' is asked for twice; give each kernel once")
+        seen.add(case.case_id)
     return cases
 
 

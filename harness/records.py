@@ -18,6 +18,9 @@ from typing import Any
 
 SCHEMA = "accelbench.result/1"
 STATUSES = ("ok", "failed", "skipped", "unavailable")
+PLAN_FILE, PLAN_SCHEMA = "plan.json", "accelbench.plan/1"
+"""A results folder's plan: the cases of its latest run (harness.planfile), so
+``accelbench run --resume DIR`` can run them again. It holds no result."""
 
 
 class RecordError(ValueError):
@@ -68,6 +71,15 @@ class MetricsPart:
     hbm_tbps: float | None = None
     peak_mem_bytes: int | None = None
     joules_per_token: float | None = None
+    mfu_basis: dict[str, Any] | None = None
+    """What MFU was divided by (peak, precision, chips, convention, source) or why there is none."""
+    hbm_util: float | None = None
+    """hbm_tbps ÷ the catalog's memory bandwidth for the chips used."""
+    avg_watts: float | None = None
+    energy: dict[str, Any] | None = None
+    """How energy was measured over the timed window (method, joules, seconds) or why it was not."""
+    errors: list[str] = field(default_factory=list)
+    """Metrics that were impossible (e.g. MFU above 100%) and were therefore left out."""
 
 
 @dataclass
@@ -148,20 +160,25 @@ def load_record(path: str | os.PathLike) -> dict[str, Any]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise RecordError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except (ValueError, RecursionError) as exc:  # e.g. a 5,000-digit integer, arrays nested 10⁵ deep
+        raise RecordError(f"{path}: not valid JSON ({type(exc).__name__})") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise RecordError(f"{path}: not an accelbench result record (no schema '{SCHEMA}')")
     for key, kind in (("status", str), ("kernel", dict), ("backend", dict), ("run_id", str)):
         if not isinstance(data.get(key), kind):
             raise RecordError(f"{path}: field '{key}' missing or not a {kind.__name__}")
+    for part in ("kernel", "backend"):
+        if not isinstance(data[part].get("name"), str):
+            raise RecordError(f"{path}: field '{part}.name' missing or not a str")
     if data["status"] not in STATUSES:
-        raise RecordError(f"{path}: status '{data['status']}' is not one of {', '.join(STATUSES)}")
+        raise RecordError(f"{path}: status {data['status']!r} is not one of {', '.join(STATUSES)}")
     return data
 
 
 def record_files(folder: str | os.PathLike) -> list[Path]:
-    """The candidate record files of a results folder (hidden temp files excluded)."""
+    """The candidate record files of a results folder (hidden temp files and the plan excluded)."""
     folder = Path(folder)
-    return sorted(p for p in folder.glob("*.json") if not p.name.startswith("."))
+    return sorted(p for p in folder.glob("*.json") if not p.name.startswith(".") and p.name != PLAN_FILE)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:

@@ -1,32 +1,62 @@
-"""Run a plan: every case in its own process, with a wall-clock limit.
+"""Run a plan: every case in its own process, with a wall-clock limit, so a
+crash, hang or out-of-memory costs one case and never the sweep.
 
-A crash, a signal, a hang or an out-of-memory in one case's process becomes a
-``failed`` record for that case and the sweep goes on. The worker writes its
-own record atomically; when it dies without one, the runner writes the
-failure. An unavailable backend gets an ``unavailable`` record without
-starting a process.
+What becomes of a case:
+
+* its backend is not usable here: an ``unavailable`` record, no process;
+* it cannot fit in the host's memory (CPU backends; ``harness.fit``): a
+  ``skipped`` record with both numbers, no process (accelerators are checked
+  the same way in the case's process, once the device is known);
+* it runs in ``python -m harness.worker`` in a session of its own and writes
+  its record; a failure it can see (an exception, MemoryError, a CUDA OOM, a
+  NaN loss, a numerics mismatch) is a ``failed`` record from the worker;
+* it exceeds its limit, dies of a signal (the OOM killer's SIGKILL included)
+  or exits without a record: the runner kills its process group and writes a
+  ``failed`` record built on the worker's last snapshot, so what was
+  measured before the failure (compile time, numerics, finished repeats) is
+  kept, with the phase it stopped in.
+
+Every record is written atomically (temp file + rename): a reader, a
+``--resume`` or a power cut never sees half of one. SIGTERM and SIGHUP (an
+instance being stopped, a closed terminal) are handled like Ctrl-C: the
+running case's processes are killed, no record is written for it, the records
+already written stay, and ``Interrupted`` reaches the caller.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import backends
+import kernels
+from harness import distributed, fit, progress
 from harness.plan import Case
+from harness.planfile import write_plan
 from harness.records import RecordError, ResultRecord, load_record, write_atomic, write_record
-from harness.worker import new_record
+from harness.worker import PARENT_PID_VAR, SNAPSHOT_SUFFIX, new_record
 
 STDERR_TAIL_CHARS = 2000
+"""How much of a dead case's stderr its record keeps (the end, where the error is)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The run was stopped by a signal (SIGINT, SIGTERM or SIGHUP)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal_name(signum))
+        self.signum = signum
 
 
 @dataclass
@@ -66,28 +96,54 @@ def run_plan(
     out_dir: str | os.PathLike,
     resume: bool = False,
     on_case: Callable[[int, int, CaseOutcome | Case, str], None] | None = None,
+    on_event: Callable[[dict], None] | None = None,
 ) -> RunSummary:
+    """Run every case into ``out_dir`` (its plan stored first in ``plan.json``).
+    With ``resume``, a case that already has an ``ok`` record is not run again.
+    ``on_event`` receives the running case's phase events (``harness.progress``)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = RunSummary(out_dir=out, run_id=time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6])
-    for i, case in enumerate(cases, 1):
-        path = record_path(out, case)
-        if resume and (done := existing_ok(path)) is not None:
-            outcome = CaseOutcome(case, path, "ok", done, 0.0)
+    with signals_raise_interrupted():
+        write_plan(out, cases)
+        for i, case in enumerate(cases, 1):
+            path = record_path(out, case)
+            if resume and (done := existing_ok(path)) is not None:
+                outcome = CaseOutcome(case, path, "ok", done, 0.0)
+                summary.outcomes.append(outcome)
+                if on_case:
+                    on_case(i, len(cases), outcome, "resumed")
+                continue
+            if on_case:
+                on_case(i, len(cases), case, "start")
+            outcome = run_one(case, path, summary.run_id, on_event=on_event)
             summary.outcomes.append(outcome)
             if on_case:
-                on_case(i, len(cases), outcome, "resumed")
-            continue
-        if on_case:
-            on_case(i, len(cases), case, "start")
-        outcome = run_one(case, path, summary.run_id)
-        summary.outcomes.append(outcome)
-        if on_case:
-            on_case(i, len(cases), outcome, "done")
+                on_case(i, len(cases), outcome, "done")
     return summary
 
 
-def run_one(case: Case, path: Path, run_id: str) -> CaseOutcome:
+@contextlib.contextmanager
+def signals_raise_interrupted(signums=(signal.SIGTERM, signal.SIGHUP)) -> Iterator[None]:
+    """While inside, SIGTERM and SIGHUP raise ``Interrupted`` as Ctrl-C raises
+    KeyboardInterrupt, so the same clean-up runs for all three. Only the main
+    thread can set handlers; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Interrupted(signum)
+
+    previous = {s: signal.signal(s, handler) for s in signums}
+    try:
+        yield
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old)
+
+
+def run_one(case: Case, path: Path, run_id: str, on_event: Callable[[dict], None] | None = None) -> CaseOutcome:
     start = time.perf_counter()
     availability = backends.availability(case.backend)
     if not availability.ok:
@@ -95,37 +151,77 @@ def run_one(case: Case, path: Path, run_id: str) -> CaseOutcome:
         record.error = {"type": "BackendUnavailable", "message": availability.reason}
         write_record(path, record)
         return CaseOutcome(case, path, "unavailable", record.to_dict(), time.perf_counter() - start)
+    if case.check_fit and (reason := host_fit_problem(case)) is not None:
+        record = new_record(case, run_id, status="skipped")
+        record.error = {"type": "WontFit", "message": reason}
+        write_record(path, record)
+        return CaseOutcome(case, path, "skipped", record.to_dict(), time.perf_counter() - start)
 
     with tempfile.TemporaryDirectory(prefix="accelbench-case-") as tmp:
         case_file = Path(tmp) / "case.json"
         case_file.write_text(json.dumps(case.to_dict()))
         fresh = Path(tmp) / "record.json"
-        failure = _run_process(case, case_file, fresh, run_id)
+        failure = _run_process(case, case_file, fresh, run_id, on_event)
         if failure is None:
             try:
                 data = load_record(fresh)
             except RecordError as exc:
                 failure = {"type": "WorkerError", "message": f"the case process wrote no usable record: {exc}"}
         if failure is not None:
-            record = new_record(case, run_id)
-            record.error = failure
-            data = record.to_dict()
+            data = _failed_record(case, run_id, Path(str(fresh) + SNAPSHOT_SUFFIX), failure)
         data["wall_s"] = time.perf_counter() - start
+        distributed.annotate_scaling(data, path.parent)
         write_atomic(path, data)
     return CaseOutcome(case, path, data["status"], data, time.perf_counter() - start)
 
 
-def _run_process(case: Case, case_file: Path, record_file: Path, run_id: str) -> dict | None:
+def host_fit_problem(case: Case) -> str | None:
+    """Why a case of a host-memory backend cannot fit in this host's memory
+    now, or None (also when the backend's device is not host memory, or the
+    kernel gives no estimate). Imports no framework."""
+    backend_cls = backends.get_class(case.backend)
+    if not getattr(backend_cls, "memory_is_host", False):
+        return None
+    kernel = kernels.get(case.kernel)
+    cfg = kernel.config(case.preset, case.kernel_settings)
+    precision = case.backend_settings.get("precision") or backend_cls.default_precision
+    return fit.wont_fit_reason(kernel.memory_estimate_bytes(cfg, precision), fit.host_available_bytes(), "this host")
+
+
+def _failed_record(case: Case, run_id: str, snapshot: Path, failure: dict) -> dict:
+    """The failure, on top of what the worker had measured when it stopped."""
+    try:
+        data = load_record(snapshot)
+    except RecordError:
+        return {**new_record(case, run_id).to_dict(), "error": failure}
+    phase = (data.get("error") or {}).get("phase")
+    failure = dict(failure)
+    if phase:
+        failure["phase"] = phase
+        failure["message"] += f" (during {phase})"
+    data["status"], data["error"] = "failed", failure
+    return data
+
+
+def _run_process(case: Case, case_file: Path, record_file: Path, run_id: str,
+                 on_event: Callable[[dict], None] | None = None) -> dict | None:
     """Run the worker; None when it exited cleanly, else the failure to record."""
-    cmd = [sys.executable, "-m", "harness.worker", str(case_file), str(record_file), run_id]
+    cmd = distributed.worker_command(case, case_file, record_file, run_id)  # the plain worker, or the data-parallel launcher
+    env = {**os.environ, PARENT_PID_VAR: str(os.getpid())}
+    events = Path(str(record_file) + progress.EVENTS_SUFFIX) if on_event else None
+    if events is not None:
+        env[progress.ENV_VAR] = str(events)
+    oom_kills_before = fit.oom_kill_count()
     with tempfile.TemporaryFile() as err:
-        # A new session, so a timeout can kill the case's whole process tree.
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        # A new session, so a timeout can kill the case's whole process tree,
+        # and Ctrl-C in the terminal reaches the runner only, which cleans up.
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True, env=env)
         try:
-            code = proc.wait(timeout=case.timeout_s)
+            code = progress.wait_relaying(proc, case.timeout_s, events, on_event)
         except subprocess.TimeoutExpired:
             _kill_tree(proc)
-            return {"type": "Timeout", "message": f"no result within the {case.timeout_s:g} s limit; the case's processes were killed"}
+            return {"type": "Timeout", "message": f"no result within the {case.timeout_s:g} s limit; "
+                    "the case's processes were killed (raise it with --timeout)"}
         except BaseException:
             _kill_tree(proc)
             raise
@@ -134,20 +230,38 @@ def _run_process(case: Case, case_file: Path, record_file: Path, run_id: str) ->
     if code == 0:
         return None
     if code < 0:
-        sig = signal.Signals(-code).name
-        hint = " (the kernel's OOM killer sends SIGKILL when memory runs out)" if sig == "SIGKILL" else ""
-        return {"type": "Crash", "message": f"the case process died of {sig}{hint}", "stderr_tail": tail}
+        return _signal_failure(-code, tail, oom_kills_before)
     last = tail.splitlines()[-1] if tail else ""
-    kind = "OutOfMemory" if "MemoryError" in tail or "out of memory" in tail.lower() else "Crash"
+    kind = "OutOfMemory" if any(m in tail.lower() for m in ("memoryerror", *fit.OOM_MESSAGES)) else "Crash"
     return {"type": kind, "message": f"the case process exited with status {code}: {last}", "stderr_tail": tail}
+
+
+def _signal_failure(signum: int, tail: str, oom_kills_before: int | None) -> dict:
+    name = signal_name(signum)
+    oom_kills_after = fit.oom_kill_count()
+    if signum == signal.SIGKILL and None not in (oom_kills_before, oom_kills_after) and oom_kills_after > oom_kills_before:
+        return {"type": "OutOfMemory", "message": "the case process was killed by the kernel's OOM killer "
+                "(SIGKILL; oom_kill in /proc/vmstat rose while it ran)", "stderr_tail": tail}
+    hint = " (SIGKILL also comes from the OOM killer when memory runs out)" if signum == signal.SIGKILL else ""
+    return {"type": "Crash", "message": f"the case process died of {name}{hint}", "stderr_tail": tail}
 
 
 def _kill_tree(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):
         pass
     proc.wait()
 
 
-__all__ = ["CaseOutcome", "RunSummary", "ResultRecord", "run_plan", "run_one", "record_path"]
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+__all__ = [
+    "CaseOutcome", "Interrupted", "RunSummary", "ResultRecord", "host_fit_problem", "record_path",
+    "run_one", "run_plan", "signal_name", "signals_raise_interrupted",
+]

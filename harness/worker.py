@@ -18,6 +18,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import signal
 import sys
 import time
 import traceback
@@ -26,8 +28,9 @@ from datetime import datetime, timezone
 
 import backends
 import kernels
-from harness import envinfo, metrics, numerics, stats
+from harness import cost, energy, envinfo, fit, metrics, numerics, stats
 from harness.plan import Case
+from harness.progress import emit as emit_progress
 from harness.records import BackendPart, KernelPart, NumericsPart, ResultRecord, TimingPart, write_record
 
 
@@ -37,6 +40,10 @@ class CaseFailure(Exception):
     def __init__(self, kind: str, message: str):
         super().__init__(message)
         self.kind = kind
+
+
+class CaseSkipped(CaseFailure):
+    """A case not attempted, for a stated reason (e.g. it cannot fit in memory)."""
 
 
 def now_iso() -> str:
@@ -54,21 +61,41 @@ def new_record(case: Case, run_id: str, status: str = "failed") -> ResultRecord:
     )
 
 
-def run_case(case: Case, run_id: str) -> ResultRecord:
+def run_case(case: Case, run_id: str, snapshot_path: str | None = None, parallel=None) -> ResultRecord:
+    """Measure one case. Whatever happens, the record keeps what was measured
+    before it. With ``snapshot_path``, the record so far is also written there
+    at the start of each phase, so that the runner can keep it when this
+    process is killed (timeout, OOM killer, a crash in native code)."""
     record = new_record(case, run_id)
+    record.env = envinfo.capture()
+    progress = {"phase": "setup"}
+
+    def checkpoint(phase: str, **progress_fields) -> None:
+        progress["phase"] = phase
+        if snapshot_path is not None:
+            record.error = {"type": "Incomplete", "message": f"the case process stopped during {phase}", "phase": phase}
+            write_record(snapshot_path, record)
+            record.error = None
+        emit_progress(phase, **progress_fields)  # to the runner's terminal, when it asked (harness.progress)
+
     try:
-        _measure(case, record)
+        checkpoint("setup")
+        _measure(case, record, checkpoint, parallel)
         record.status = "ok"
+    except CaseSkipped as exc:
+        record.status = "skipped"
+        record.error = {"type": exc.kind, "message": str(exc), "phase": progress["phase"]}
     except CaseFailure as exc:
         record.error = {"type": exc.kind, "message": str(exc)}
-    except Exception as exc:  # any error costs this case only
-        record.error = {"type": type(exc).__name__, "message": f"{exc}".strip() or repr(exc),
-                        "traceback": traceback.format_exc(limit=8)}
-    record.env = envinfo.capture()
+    except Exception as exc:  # any error costs this case only; MemoryError included
+        record.error = {"type": "OutOfMemory" if fit.is_out_of_memory(exc) else type(exc).__name__,
+                        "message": f"{exc}".strip() or repr(exc), "exception": type(exc).__name__,
+                        "phase": progress["phase"], "traceback": traceback.format_exc(limit=8)}
     return record
 
 
-def _measure(case: Case, record: ResultRecord) -> None:
+def _measure(case: Case, record: ResultRecord, checkpoint=lambda phase: None, parallel=None) -> None:
+    """``parallel``: a data-parallel case's ``harness.distributed.ParallelRun`` (None: one device)."""
     kernel = kernels.get(case.kernel)
     cfg = kernel.config(case.preset, case.kernel_settings)
     backend_cls = backends.get_class(case.backend)
@@ -98,10 +125,18 @@ def _measure(case: Case, record: ResultRecord) -> None:
         settings=dataclasses.asdict(backend.settings),
         info={"device": {"memory_bytes": device.memory_bytes, "driver": device.driver, **device.extra}},
     )
+    if parallel:
+        parallel.describe(record)
+    if case.check_fit and not getattr(backend, "memory_is_host", False):  # host memory: the runner checked
+        device_cfg = parallel.per_device_config(cfg) if parallel else cfg  # data-parallel: one device's share
+        reason = fit.wont_fit_reason(kernel.memory_estimate_bytes(device_cfg, precision), device.memory_bytes, device.kind)
+        if reason:
+            raise CaseSkipped("WontFit", reason)
 
+    checkpoint("compile and first step")
     state = kernel.make_state(cfg)
     t0 = time.perf_counter()
-    prepared = backend.prepare(kernel, cfg, state)
+    prepared = parallel.prepare(backend, kernel, cfg, state) if parallel else backend.prepare(kernel, cfg, state)
     t1 = time.perf_counter()
     outputs = prepared.step()
     backend.fence(outputs)
@@ -113,27 +148,33 @@ def _measure(case: Case, record: ResultRecord) -> None:
         record.backend.info["aot_compile_s"] = prepared.compile_s
 
     num = record.numerics
-    num.loss_first = _loss(backend, outputs)
+    num.loss_first = _loss(backend, outputs, parallel)
+    checkpoint("numerics steps")
     for _ in range(numerics.NUMERICS_STEPS - 1):
         outputs = prepared.step()
         backend.fence(outputs)
     if case.preset == "tiny":
         observed = prepared.observe()
         if "loss" in outputs:
-            observed["loss"] = _loss(backend, outputs)
+            observed["loss"] = _loss(backend, outputs, parallel)
         ref_name, reference = numerics.reference_observables(kernel, cfg, state)
         result = numerics.compare(observed, reference, precision, ref_name)
         num.reference, num.max_rel_err, num.worst = result.reference, result.max_rel_err, result.worst
         num.tolerance, num.passed = result.tolerance, result.passed
 
+    checkpoint("warm-up steps")
     for _ in range(case.warmup):
         outputs = prepared.step()
         backend.fence(outputs)
 
-    samples: list[float] = []
-    for _ in range(case.repeats):
-        times, outputs = backend.time_steps(prepared, case.steps)
-        samples.extend(times)
+    samples = record.timing.samples_s  # filled repeat by repeat: a snapshot keeps the finished repeats
+    meter = energy.meter_for_backend(record.backend)  # energy over the timed repeats only
+    with meter:
+        for repeat in range(case.repeats):
+            checkpoint(f"timed steps, repeat {repeat + 1} of {case.repeats}", steps_done=repeat * case.steps)
+            times, outputs = backend.time_steps(prepared, case.steps)
+            samples.extend(times)
+    record.backend.info.update(backend.after_timing(prepared))
     summary = stats.summarize(samples)
     record.timing.samples_s = samples
     record.timing.step_s = dataclasses.asdict(summary)
@@ -141,7 +182,13 @@ def _measure(case: Case, record: ResultRecord) -> None:
         record.kernel.flops_per_step, record.kernel.bytes_per_step, record.kernel.tokens_per_step, summary.median
     )
     record.metrics.peak_mem_bytes = backend.peak_memory_bytes()
-    num.loss_last = _loss(backend, outputs)
+    record.metrics = metrics.with_catalog_utilization(record.metrics, record.kernel, record.backend)
+    record.metrics = energy.with_energy(record.metrics, meter.reading, record.kernel.tokens_per_step,
+                                        case.steps * case.repeats)
+    record.cost = cost.for_case(case, record)
+    num.loss_last = _loss(backend, outputs, parallel)
+    if parallel:
+        parallel.finish(record)
 
     for name, loss in (("first", num.loss_first), ("last", num.loss_last)):
         if loss is not None and not math.isfinite(loss):
@@ -154,7 +201,9 @@ def _measure(case: Case, record: ResultRecord) -> None:
         )
 
 
-def _loss(backend, outputs) -> float | None:
+def _loss(backend, outputs, parallel=None) -> float | None:
+    if parallel:
+        return parallel.loss(backend, outputs)  # the global loss (a collective on torch)
     if isinstance(outputs, dict) and "loss" in outputs:
         return backend.to_scalar(outputs["loss"])
     return None
@@ -165,12 +214,35 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) not in (2, 3):
         print("usage: python -m harness.worker CASE.json RECORD.json [RUN_ID]", file=sys.stderr)
         return 2
+    _die_with_parent()
     with open(argv[0]) as f:
         case = Case.from_dict(json.load(f))
     run_id = argv[2] if len(argv) == 3 else uuid.uuid4().hex[:12]
-    record = run_case(case, run_id)
+    record = run_case(case, run_id, snapshot_path=argv[1] + SNAPSHOT_SUFFIX)
     write_record(argv[1], record)
     return 0
+
+
+SNAPSHOT_SUFFIX = ".partial"
+PARENT_PID_VAR = "ACCELBENCH_PARENT_PID"
+
+
+def _die_with_parent() -> None:
+    """Linux: ask for SIGKILL when the runner dies (prctl PR_SET_PDEATHSIG), so
+    a runner killed with SIGKILL leaves no case running on behind it; the case
+    runs in its own session, so nothing else would stop it."""
+    parent = os.environ.get(PARENT_PID_VAR)
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if str(os.getppid()) != parent:  # the runner died before prctl took effect
+        os._exit(137)
 
 
 if __name__ == "__main__":

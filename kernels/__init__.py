@@ -13,7 +13,15 @@ from kernels.base import Kernel, KernelError
 
 _MODULES = {
     "gemm": ("kernels.gemm", "Gemm"),
+    "linear": ("kernels.linear", "Linear"),
+    "attention": ("kernels.attention", "Attention"),
+    "layernorm": ("kernels.norms", "LayerNorm"),
+    "rmsnorm": ("kernels.norms", "RMSNorm"),
+    "cross_entropy": ("kernels.cross_entropy", "CrossEntropy"),
+    "adamw": ("kernels.adamw", "AdamW"),
+    "mlp": ("kernels.mlp", "MLP"),
     "gpt2": ("kernels.gpt2", "GPT2"),
+    "llama": ("kernels.llama", "Llama"),
 }
 
 _cache: dict[str, Kernel] = {}

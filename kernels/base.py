@@ -23,6 +23,8 @@ importing ``kernels`` never imports either.
 from __future__ import annotations
 
 import dataclasses
+import math
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Mapping
 
@@ -61,6 +63,10 @@ class Preset:
     name: str
     overrides: Mapping[str, Any]
     description: str = ""
+    timeout_s: float | None = None
+    """Wall-clock limit of one case of this preset, compile included. None
+    takes the harness default (``harness.plan.default_timeout``); set it for
+    presets that need longer, e.g. a model whose first compile takes minutes."""
 
 
 @dataclass
@@ -120,7 +126,40 @@ class Kernel:
                 f"unknown setting '{unknown[0]}' for kernel '{self.name}'; "
                 f"accepted: {', '.join(sorted(known))}"
             )
-        return self.config_cls(**values)
+        cfg = self.config_cls(**values)
+        self.validate(cfg)
+        return cfg
+
+    zero_allowed_settings: ClassVar[frozenset[str]] = frozenset({"seed"})
+    """Integer settings for which 0 is meaningful; every other integer setting
+    is a size or a count and must be at least 1."""
+
+    def validate(self, cfg) -> None:
+        """Reject a config no lowering could run, with a ``KernelError`` naming
+        the setting: integer settings must be whole numbers >= 1 (>= 0 for
+        ``zero_allowed_settings``), float settings finite. Subclasses extend
+        this for constraints between settings (call ``super().validate``)."""
+        hints = typing.get_type_hints(type(cfg))
+        for f in dataclasses.fields(cfg):
+            value, kind = getattr(cfg, f.name), hints.get(f.name)
+            optional = [a for a in typing.get_args(kind) if a is not type(None)]
+            if optional and len(optional) < len(typing.get_args(kind)):  # X | None
+                if value is None:
+                    continue
+                kind = optional[0]
+            if kind is int:
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise KernelError(f"setting '{f.name}' of kernel '{self.name}' must be an integer, got {value!r}")
+                lowest = 0 if f.name in self.zero_allowed_settings else 1
+                if value < lowest:
+                    raise KernelError(
+                        f"setting '{f.name}' of kernel '{self.name}' must be >= {lowest}, got {value}"
+                    )
+            elif kind is float:
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                    raise KernelError(
+                        f"setting '{f.name}' of kernel '{self.name}' must be a finite number, got {value!r}"
+                    )
 
     def setting_names(self) -> list[str]:
         return [f.name for f in dataclasses.fields(self.config_cls)]

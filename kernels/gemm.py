@@ -24,8 +24,7 @@ from kernels.base import (
     rng_normal,
     torch_dtype,
 )
-
-_ELEMENT_BYTES = {"fp64": 8, "fp32": 4, "tf32": 4, "bf16": 2}
+from kernels.micro import ELEMENT_BYTES as _ELEMENT_BYTES
 
 
 @dataclass(frozen=True)
@@ -37,7 +36,10 @@ class GemmConfig:
 
 class Gemm(Kernel):
     name = "gemm"
-    description = "C = A·B (matrix multiply), forward only"
+    description = (
+        "C = A·B (matrix multiply), forward only; fp32 is full fp32 (TF32 off), "
+        "precision=tf32 allows TF32 tensor cores and the record's precision says tf32"
+    )
     config_cls = GemmConfig
     flop_convention = EXACT_MATMUL
     presets = {

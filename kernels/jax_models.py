@@ -7,6 +7,12 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+ATTENTION_IMPLEMENTATION: str | None = None
+"""``implementation`` passed to ``jax.nn.dot_product_attention``: None lets
+JAX choose (XLA's fused attention); "cudnn" asks for cuDNN's fused flash
+attention (GPUs, fp16/bf16 inputs only). A backend sets it before tracing
+(``backends.jax_backend.JaxGpuBackend``)."""
+
 
 def matmul_precision(precision: str):
     return jax.lax.Precision.HIGHEST if precision in ("fp32", "fp64") else jax.lax.Precision.DEFAULT
@@ -35,7 +41,7 @@ def causal_attention(q, k, v):
         t = q.shape[1]
         s = jnp.where(jnp.tril(jnp.ones((t, t), bool)), s, -jnp.inf)
         return jnp.einsum("bhqk,bkhd->bqhd", jax.nn.softmax(s, axis=-1), v, precision=jax.lax.Precision.HIGHEST)
-    return jax.nn.dot_product_attention(q, k, v, is_causal=True)
+    return jax.nn.dot_product_attention(q, k, v, is_causal=True, implementation=ATTENTION_IMPLEMENTATION)
 
 
 def gpt2_forward(params, idx, cfg, compute, mm_precision):

@@ -1,46 +1,138 @@
-"""Load result folders into a pandas DataFrame: one row per case, nested
-fields flattened with dots (``metrics.tokens_per_s``). Files that are not
-readable result records are skipped with one warning each."""
+"""Load results folders into a pandas DataFrame: one row per case, nested
+fields flattened with dots (``metrics.tokens_per_s``, ``cost.usd_per_mtok``).
+
+Loading is pluggable: each file format is one function in ``FORMATS``
+that takes a file's path and its parsed JSON and returns the result records
+it holds, or ``None`` when the file is not in its format. A file no format
+claims, or one that is empty, truncated or otherwise unreadable, is skipped
+with one warning naming it; loading never stops at a bad file.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
-from harness.records import RecordError, load_record, record_files
+from harness.records import SCHEMA, RecordError, load_record, record_files
+
+# A file format: (path, parsed JSON) -> the records in it, or None if not this format.
+# It raises RecordError when the file claims the format but breaks it.
+FormatLoader = Callable[[Path, Any], "list[dict] | None"]
+
+
+def accelbench_result(path: Path, data: Any) -> list[dict] | None:
+    """One ``accelbench.result/1`` record per file, checked by harness.records."""
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        return None
+    return [load_record(path)]
+
+
+FORMATS: dict[str, FormatLoader] = {"accelbench.result/1": accelbench_result}
+
+
+def register_format(name: str, loader: FormatLoader) -> None:
+    """Teach ``report`` and ``compare`` another file format (e.g. pytest-benchmark JSON)."""
+    FORMATS[name] = loader
 
 
 @dataclass
 class Loaded:
+    """Records from one or more folders, and one warning per file skipped."""
+
     records: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    folders: list[str] = field(default_factory=list)
 
     def frame(self):
+        """One row per record; timing samples left out (they live in ``records``).
+
+        Added columns: ``workload`` (kernel:preset), ``case_id`` (the record's
+        file name without .json, which encodes kernel, preset, backend and a
+        hash of any non-default settings), ``source`` and ``folder``."""
         import pandas as pd
 
         if not self.records:
             return pd.DataFrame()
         flat = []
         for rec in self.records:
-            rec = {k: v for k, v in rec.items() if k != "timing"} | {
-                "timing": {k: v for k, v in (rec.get("timing") or {}).items() if k != "samples_s"}
-            }
-            flat.append(rec)
-        return pd.json_normalize(flat, max_level=3)
+            timing = {k: v for k, v in (rec.get("timing") or {}).items() if k != "samples_s"}
+            plain = {k: v for k, v in rec.items() if k != "timing" and not k.startswith("_")}
+            flat.append(plain | {"timing": timing})
+        df = pd.json_normalize(flat, max_level=3)
+        # Whole dicts too, for telling apart cases of one workload run with different settings.
+        df["kernel_config"] = [dict((r.get("kernel") or {}).get("config") or {}) for r in self.records]
+        df["backend_settings"] = [dict((r.get("backend") or {}).get("settings") or {}) for r in self.records]
+        df["workload"] = df["kernel.name"].astype(str) + ":" + df["kernel.preset"].astype(str)
+        df["case_id"] = [case_id(r) for r in self.records]
+        df["source"] = [r.get("_source") for r in self.records]
+        df["folder"] = [r.get("_folder") for r in self.records]
+        return df
+
+
+def case_id(record: dict) -> str:
+    """The identity ``compare`` matches cases by: the record's file stem, or
+    ``_case_id`` set by a format loader whose files hold several records."""
+    if record.get("_case_id"):
+        return str(record["_case_id"])
+    source = record.get("_source")
+    return Path(source).stem if source else _plain_case_id(record)
+
+
+def _plain_case_id(record: dict) -> str:
+    kernel, backend = record.get("kernel") or {}, record.get("backend") or {}
+    return f"{kernel.get('name')}-{kernel.get('preset')}--{backend.get('name')}"
+
+
+def load_file(path: Path) -> list[dict]:
+    """The records in one file; RecordError (naming the file) when it holds none."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecordError(f"{path}: cannot read: {exc}") from None
+    if not text.strip():
+        raise RecordError(f"{path}: empty file")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RecordError(f"{path}: not valid JSON, perhaps truncated ({exc.msg} at line {exc.lineno})") from None
+    except (ValueError, RecursionError) as exc:  # a 5,000-digit integer, arrays nested too deep
+        raise RecordError(f"{path}: not valid JSON ({type(exc).__name__})") from None
+    for name, loader in FORMATS.items():
+        records = loader(path, data)
+        if records is not None:
+            if not records:
+                raise RecordError(f"{path}: a {name} file with no accelbench results in it")
+            return records
+    raise RecordError(f"{path}: not a result record in any known format ({', '.join(FORMATS)})")
 
 
 def load_folders(folders) -> Loaded:
+    """Load every folder; a missing folder is an error (RecordError), a bad file a warning."""
     loaded = Loaded()
     for folder in folders:
         folder = Path(folder)
         if not folder.is_dir():
-            raise RecordError(f"{folder}: not a results folder")
+            why = "a file, not a folder" if folder.exists() else "no such directory"
+            raise RecordError(f"{folder}: not a results folder ({why})")
+        loaded.folders.append(str(folder))
         for path in record_files(folder):
             try:
-                record = load_record(path)
+                records = load_file(path)
             except RecordError as exc:
                 loaded.warnings.append(f"skipped {exc}")
                 continue
-            record["_source"] = str(path)
-            loaded.records.append(record)
+            for record in records:
+                record.setdefault("_source", str(path))
+                if len(records) > 1 and not record.get("_case_id"):
+                    record["_case_id"] = f"{path.stem}:{_plain_case_id(record)}"
+                record["_folder"] = str(folder)
+                loaded.records.append(record)
     return loaded
+
+
+# pytest-benchmark JSON written by accelbench's pytest plugin (harness/pytest_plugin.py).
+from reports.pytest_benchmark import pytest_benchmark_format  # noqa: E402
+
+register_format("pytest-benchmark", pytest_benchmark_format)

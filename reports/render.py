@@ -1,53 +1,57 @@
-"""Markdown rendering of a results DataFrame."""
+"""Markdown rendering of a ``reports.report.Report``."""
 
 from __future__ import annotations
 
-import math
 
-COLUMNS = [
-    ("kernel", "kernel.name"),
-    ("preset", "kernel.preset"),
-    ("backend", "backend.name"),
-    ("device", "backend.device_kind"),
-    ("precision", "backend.precision"),
-    ("status", "status"),
-    ("median step (ms)", "timing.step_s.median"),
-    ("95% CI (ms)", "timing.step_s.ci95"),
-    ("tokens/s", "metrics.tokens_per_s"),
-    ("TFLOP/s", "metrics.tflops"),
-    ("compile (s)", "timing.compile_s"),
-    ("numerics", "numerics.passed"),
-]
+def cell(text) -> str:
+    """Text outside code spans: pipes escaped and newlines folded (a value cannot
+    break a table), angle brackets as entities (a value cannot become HTML)."""
+    text = str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    return text.replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _fmt(label: str, value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if label == "median step (ms)":
-        return f"{value * 1e3:.3f}"
-    if label == "95% CI (ms)":
-        return f"{value[0] * 1e3:.3f}–{value[1] * 1e3:.3f}" if isinstance(value, (list, tuple)) else "–"
-    if label == "numerics":
-        return {True: "passed", False: "FAILED"}.get(value, "not checked")
-    if isinstance(value, float):
-        return f"{value:,.0f}" if value >= 1000 else f"{value:.3g}"
-    return str(value).replace("|", "\\|")
+def code(text) -> str:
+    text = str(text).replace("`", "'").replace("\n", " ")
+    return f"`{text}`"
 
 
-def markdown(df, title: str = "accelbench results") -> str:
-    lines = [f"# {title}", ""]
-    if df.empty:
-        return "\n".join(lines + ["No result records found.", ""])
-    headers = [label for label, _ in COLUMNS]
-    lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    df = df.sort_values(["kernel.name", "kernel.preset", "backend.name"])
-    for _, row in df.iterrows():
-        cells = [_fmt(label, row.get(col)) for label, col in COLUMNS]
-        lines.append("| " + " | ".join(cells) + " |")
-    failures = df[df["status"] != "ok"]
-    if not failures.empty:
-        lines += ["", "## Cases that did not run cleanly", ""]
-        for _, row in failures.iterrows():
-            lines.append(f"- `{row['kernel.name']}:{row['kernel.preset']}` on `{row['backend.name']}`: "
-                         f"{row['status']}: {row.get('error.type')}: {row.get('error.message')}")
-    return "\n".join(lines) + "\n"
+def markdown(report, images: dict[str, str] | None = None) -> str:
+    """The report as GitHub-flavoured Markdown; ``images`` maps a figure's
+    name to the relative path of its PNG (no plots when absent)."""
+    images = images or {}
+    lines = [f"# {report.title}", ""]
+    lines.append(f"{report.case_count} cases from {', '.join(code(f) for f in report.folders) or 'no folders'}; "
+                 f"generated {report.generated_at}.")
+    if report.baseline:
+        lines.append(f"Ratios (× baseline) are against {code(report.baseline)}.")
+    lines.append("")
+    if report.case_count == 0:
+        lines += ["No result records found.", ""]
+    for table in report.tables:
+        lines += [f"## {cell(table.title)}", ""]
+        lines += [f"_{cell(n)}_  " for n in table.notes] + [""]
+        lines.append("| " + " | ".join(cell(h) for h in table.headers) + " |")
+        lines.append("|" + "---|" * len(table.headers))
+        for row in table.rows:
+            lines.append("| " + " | ".join(cell(c) for c in row) + " |")
+        lines.append("")
+    if report.failures:
+        lines += ["## Cases that did not run cleanly", ""]
+        for f in report.failures:
+            lines.append(f"- {code(f.workload)} on {code(f.backend)}: **{cell(f.status)}**: "
+                         f"{cell(f.error_type)}: {cell(f.message)}")
+        lines.append("")
+    if report.figures and images:
+        lines += ["## Plots", ""]
+        for fig in report.figures:
+            if fig.name in images:
+                lines += [f"### {cell(fig.title)}", "", f"![{cell(fig.title)}]({images[fig.name]})", "",
+                          f"_{cell(fig.caption)}_", ""]
+    if report.plots_skipped and images:
+        lines += ["Not plotted: " + "; ".join(cell(s) for s in report.plots_skipped) + ".", ""]
+    if report.sections:
+        lines += ["## Methodology", ""]
+        for section in report.sections:
+            lines += [f"### {cell(section.title)}", ""]
+            lines += [f"- {cell(item)}" for item in section.items] + [""]
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,387 @@
+"""Device discovery without importing torch or JAX.
+
+Every accelerator found is mapped to the key of its entry in the device
+catalog (``harness/data/devices.toml``: peak FLOP/s, bandwidth). A device
+this module cannot name exactly gets ``None``, "unknown device", so metrics
+skip MFU rather than borrow another chip's peak.
+
+Sources, each read through a vendor tool or the kernel's sysfs:
+
+* NVIDIA: NVML (``pynvml`` from nvidia-ml-py) when installed, else
+  ``nvidia-smi -q -x`` (XML), ``nvidia-smi --query-gpu=... --format=csv``, ``nvidia-smi -L``.
+* AWS Neuron: ``neuron-ls --json-output`` and the ``/dev/neuron*`` nodes.
+* Google TPU: PCI vendor/device ids in ``/sys/bus/pci/devices`` (the way JAX
+  itself finds chips, ``jax/_src/hardware_utils.py``), and JAX ``device_kind``
+  strings once a backend is running.
+* AMD: ``/dev/kfd`` (the ROCm compute node); names come from PyTorch later.
+
+Parsers are pure functions of the tool's text, tested against recorded output
+in ``tests/fixtures/``.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TOOL_TIMEOUT_S = 10
+
+# ------------------------------------------------------------ catalog keys
+# (pattern, catalog key, an example of the name it matches). Order matters:
+# the first match wins. Variants with other peaks or power limits (H100 NVL,
+# H200 NVL, GH200, GB200, A100 PCIe, MI300A) deliberately match nothing.
+GPU_NAME_KEYS: tuple[tuple[str, str, str], ...] = (
+    (r"\bH100\b.*\bPCIe\b", "h100-pcie", "NVIDIA H100 PCIe"),
+    (r"\bH100\b.*\b(SXM|HBM3)\b", "h100-sxm", "NVIDIA H100 80GB HBM3"),
+    (r"^(NVIDIA )?H200$", "h200", "NVIDIA H200"),
+    (r"^(NVIDIA )?B200$", "b200", "NVIDIA B200"),
+    (r"\bA100-SXM4-80GB\b", "a100-sxm-80gb", "NVIDIA A100-SXM4-80GB"),
+    (r"\bA100-SXM4-40GB\b", "a100-sxm-40gb", "NVIDIA A100-SXM4-40GB"),
+    (r"^(NVIDIA )?L4$", "l4", "NVIDIA L4"),
+    (r"^(NVIDIA )?A10G$", "a10g", "NVIDIA A10G"),
+    (r"\bMI300X\b", "mi300x", "AMD Instinct MI300X"),
+    (r"\bMI325X\b", "mi325x", "AMD Instinct MI325X"),
+    (r"\bMI355X\b", "mi355x", "AMD Instinct MI355X"),
+)
+
+# JAX device_kind -> catalog key; kinds from jax/_src/pallas/mosaic/tpu_info.py (jax 0.10.2).
+TPU_KIND_KEYS: dict[str, str | None] = {
+    "TPU v4": "tpu-v4",
+    "TPU v4 lite": None,  # v4i, an inference chip with no catalog entry
+    "TPU v5 lite": "tpu-v5e",
+    "TPU v5e": "tpu-v5e",
+    "TPU v5": "tpu-v5p",
+    "TPU v5p": "tpu-v5p",
+    "TPU v6 lite": "tpu-v6e",
+    "TPU v6e": "tpu-v6e",
+    "TPU7x": "tpu7x",
+}
+
+# PCI ids from jax/_src/hardware_utils.py (jax 0.10.2): Google's vendor id, TPU device ids.
+GOOGLE_PCI_VENDOR = "0x1ae0"
+TPU_PCI_KEYS: dict[str, str | None] = {
+    "0x0027": None,  # v3
+    "0x0056": None,  # no public name
+    "0x005e": "tpu-v4",
+    "0x0062": "tpu-v5p",
+    "0x0063": "tpu-v5e",
+    "0x006f": "tpu-v6e",
+    "0x0076": "tpu7x",
+}
+
+# EC2 instance family -> Trainium generation. Inferentia (inf1, inf2) has no catalog entry.
+NEURON_FAMILY_KEYS: dict[str, str] = {"trn1": "trn1", "trn1n": "trn1", "trn2": "trn2", "trn2n": "trn2",
+                                      "trn2u": "trn2", "trn3": "trn3"}
+
+
+def gpu_catalog_key(name: str | None) -> str | None:
+    """Catalog key of a GPU from the name its driver reports (nvidia-smi,
+    NVML, ``torch.cuda.get_device_name`` or a JAX ``device_kind``)."""
+    if not name:
+        return None
+    name = name.strip()
+    for pattern, key, _example in GPU_NAME_KEYS:
+        if re.search(pattern, name):
+            return key
+    return None
+
+
+def jax_kind_catalog_key(device_kind: str | None) -> str | None:
+    """Catalog key of a JAX device from its ``device_kind``: TPU kinds from
+    JAX's own table, GPU kinds are the driver's product name."""
+    if not device_kind:
+        return None
+    if device_kind in TPU_KIND_KEYS:
+        return TPU_KIND_KEYS[device_kind]
+    return gpu_catalog_key(device_kind)
+
+
+def neuron_catalog_key(instance_type: str | None) -> str | None:
+    """'trn2.48xlarge' -> 'trn2'. Needs the instance type: a trn1 device and
+    an inf2 device look the same to neuron-ls (2 cores, 32 GiB)."""
+    if not instance_type:
+        return None
+    return NEURON_FAMILY_KEYS.get(instance_type.split(".", 1)[0].lower())
+
+
+# ------------------------------------------------------------------ NVIDIA
+@dataclass
+class GpuRecord:
+    index: int
+    name: str
+    uuid: str | None = None
+    memory_bytes: int | None = None
+    driver: str | None = None
+    cuda_version: str | None = None
+    sm_clock_mhz: float | None = None
+    sm_clock_max_mhz: float | None = None
+    power_draw_w: float | None = None
+    power_limit_w: float | None = None
+    pci_bus_id: str | None = None
+
+    @property
+    def catalog_key(self) -> str | None:
+        return gpu_catalog_key(self.name)
+
+
+_UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "KB": 1000, "MB": 1000**2, "GB": 1000**3}
+
+
+def parse_quantity(text: str | None) -> float | None:
+    """'143771 MiB' -> 143771.0 (the unit is left to the caller), 'N/A' -> None."""
+    if text is None:
+        return None
+    match = re.match(r"^\s*([-+]?\d+(?:\.\d+)?)", text)
+    return float(match.group(1)) if match else None
+
+
+def parse_bytes(text: str | None) -> int | None:
+    match = re.match(r"^\s*(\d+(?:\.\d+)?)\s*([KMG]i?B|B)\s*$", text or "")
+    return int(float(match.group(1)) * _UNITS[match.group(2)]) if match else None
+
+
+def parse_nvidia_smi_xml(text: str) -> list[GpuRecord]:
+    """``nvidia-smi -q -x``: one record per ``<gpu>``. Power limit from
+    ``gpu_power_readings`` (drivers >= 530) or ``power_readings`` (older)."""
+    root = ET.fromstring(text)
+    driver = root.findtext("driver_version")
+    cuda = root.findtext("cuda_version")
+    gpus = []
+    for i, gpu in enumerate(root.findall("gpu")):
+        readings = gpu.find("gpu_power_readings")
+        if readings is None:
+            readings = gpu.find("power_readings")
+        power_draw = power_limit = None
+        if readings is not None:
+            power_draw = parse_quantity(readings.findtext("instant_power_draw") or readings.findtext("power_draw"))
+            power_limit = parse_quantity(readings.findtext("current_power_limit") or readings.findtext("power_limit"))
+        gpus.append(GpuRecord(
+            index=i,
+            name=(gpu.findtext("product_name") or "").strip(),
+            uuid=gpu.findtext("uuid"),
+            memory_bytes=parse_bytes(gpu.findtext("fb_memory_usage/total")),
+            driver=driver,
+            cuda_version=cuda,
+            sm_clock_mhz=parse_quantity(gpu.findtext("clocks/sm_clock")),
+            sm_clock_max_mhz=parse_quantity(gpu.findtext("max_clocks/sm_clock")),
+            power_draw_w=power_draw,
+            power_limit_w=power_limit,
+            pci_bus_id=gpu.get("id"),
+        ))
+    return gpus
+
+
+CSV_QUERY = ("index", "name", "uuid", "memory.total", "driver_version", "clocks.sm", "clocks.max.sm",
+             "power.draw", "power.limit", "temperature.gpu", "pci.bus_id")
+"""The fields asked of ``nvidia-smi --query-gpu``; the parser reads columns by this order."""
+
+
+def parse_nvidia_smi_csv(text: str) -> list[GpuRecord]:
+    """``nvidia-smi --query-gpu=<CSV_QUERY> --format=csv``, header line included.
+    Columns are read by position: nvidia-smi renames some in the header
+    (``clocks.sm`` comes back as ``clocks.current.sm [MHz]``)."""
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    if lines and lines[0].startswith("index"):
+        lines = lines[1:]
+    gpus = []
+    for line in lines:
+        cells = [c.strip() for c in line.split(",")]
+        if len(cells) != len(CSV_QUERY):
+            raise ValueError(f"nvidia-smi CSV row has {len(cells)} columns, expected {len(CSV_QUERY)}: {line!r}")
+        row = dict(zip(CSV_QUERY, cells))
+        gpus.append(GpuRecord(
+            index=int(row["index"]),
+            name=row["name"],
+            uuid=row["uuid"],
+            memory_bytes=parse_bytes(row["memory.total"]),
+            driver=row["driver_version"],
+            sm_clock_mhz=parse_quantity(row["clocks.sm"]),
+            sm_clock_max_mhz=parse_quantity(row["clocks.max.sm"]),
+            power_draw_w=parse_quantity(row["power.draw"]),
+            power_limit_w=parse_quantity(row["power.limit"]),
+            pci_bus_id=row["pci.bus_id"],
+        ))
+    return gpus
+
+
+def parse_nvidia_smi_list(text: str) -> list[GpuRecord]:
+    """``nvidia-smi -L``: 'GPU 0: NVIDIA H200 (UUID: GPU-...)'."""
+    gpus = []
+    for line in text.splitlines():
+        match = re.match(r"^GPU (\d+): (.+?) \(UUID: ([^)]+)\)", line.strip())
+        if match:
+            gpus.append(GpuRecord(index=int(match.group(1)), name=match.group(2), uuid=match.group(3)))
+    return gpus
+
+
+def _run(cmd: list[str]) -> str | None:
+    """A tool's stdout, or None when it is missing, fails or hangs."""
+    if shutil.which(cmd[0]) is None:
+        return None
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout if out.returncode == 0 else None
+
+
+def nvidia_gpu_present(dev_dir: str = "/dev") -> tuple[bool, str]:
+    """Whether an NVIDIA GPU is visible, and what was looked at when none is."""
+    smi = shutil.which("nvidia-smi")
+    nodes = [p for p in glob.glob(os.path.join(dev_dir, "nvidia*")) if re.search(r"nvidia\d+$", p)]
+    if nodes or (smi and parse_nvidia_smi_list(_run(["nvidia-smi", "-L"]) or "")):
+        return True, ""
+    return False, f"{'nvidia-smi lists no GPU' if smi else 'nvidia-smi not on PATH'}, no {os.path.join(dev_dir, 'nvidia0')}"
+
+
+def amd_gpu_present(dev_dir: str = "/dev") -> tuple[bool, str]:
+    node = Path(dev_dir) / "kfd"
+    return (True, "") if node.exists() else (False, f"no {node}")
+
+
+def nvidia_gpus() -> list[GpuRecord]:
+    """Every NVIDIA GPU with driver, CUDA version, memory and clocks, from
+    ``nvidia-smi -q -x``; empty when nvidia-smi is missing or fails."""
+    text = _run(["nvidia-smi", "-q", "-x"])
+    if not text:
+        return []
+    try:
+        return parse_nvidia_smi_xml(text)
+    except ET.ParseError:
+        return []
+
+
+@dataclass
+class ClockReading:
+    sm_mhz: float | None
+    source: str
+
+
+def sm_clock(index: int = 0, uuid: str | None = None) -> ClockReading:
+    """A GPU's current SM clock: NVML when nvidia-ml-py is installed, else
+    nvidia-smi. ``uuid`` ('GPU-...') picks the GPU regardless of
+    CUDA_VISIBLE_DEVICES renumbering; without it, the driver's ``index``."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            handle = (pynvml.nvmlDeviceGetHandleByUUID(uuid) if uuid else pynvml.nvmlDeviceGetHandleByIndex(index))
+            return ClockReading(float(pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM)), "nvml")
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:  # not installed, or NVML cannot start: fall back to the tool
+        pass
+    text = _run(["nvidia-smi", f"--id={uuid or index}", "--query-gpu=clocks.sm", "--format=csv,noheader,nounits"])
+    return ClockReading(parse_quantity(text) if text else None, "nvidia-smi" if text else "unavailable")
+
+
+# ------------------------------------------------------------------ Neuron
+@dataclass
+class NeuronDevice:
+    index: int
+    core_count: int
+    memory_bytes: int | None
+    instance_type: str | None = None
+    logical_core_config: int | None = None
+    core_ids: list[int] = field(default_factory=list)
+
+    @property
+    def catalog_key(self) -> str | None:
+        return neuron_catalog_key(self.instance_type)
+
+
+def parse_neuron_ls_json(text: str, instance_type: str | None = None) -> list[NeuronDevice]:
+    """``neuron-ls --json-output``: a list with one object per Neuron device
+    (one Trainium chip). ``instance_type`` fills in for tools too old to report it."""
+    data = json.loads(text)
+    if not isinstance(data, list):
+        raise ValueError("neuron-ls JSON: expected a list of devices")
+    return [
+        NeuronDevice(
+            index=int(d["neuron_device"]),
+            core_count=int(d["nc_count"]),
+            memory_bytes=int(d["memory_size"]) if d.get("memory_size") is not None else None,
+            instance_type=d.get("instance_type") or instance_type,
+            logical_core_config=d.get("logical_neuroncore_config"),
+            core_ids=list(d.get("neuroncore_ids") or []),
+        )
+        for d in data
+    ]
+
+
+def neuron_device_nodes(dev_dir: str = "/dev") -> list[str]:
+    return sorted(p for p in glob.glob(os.path.join(dev_dir, "neuron*")) if re.search(r"neuron\d+$", p))
+
+
+def ec2_instance_type(path: str = "/sys/devices/virtual/dmi/id/product_name") -> str | None:
+    """On EC2 Nitro instances the DMI product name is the instance type ('trn1.32xlarge')."""
+    try:
+        text = Path(path).read_text().strip()
+    except OSError:
+        return None
+    return text if re.match(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$", text) else None
+
+
+def neuron_devices() -> list[NeuronDevice]:
+    text = _run(["neuron-ls", "--json-output"])
+    if not text:
+        return []
+    try:
+        return parse_neuron_ls_json(text, instance_type=ec2_instance_type())
+    except (ValueError, KeyError, TypeError):
+        return []
+
+
+# --------------------------------------------------------------------- TPU
+@dataclass
+class TpuChips:
+    count: int
+    catalog_key: str | None
+    pci_device_id: str | None
+
+
+def tpu_chips(pci_root: str = "/sys/bus/pci/devices") -> TpuChips:
+    """TPU chips attached through PCI, as JAX counts them (hardware_utils.py)."""
+    count, device_id = 0, None
+    for vendor_path in sorted(glob.glob(os.path.join(pci_root, "*", "vendor"))):
+        try:
+            if Path(vendor_path).read_text().strip() != GOOGLE_PCI_VENDOR:
+                continue
+            found = (Path(vendor_path).parent / "device").read_text().strip()
+        except OSError:
+            continue
+        if found in TPU_PCI_KEYS:
+            count, device_id = count + 1, found
+    return TpuChips(count, TPU_PCI_KEYS.get(device_id) if device_id else None, device_id)
+
+
+# ------------------------------------------------------------------ summary
+@dataclass
+class Discovered:
+    kind: str
+    catalog_key: str | None
+    count: int
+    memory_bytes: int | None
+    source: str
+
+
+def discover_all() -> list[Discovered]:
+    """Every accelerator this machine shows, for ``accelbench env``."""
+    found = []
+    for gpu in nvidia_gpus():
+        found.append(Discovered(gpu.name, gpu.catalog_key, 1, gpu.memory_bytes, "nvidia-smi"))
+    for dev in neuron_devices():
+        found.append(Discovered(f"neuron device ({dev.instance_type or 'unknown instance'})",
+                                dev.catalog_key, 1, dev.memory_bytes, "neuron-ls"))
+    tpu = tpu_chips()
+    if tpu.count:
+        found.append(Discovered(f"TPU (PCI {tpu.pci_device_id})", tpu.catalog_key, tpu.count, None, "sysfs pci"))
+    return found

@@ -1,0 +1,134 @@
+"""torch-neuron: TorchNeuron, the native PyTorch device ``neuron`` (Trainium2/3).
+
+TorchNeuron (package ``torch-neuronx`` from Neuron SDK 2.33, versions 2.13+
+matching the PyTorch minor version) registers Trainium as a PrivateUse1 device
+named ``neuron``: tensors move with ``.to("neuron")``, ops run eagerly, and
+``torch.compile(backend="neuron")`` compiles the forward module
+(``--set compile=true``; the compile happens in step 1, reported as
+``compile_s``). Mixed precision is ``torch.autocast(device_type="neuron")``,
+which the kernels' lowerings apply for ``bf16``. The fence is
+``torch.neuron.synchronize()``. Source: Neuron docs, "TorchNeuron: Native
+PyTorch on AWS Neuron" and the torch-neuronx 2.13.3.0/2.14.3.0 release notes
+(Neuron 2.33.0, 2026-10-19).
+
+Older ``torch-neuronx`` versions (<= 2.9, Neuron SDK <= 2.29) are the
+XLA-based library: use the ``torch-xla`` backend there. The ``torch-neuronx``
+on PyPI is an empty placeholder (version 1.0); the real packages come from
+the Neuron pip repository (https://pip.repos.neuron.amazonaws.com).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+from backends import discovery
+from backends.base import Availability, DeviceInfo
+from backends.torch_common import TorchBackend, TorchSettings
+from backends.torch_xla import minor_version
+
+NATIVE_FROM = (2, 13)
+"""First torch-neuronx version that is the native backend (Neuron 2.33)."""
+INSTALL_HINT = ("install torch-neuronx (the native TorchNeuron, Neuron SDK 2.33+) matching your torch minor version "
+                "from https://pip.repos.neuron.amazonaws.com, e.g. pip install 'torch-neuronx==2.13.*'")
+
+
+@dataclass
+class NeuronSettings(TorchSettings):
+    compile_backend: str = "neuron"
+
+
+def torch_neuronx_kind(version: str | None) -> str:
+    """'missing', 'native' (>= 2.13), 'xla' (the older XLA-based library) or
+    'placeholder' (PyPI's empty torch-neuronx 1.0)."""
+    if version is None:
+        return "missing"
+    parsed = minor_version(version)
+    if parsed is None or parsed[0] < 2:
+        return "placeholder"
+    return "native" if parsed >= NATIVE_FROM else "xla"
+
+
+def neuron_availability(device_nodes: list[str], module_found: bool, version: str | None) -> Availability:
+    problems = []
+    if not device_nodes:
+        problems.append("no Neuron device (no /dev/neuron*; TorchNeuron runs on trn2 and trn3 instances)")
+    kind = torch_neuronx_kind(version if module_found else None)
+    if kind == "missing":
+        problems.append(f"torch_neuronx is not installed: {INSTALL_HINT}")
+    elif kind == "placeholder":
+        problems.append(f"torch-neuronx {version} is PyPI's empty placeholder, not the Neuron package: {INSTALL_HINT}")
+    elif kind == "xla":
+        problems.append(f"torch-neuronx {version} is the XLA-based library (before Neuron 2.33): "
+                        f"use the torch-xla backend, or {INSTALL_HINT}")
+    return Availability.no("; ".join(problems)) if problems else Availability.yes()
+
+
+class TorchNeuronBackend(TorchBackend):
+    name = "torch-neuron"
+    fence_description = "torch.neuron.synchronize() after each step"
+    default_precision = "bf16"
+    settings_cls = NeuronSettings
+
+    @classmethod
+    def available(cls) -> Availability:
+        try:
+            version = metadata.version("torch-neuronx")
+        except metadata.PackageNotFoundError:
+            version = None
+        return neuron_availability(discovery.neuron_device_nodes(), importlib.util.find_spec("torch_neuronx") is not None,
+                                   version)
+
+    def torch_device(self):
+        _load_torch_neuronx()
+        return "neuron"
+
+    def fence(self, outputs) -> None:
+        import torch
+
+        torch.neuron.synchronize()
+
+    def case_info(self) -> dict[str, Any]:
+        info = super().case_info()
+        if self.settings.compile:
+            info["compile_backend"] = self.settings.compile_backend
+        return info
+
+    def device_info(self) -> DeviceInfo:
+        torch = _load_torch_neuronx()
+        devices = discovery.neuron_devices()
+        first = devices[0] if devices else None
+        return DeviceInfo(
+            kind=f"AWS Neuron ({first.instance_type or 'unknown instance'})" if first else "AWS Neuron",
+            catalog_key=first.catalog_key if first else None,
+            count=1,
+            memory_bytes=first.memory_bytes if first else None,
+            extra={"neuron_devices": len(devices), "visible_neuron_devices": _accelerator_count(torch),
+                   "neuroncores_per_device": first.core_count if first else None,
+                   "logical_neuroncore_config": first.logical_core_config if first else None},
+        )
+
+    def peak_memory_bytes(self) -> int | None:
+        import torch
+
+        reader = getattr(torch.neuron, "max_memory_allocated", None)
+        try:
+            return int(reader()) if reader else None
+        except Exception:  # the beta backend may not track allocations
+            return None
+
+
+def _accelerator_count(torch) -> int | None:
+    """Devices PyTorch sees through its device-neutral API (torch >= 2.6)."""
+    accelerator = getattr(torch, "accelerator", None)
+    return int(accelerator.device_count()) if accelerator is not None else None
+
+
+def _load_torch_neuronx():
+    """Import torch_neuronx, which registers the ``neuron`` device and ``torch.neuron``; return torch."""
+    import torch
+    import torch_neuronx  # noqa: F401
+
+    return torch

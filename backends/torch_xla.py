@@ -1,0 +1,253 @@
+"""torch-xla: PyTorch/XLA on Trainium1 (Neuron SDK <= 2.29), TPUs, or the CPU.
+
+PyTorch/XLA traces operations lazily into a graph, compiles it with XLA (the
+Neuron compiler on Trainium) the first time a graph of that shape is seen,
+and runs it when the step is cut. So:
+
+* the device is chosen explicitly, ``PJRT_DEVICE`` set before torch_xla is
+  imported (torch_xla would otherwise guess NEURON whenever libneuronxla
+  imports). ``--set pjrt_device=CPU|TPU|NEURON|CUDA``; by default NEURON when
+  Neuron devices are present, TPU when TPU chips are, else CPU;
+* every step ends with ``torch_xla.sync()`` (``xm.mark_step()`` on versions
+  before it), which cuts and launches the graph; the timing fence is
+  ``xm.wait_device_ops()``, which waits for the launched work;
+* compilations are counted from ``torch_xla.debug.metrics``: the counter
+  ``UncachedCompile`` and the metric ``CompileTime`` (nanoseconds). The
+  counts before and after the timed steps are recorded; a case whose timed
+  steps compiled again is flagged (``recompiled_during_timing``), because its
+  step times then include compile time and its graph is not stable;
+* the Neuron compile cache folder is set with ``--set neuron_cache_dir=DIR``
+  (``NEURON_CC_FLAGS=--cache_dir=DIR``) and reported in the record.
+
+Default precision: bf16 autocast on Neuron and TPU, fp32 on the CPU.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shlex
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+from backends import cpuinfo, discovery
+from backends.base import Availability, BackendError, DeviceInfo, PreparedStep
+from backends.torch_common import TorchBackend, TorchSettings
+
+PJRT_DEVICES = ("CPU", "TPU", "NEURON", "CUDA")
+
+
+@dataclass
+class XlaSettings(TorchSettings):
+    pjrt_device: str = ""
+    """PJRT_DEVICE for this case: CPU, TPU, NEURON or CUDA; empty picks NEURON, then TPU, then CPU by what is present."""
+    neuron_cache_dir: str = ""
+    """Neuron compile cache folder (NEURON_CC_FLAGS=--cache_dir=...); empty keeps the Neuron default."""
+
+
+@dataclass(frozen=True)
+class CompileStats:
+    compiles: int
+    compile_s: float
+
+
+def minor_version(version: str | None) -> tuple[int, int] | None:
+    parts = (version or "").split("+")[0].split(".")
+    try:
+        return int(parts[0]), int(parts[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def xla_availability(torch_version: str | None, torch_xla_version: str | None) -> Availability:
+    hint = ("install torch and torch-xla of the same minor version, e.g. "
+            "pip install torch==2.9.1 torch-xla==2.9.0 (ci/xla_tier.sh builds such a virtual environment)")
+    if torch_xla_version is None:
+        return Availability.no(f"torch-xla is not installed: {hint}")
+    if torch_version is None:
+        return Availability.no(f"torch-xla {torch_xla_version} is installed but PyTorch is not: {hint}")
+    if minor_version(torch_version) != minor_version(torch_xla_version):
+        return Availability.no(f"torch {torch_version} cannot load torch-xla {torch_xla_version} "
+                               f"(torch-xla needs the torch of its own minor version): {hint}")
+    return Availability.yes()
+
+
+def resolve_pjrt_device(requested: str, neuron_present: bool, tpu_present: bool) -> str:
+    if requested:
+        if requested.upper() not in PJRT_DEVICES:
+            raise BackendError(f"unknown pjrt_device '{requested}' for backend 'torch-xla'; "
+                               f"accepted: {', '.join(PJRT_DEVICES)}")
+        return requested.upper()
+    return "NEURON" if neuron_present else ("TPU" if tpu_present else "CPU")
+
+
+def with_cache_dir(neuron_cc_flags: str, cache_dir: str) -> str:
+    """NEURON_CC_FLAGS with its ``--cache_dir`` replaced by ``cache_dir``; other flags kept."""
+    kept = [f for f in shlex.split(neuron_cc_flags) if not f.startswith("--cache_dir")]
+    return shlex.join([*kept, f"--cache_dir={cache_dir}"])
+
+
+def compile_stats() -> CompileStats:
+    import torch_xla.debug.metrics as met
+
+    data = met.metric_data("CompileTime")  # (total samples, accumulator in ns, samples) or None
+    return CompileStats(int(met.counter_value("UncachedCompile") or 0), (data[1] / 1e9) if data else 0.0)
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+class TorchXlaBackend(TorchBackend):
+    name = "torch-xla"
+    fence_description = "torch_xla.sync() ends each step; xm.wait_device_ops() before the clock is read"
+    settings_cls = XlaSettings
+
+    def __init__(self, settings: XlaSettings | None = None):
+        super().__init__(settings)
+        self._pjrt: str | None = None
+        self._before_timing: CompileStats | None = None
+
+    @classmethod
+    def available(cls) -> Availability:
+        if importlib.util.find_spec("torch_xla") is None:
+            return xla_availability(_package_version("torch"), None)
+        return xla_availability(_package_version("torch"), _package_version("torch-xla") or _package_version("torch_xla"))
+
+    # ----------------------------------------------------------- environment
+    @property
+    def pjrt_device(self) -> str:
+        """Chosen once per process and exported before torch_xla is imported."""
+        if self._pjrt is None:
+            self._pjrt = resolve_pjrt_device(self.settings.pjrt_device, bool(discovery.neuron_device_nodes()),
+                                             discovery.tpu_chips().count > 0)
+            if "torch_xla" in sys.modules and os.environ.get("PJRT_DEVICE") != self._pjrt:
+                raise BackendError(f"torch_xla was imported with PJRT_DEVICE={os.environ.get('PJRT_DEVICE')} "
+                                   f"before the backend could set {self._pjrt}")
+            os.environ["PJRT_DEVICE"] = self._pjrt
+            if self.settings.neuron_cache_dir:
+                os.environ["NEURON_CC_FLAGS"] = with_cache_dir(os.environ.get("NEURON_CC_FLAGS", ""),
+                                                               self.settings.neuron_cache_dir)
+        return self._pjrt
+
+    @property
+    def precision(self) -> str:
+        return self.settings.precision or ("fp32" if self.pjrt_device == "CPU" else "bf16")
+
+    def torch_device(self):
+        self.pjrt_device  # noqa: B018 - exports PJRT_DEVICE first
+        import torch_xla
+
+        return torch_xla.device() if hasattr(torch_xla, "device") else _xm().xla_device()
+
+    def wrap(self):
+        """``compile=true`` uses dynamo with the openxla backend; the lazy-tensor
+        path (default) already compiles whole graphs."""
+        if not self.settings.compile:
+            return None
+        import torch
+
+        backend = "openxla" if self.settings.compile_backend == "inductor" else self.settings.compile_backend
+        return lambda fn: torch.compile(fn, backend=backend)
+
+    # ------------------------------------------------------------- running
+    def prepare(self, kernel, cfg, state) -> PreparedStep:
+        prepared = super().prepare(kernel, cfg, state)
+        sync = _sync_function()
+        inner = prepared.step
+
+        def step():
+            outputs = inner()
+            sync()
+            return outputs
+
+        prepared.step = step
+        return prepared
+
+    def case_info(self) -> dict[str, Any]:
+        info = {**super().case_info(), "pjrt_device": self.pjrt_device}
+        if self.settings.compile:
+            info["compile_backend"] = "openxla" if self.settings.compile_backend == "inductor" else self.settings.compile_backend
+        if self.pjrt_device == "NEURON" or self.settings.neuron_cache_dir:
+            info["neuron_cc_flags"] = os.environ.get("NEURON_CC_FLAGS", "")
+            info["neuron_cache_dir"] = self.settings.neuron_cache_dir or None
+        return info
+
+    def fence(self, outputs) -> None:
+        _xm().wait_device_ops()
+
+    def time_steps(self, prepared: PreparedStep, n: int) -> tuple[list[float], Any]:
+        if self._before_timing is None:
+            self._before_timing = compile_stats()
+        return super().time_steps(prepared, n)
+
+    def after_timing(self, prepared: PreparedStep) -> dict[str, Any]:
+        after = compile_stats()
+        before = self._before_timing or after
+        during = after.compiles - before.compiles
+        return {
+            "xla_compiles": after.compiles,
+            "xla_compile_s": after.compile_s,
+            "xla_compiles_before_timing": before.compiles,
+            "xla_compiles_during_timing": during,
+            "recompiled_during_timing": during > 0,
+        }
+
+    # -------------------------------------------------------------- device
+    def device_info(self) -> DeviceInfo:
+        pjrt = self.pjrt_device
+        import torch_xla.runtime as xr
+
+        extra: dict[str, Any] = {"pjrt_device": pjrt, "xla_devices": xr.global_runtime_device_count()}
+        if pjrt == "NEURON":
+            devices = discovery.neuron_devices()
+            first = devices[0] if devices else None
+            if first is not None:
+                # One process drives one NeuronCore (a fraction of a device/chip).
+                extra.update({"instance_type": first.instance_type, "neuron_devices": len(devices),
+                              "neuroncores_per_device": first.core_count, "neuroncores_used": 1})
+            return DeviceInfo(kind=f"AWS Neuron ({first.instance_type or 'unknown instance'})" if first else "AWS Neuron",
+                              catalog_key=first.catalog_key if first else None, count=1,
+                              memory_bytes=first.memory_bytes if first else None, extra=extra)
+        if pjrt == "TPU":
+            chips = discovery.tpu_chips()
+            extra["tpu_chips"] = chips.count
+            return DeviceInfo(kind=f"TPU ({chips.catalog_key or 'PCI ' + str(chips.pci_device_id)})",
+                              catalog_key=chips.catalog_key, count=1, extra=extra)
+        if pjrt == "CUDA":
+            gpus = discovery.nvidia_gpus()
+            name = gpus[0].name if gpus else "CUDA GPU"
+            return DeviceInfo(kind=name, catalog_key=discovery.gpu_catalog_key(name), count=1,
+                              memory_bytes=gpus[0].memory_bytes if gpus else None,
+                              driver=gpus[0].driver if gpus else None, extra=extra)
+        return DeviceInfo(kind=cpuinfo.cpu_model(), catalog_key=None, count=1,
+                          memory_bytes=cpuinfo.memory_bytes(), extra=extra)
+
+    def peak_memory_bytes(self) -> int | None:
+        if self.pjrt_device == "CPU":
+            return cpuinfo.peak_rss_bytes()
+        try:
+            import torch_xla
+
+            info = _xm().get_memory_info(torch_xla.device())
+        except Exception:  # not every PJRT plugin reports allocator statistics
+            return None
+        peak = info.get("peak_bytes_used", info.get("bytes_used")) if isinstance(info, dict) else None
+        return int(peak) if peak is not None else None
+
+
+def _xm():
+    import torch_xla.core.xla_model as xm
+
+    return xm
+
+
+def _sync_function():
+    import torch_xla
+
+    return torch_xla.sync if hasattr(torch_xla, "sync") else _xm().mark_step

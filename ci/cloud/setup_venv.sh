@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Make one virtual environment for accelbench and an ML stack on a cloud instance.
+#
+#   ci/cloud/setup_venv.sh VENV [PIP ARGUMENTS FOR THE STACK...]
+#
+# Run from the accelbench checkout (SkyPilot's workdir, ~/sky_workdir). The
+# stack is installed first, then accelbench (editable, no dependency changes
+# to the stack). Python comes from uv, so the image's own Python (3.10 on
+# SkyPilot's default images) does not matter; PYTHON_VERSION picks it (3.12).
+set -euo pipefail
+venv=$1; shift
+python_version=${PYTHON_VERSION:-3.12}
+if ! command -v uv >/dev/null 2>&1; then
+  python3 -m pip install --quiet --user uv || pip install --quiet uv
+  export PATH="$HOME/.local/bin:$PATH"
+fi
+uv venv --seed --python "$python_version" "$venv"
+"$venv/bin/python" -m pip install --quiet --upgrade pip
+if [ "$#" -gt 0 ]; then
+  "$venv/bin/python" -m pip install "$@"
+fi
+"$venv/bin/python" -m pip install -e .
+"$venv/bin/accelbench" backends

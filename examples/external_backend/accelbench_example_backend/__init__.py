@@ -1,0 +1,1 @@
+"""An accelbench backend defined outside accelbench (see README, "Adding a backend")."""

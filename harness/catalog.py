@@ -1,0 +1,296 @@
+"""The device catalog and the price list: typed, validated, with sources.
+
+``data/devices.toml`` holds each accelerator's dense peak TFLOP/s per
+precision, memory size and bandwidth; ``data/prices.toml`` holds instance
+prices. Every entry names its source and a date. A user adds or corrects
+prices with a file in the same format as ``prices.toml`` (``--prices FILE``);
+an entry whose name already exists is merged over the built-in one.
+
+Anything wrong in a file raises ``CatalogError`` with one line naming the
+file, the entry and the problem (``cli.main`` turns it into exit status 2).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+DEVICES_FILE = DATA_DIR / "devices.toml"
+PRICES_FILE = DATA_DIR / "prices.toml"
+
+CATALOG_PRECISIONS = ("fp32", "tf32", "bf16", "fp8")
+PRICING_KINDS = ("on-demand", "committed", "spot")
+_KEY = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+DEVICE_FIELDS = {"name", "vendor", "peak_tflops", "memory_gb", "memory_tbps", "source", "as_of", "unconfirmed", "note"}
+PRICE_FIELDS = {"provider", "region", "kind", "usd_per_hour", "accelerator", "accelerators", "source", "as_of",
+                "confirmed", "note"}
+
+
+class CatalogError(ValueError):
+    """A device or price file is malformed; the message names file, entry and problem."""
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    key: str
+    name: str
+    vendor: str
+    peak_tflops: dict[str, float]
+    """Dense TFLOP/s per chip, by precision (a subset of ``CATALOG_PRECISIONS``)."""
+    memory_gb: float
+    memory_tbps: float
+    source: str
+    as_of: dt.date
+    unconfirmed: tuple[str, ...] = ()
+    note: str = ""
+
+    @property
+    def confirmed(self) -> bool:
+        return not self.unconfirmed
+
+
+@dataclass(frozen=True)
+class InstancePrice:
+    name: str
+    provider: str
+    region: str
+    kind: str
+    usd_per_hour: float | None
+    """Whole-instance price; None where no price was found (confirmed is then False)."""
+    accelerator: str
+    accelerators: int
+    source: str
+    as_of: dt.date
+    confirmed: bool
+    note: str = ""
+    origin: str = field(default="built-in", compare=False)
+    """The file the entry (or its latest override) came from."""
+
+    @property
+    def usd_per_chip_hour(self) -> float | None:
+        return None if self.usd_per_hour is None else self.usd_per_hour / self.accelerators
+
+
+# --------------------------------------------------------------------- reading
+def _read_toml(path: Path, what: str) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise CatalogError(f"{what} {path}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise CatalogError(f"{what} {path}: not a text file") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(f"{what} {path}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise CatalogError(f"{what} {path}: not valid TOML (nested too deeply)") from None
+
+
+def _table(data: dict, top: str, path: Path, what: str, allow_missing: bool = False) -> dict[str, Any]:
+    unknown = sorted(set(data) - {top})
+    if unknown:
+        raise CatalogError(f"{what} {path}: unknown top-level key '{unknown[0]}'; accepted: [{top}.NAME] tables")
+    table = data.get(top, {} if allow_missing else None)
+    if not isinstance(table, dict) or (not table and not allow_missing):
+        raise CatalogError(f"{what} {path}: no [{top}.NAME] entries")
+    return table
+
+
+class _Entry:
+    """Field checks for one entry; every failure names file, entry and field."""
+
+    def __init__(self, path: Path, section: str, name: str, raw: Any, allowed: set[str]):
+        self.where = f"{path}: [{section}.\"{name}\"]"
+        if not isinstance(raw, dict):
+            raise CatalogError(f"{self.where}: must be a table of fields")
+        unknown = sorted(set(raw) - allowed)
+        if unknown:
+            raise CatalogError(f"{self.where}: unknown field '{unknown[0]}'; accepted: {', '.join(sorted(allowed))}")
+        if not _KEY.match(name):
+            raise CatalogError(f"{self.where}: name must be lower-case letters, digits, '.', '_' or '-'")
+        self.raw = raw
+
+    def fail(self, message: str):
+        raise CatalogError(f"{self.where}: {message}")
+
+    def text(self, key: str, required: bool = True, default: str = "") -> str:
+        value = self.raw.get(key)
+        if value is None:
+            if required:
+                self.fail(f"missing '{key}'")
+            return default
+        if not isinstance(value, str) or (required and not value.strip()):
+            self.fail(f"'{key}' must be a non-empty string")
+        return value.strip()
+
+    def positive(self, key: str, value: Any = None, label: str | None = None) -> float:
+        value = self.raw.get(key) if value is None else value
+        label = label or key
+        if value is None:
+            self.fail(f"missing '{label}'")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            self.fail(f"'{label}' must be a number, got {value!r}")
+        if value <= 0:
+            self.fail(f"'{label}' must be positive, got {value}")
+        return float(value)
+
+    def date(self) -> dt.date:
+        value = self.raw.get("as_of")
+        if value is None:
+            self.fail("missing 'as_of' (the date the figure was published or checked, e.g. as_of = 2026-11-26)")
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        if isinstance(value, str):
+            try:
+                return dt.date.fromisoformat(value)
+            except ValueError:
+                pass
+        self.fail(f"'as_of' must be a date like 2026-11-26, got {value!r}")
+
+
+# --------------------------------------------------------------------- devices
+def _device(path: Path, key: str, raw: Any) -> DeviceSpec:
+    e = _Entry(path, "devices", key, raw, DEVICE_FIELDS)
+    peaks_raw = raw.get("peak_tflops")
+    if not isinstance(peaks_raw, dict) or not peaks_raw:
+        e.fail("'peak_tflops' must be a table of precision = dense TFLOP/s, e.g. { bf16 = 989.5 }")
+    peaks = {}
+    for precision, value in peaks_raw.items():
+        if precision not in CATALOG_PRECISIONS:
+            e.fail(f"unknown precision '{precision}' in peak_tflops; accepted: {', '.join(CATALOG_PRECISIONS)}")
+        peaks[precision] = e.positive(precision, value, f"peak_tflops.{precision}")
+    unconfirmed = raw.get("unconfirmed", [])
+    if not isinstance(unconfirmed, list) or not all(isinstance(u, str) for u in unconfirmed):
+        e.fail("'unconfirmed' must be a list of field names")
+    known = DEVICE_FIELDS | set(CATALOG_PRECISIONS)
+    bad = [u for u in unconfirmed if u not in known]
+    if bad:
+        e.fail(f"'unconfirmed' names unknown field '{bad[0]}'")
+    return DeviceSpec(
+        key=key,
+        name=e.text("name"),
+        vendor=e.text("vendor"),
+        peak_tflops=peaks,
+        memory_gb=e.positive("memory_gb"),
+        memory_tbps=e.positive("memory_tbps"),
+        source=e.text("source"),
+        as_of=e.date(),
+        unconfirmed=tuple(unconfirmed),
+        note=e.text("note", required=False),
+    )
+
+
+def load_devices(path: str | Path = DEVICES_FILE) -> dict[str, DeviceSpec]:
+    """Every device of the catalog, by catalog key."""
+    path = Path(path)
+    table = _table(_read_toml(path, "device catalog"), "devices", path, "device catalog")
+    return {key: _device(path, key, raw) for key, raw in table.items()}
+
+
+# --------------------------------------------------------------------- prices
+def _price(path: Path, name: str, raw: Any, devices: dict[str, DeviceSpec], origin: str) -> InstancePrice:
+    e = _Entry(path, "instances", name, raw, PRICE_FIELDS)
+    kind = e.text("kind")
+    if kind not in PRICING_KINDS:
+        e.fail(f"unknown pricing kind '{kind}'; accepted: {', '.join(PRICING_KINDS)}")
+    accelerator = e.text("accelerator")
+    if accelerator not in devices:
+        e.fail(f"unknown accelerator key '{accelerator}'; accepted: {', '.join(sorted(devices))}")
+    count = raw.get("accelerators")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        e.fail(f"'accelerators' must be a positive whole number of chips, got {count!r}")
+    confirmed = raw.get("confirmed", False)
+    if not isinstance(confirmed, bool):
+        e.fail(f"'confirmed' must be true or false, got {confirmed!r}")
+    if "usd_per_hour" in raw or confirmed:
+        usd = e.positive("usd_per_hour")
+    else:
+        usd = None
+    return InstancePrice(
+        name=name,
+        provider=e.text("provider"),
+        region=e.text("region"),
+        kind=kind,
+        usd_per_hour=usd,
+        accelerator=accelerator,
+        accelerators=count,
+        source=e.text("source"),
+        as_of=e.date(),
+        confirmed=confirmed,
+        note=e.text("note", required=False),
+        origin=origin,
+    )
+
+
+def load_prices(extra_file: str | Path | None = None, builtin: str | Path = PRICES_FILE,
+                devices: dict[str, DeviceSpec] | None = None) -> dict[str, InstancePrice]:
+    """The built-in price list, with ``extra_file``'s entries merged over it
+    (field by field for names that already exist, whole for new names)."""
+    devices = load_devices() if devices is None else devices
+    builtin = Path(builtin)
+    merged: dict[str, tuple[Path, dict]] = {
+        name: (builtin, raw) for name, raw in _table(_read_toml(builtin, "price list"), "instances", builtin, "price list").items()
+    }
+    if extra_file is not None:
+        extra = Path(extra_file)
+        table = _table(_read_toml(extra, "price file"), "instances", extra, "price file")
+        for name, raw in table.items():
+            if not isinstance(raw, dict):
+                raise CatalogError(f"{extra}: [instances.\"{name}\"]: must be a table of fields")
+            if "usd_per_hour" in raw:
+                missing = [k for k in ("source", "as_of") if k not in raw]
+                if missing:
+                    raise CatalogError(f"{extra}: [instances.\"{name}\"]: a price needs its own '{missing[0]}' "
+                                       "(where the price comes from, and its date)")
+                raw = {"confirmed": True, **raw}  # the user vouches for their own price
+            base = merged.get(name, (extra, {}))[1]
+            merged[name] = (extra, {**base, **raw})
+    return {
+        name: _price(path, name, raw, devices, "built-in" if path == builtin else str(path))
+        for name, (path, raw) in merged.items()
+    }
+
+
+# --------------------------------------------------------------------- display
+def describe(prices_file: str | Path | None = None, as_json: bool = False) -> str:
+    """``accelbench prices``: every instance price and device peak, with sources."""
+    import json
+
+    devices = load_devices()
+    prices = load_prices(prices_file, devices=devices)
+    if as_json:
+        def plain(obj) -> dict:
+            d = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in obj.__dict__.items()}
+            if isinstance(obj, InstancePrice):
+                d["usd_per_chip_hour"] = obj.usd_per_chip_hour
+            if isinstance(obj, DeviceSpec):
+                d["unconfirmed"] = list(obj.unconfirmed)
+            return d
+        return json.dumps({"instances": [plain(p) for p in prices.values()],
+                           "devices": [plain(d) for d in devices.values()]}, indent=2)
+    lines = ["Instance prices (USD; * = not confirmed on the provider's page; run `accelbench prices --json` for sources)",
+             f"{'instance':<28} {'provider':<8} {'region':<10} {'kind':<10} {'$/hour':>9} {'chips':>17} {'$/chip-h':>9}  as of"]
+    for p in prices.values():
+        usd = "-" if p.usd_per_hour is None else f"{p.usd_per_hour:.4g}"
+        per_chip = "-" if p.usd_per_chip_hour is None else f"{p.usd_per_chip_hour:.4g}"
+        mark = "" if p.confirmed else "*"
+        lines.append(f"{p.name + mark:<28} {p.provider:<8} {p.region:<10} {p.kind:<10} {usd:>9} "
+                     f"{str(p.accelerators) + ' x ' + p.accelerator:>17} {per_chip:>9}  {p.as_of}"
+                     + ("" if p.origin == "built-in" else f"  (from {p.origin})"))
+    lines += ["", "Device peaks (dense TFLOP/s per chip; * = some figure not confirmed)",
+              f"{'device':<15} {'fp32':>7} {'tf32':>7} {'bf16':>7} {'fp8':>7} {'mem GB':>7} {'TB/s':>6}  source"]
+    for d in devices.values():
+        cells = [f"{d.peak_tflops[k]:g}" if k in d.peak_tflops else "-" for k in CATALOG_PRECISIONS]
+        lines.append(f"{d.key + ('' if d.confirmed else '*'):<15} " + " ".join(f"{c:>7}" for c in cells)
+                     + f" {d.memory_gb:>7g} {d.memory_tbps:>6g}  {d.source}")
+    return "\n".join(lines)

@@ -1,0 +1,217 @@
+"""A pytest plugin: every kernel × preset × backend as a pytest-benchmark case.
+
+    pytest -m accelbench --accelbench-backend torch-cpu --accelbench-kernel gemm:tiny \\
+           --benchmark-json out.json
+
+Both options repeat; ``--accelbench-suite`` takes a suite's kernels and
+backends, ``--accelbench-set KEY=VALUE`` a setting, as ``accelbench run``
+does. Without any ``--accelbench-*`` option the plugin adds nothing. It is
+registered through the entry-point group ``pytest11``, so installing
+accelbench is enough; ``-p no:accelbench`` turns it off.
+
+Why ``benchmark.pedantic``: pytest-benchmark's default mode reads a
+wall-clock timer around a callable it calibrates into loops, and a device
+that runs asynchronously returns from a launch long before the work is done,
+so that timer measures the launch. Here each round's target launches one step
+*and* calls the backend's completion fence (``Backend.fence``:
+``block_until_ready`` for JAX, a device synchronize for CUDA/XLA/Neuron), so
+every round pytest-benchmark times is one finished step. Compilation
+(preparation plus the first, fenced step) happens before the timed rounds and
+is reported apart in ``extra_info["compile_s"]``.
+
+Unlike ``accelbench run``, cases run inside the pytest process (pytest-benchmark
+times in-process), so a crash in one case ends the session. torch and JAX are
+imported only when a case runs, never at pytest start-up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Any
+
+import pytest
+
+from harness.plan import DEFAULT_REPEATS, DEFAULT_STEPS, DEFAULT_WARMUP, Case, PlanError
+from reports.pytest_benchmark import PLUGIN_SCHEMA as EXTRA_INFO_SCHEMA  # marks extra_info as ours
+
+MARKER = "accelbench"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("accelbench", "accelbench kernels as pytest-benchmark cases")
+    group.addoption("--accelbench-kernel", action="append", default=[], metavar="K[:PRESET]",
+                    help="kernel and preset to benchmark (repeatable; a bare name means 'tiny')")
+    group.addoption("--accelbench-backend", action="append", default=[], metavar="B",
+                    help="backend to benchmark on (repeatable; default: the suite's backends)")
+    group.addoption("--accelbench-suite", metavar="S",
+                    help="built-in suite name or path to a suite .toml")
+    group.addoption("--accelbench-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="kernel or backend setting, as `accelbench run --set`")
+    group.addoption("--accelbench-steps", type=int, metavar="N",
+                    help=f"timed rounds per repeat (rounds = steps × repeats; default {DEFAULT_STEPS} × {DEFAULT_REPEATS})")
+    group.addoption("--accelbench-warmup", type=int, metavar="N",
+                    help=f"untimed warm-up rounds after compilation (default {DEFAULT_WARMUP})")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{MARKER}: an accelbench kernel × backend case added by --accelbench-* options")
+
+
+def requested(config: pytest.Config) -> bool:
+    opt = config.option
+    return bool(opt.accelbench_kernel or opt.accelbench_backend or opt.accelbench_suite or opt.accelbench_set)
+
+
+def plan_cases(config: pytest.Config) -> list[Case]:
+    """The cases the --accelbench-* options name, validated as `accelbench run` does."""
+    from harness import plan
+
+    opt = config.option
+    try:
+        return plan.build_plan(opt.accelbench_suite, opt.accelbench_kernel, opt.accelbench_backend,
+                               opt.accelbench_set, steps=opt.accelbench_steps, warmup=opt.accelbench_warmup)
+    except (PlanError, ValueError) as exc:  # and KernelError, BackendError: all one-line user errors
+        raise pytest.UsageError(f"accelbench: {exc}") from None
+
+
+class AccelbenchCases(pytest.Collector):
+    """The collector that holds one test item per planned case."""
+
+    def __init__(self, *, cases: list[Case], **kwargs):
+        super().__init__(**kwargs)
+        self.cases = cases
+
+    def collect(self):
+        for case in self.cases:
+            item = pytest.Function.from_parent(self, name=f"{case.kernel}:{case.preset}[{case.backend}]",
+                                               callobj=_accelbench_case)
+            item.accelbench_case = case
+            item.add_marker(MARKER)
+            yield item
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
+    """Append the accelbench items before -m/-k and pytest-benchmark filter the list."""
+    if not requested(config):
+        return
+    collector = AccelbenchCases.from_parent(session, name="accelbench", cases=plan_cases(config))
+    items.extend(session.genitems(collector))  # reports the collection, so "collected N items" counts them
+
+
+def _accelbench_case(benchmark, request) -> None:
+    run_case(request.node.accelbench_case, benchmark)
+
+
+# ------------------------------------------------------------------- one case
+def run_case(case: Case, benchmark) -> dict[str, Any]:
+    """Prepare, compile, check and time one case with ``benchmark.pedantic``;
+    returns the ``extra_info`` it set."""
+    import backends
+    import kernels
+    from harness import numerics
+
+    availability = backends.availability(case.backend)
+    if not availability.ok:
+        pytest.skip(f"backend {case.backend} unavailable: {availability.reason}")
+    kernel = kernels.get(case.kernel)
+    cfg = kernel.config(case.preset, case.kernel_settings)
+    backend_cls = backends.get_class(case.backend)
+    backend = backend_cls(backend_cls.settings_cls(**case.backend_settings))
+    device = backend.device_info()
+    info = benchmark.extra_info
+    info.update(case_facts(case, kernel, cfg, backend, device))
+    benchmark.group = f"{case.kernel}:{case.preset}"
+
+    state = kernel.make_state(cfg)
+    t0 = time.perf_counter()
+    prepared = backend.prepare(kernel, cfg, state)
+    outputs = prepared.step()
+    backend.fence(outputs)
+    info["compile_s"] = time.perf_counter() - t0
+    info["loss_first"] = _loss(backend, outputs)
+    for _ in range(numerics.NUMERICS_STEPS - 1):
+        outputs = prepared.step()
+        backend.fence(outputs)
+    if case.preset == "tiny":
+        observed = prepared.observe()
+        if "loss" in outputs:
+            observed["loss"] = _loss(backend, outputs)
+        ref_name, reference = numerics.reference_observables(kernel, cfg, state)
+        result = numerics.compare(observed, reference, backend.precision, ref_name)
+        info.update(numerics_reference=result.reference, numerics_max_rel_err=result.max_rel_err,
+                    numerics_passed=result.passed)
+
+    def fenced_step():
+        out = prepared.step()
+        backend.fence(out)
+        return out
+
+    outputs = benchmark.pedantic(fenced_step, rounds=case.steps * case.repeats, warmup_rounds=case.warmup,
+                                 iterations=1)
+    info["loss_last"] = _loss(backend, outputs)
+    info["peak_mem_bytes"] = backend.peak_memory_bytes()
+    if benchmark.stats is not None:  # None under --benchmark-disable
+        info.update(step_metrics(info, benchmark.stats.stats.median))
+
+    for name in ("loss_first", "loss_last"):
+        if info[name] is not None and not math.isfinite(info[name]):
+            pytest.fail(f"{case.label}: the {name.split('_')[1]} loss is {info[name]}")
+    if info.get("metric_errors"):
+        pytest.fail(f"{case.label}: {'; '.join(info['metric_errors'])}")
+    if info.get("numerics_passed") is False:
+        pytest.fail(f"{case.label}: differs from the {info['numerics_reference']} reference by "
+                    f"{info['numerics_max_rel_err']:.3g} (relative norm)")
+    return dict(info)
+
+
+def case_facts(case: Case, kernel, cfg, backend, device) -> dict[str, Any]:
+    """What the case is, in flat JSON-friendly keys (``extra_info``)."""
+    return {
+        "accelbench": EXTRA_INFO_SCHEMA,
+        "case_id": case.case_id,
+        "kernel": case.kernel,
+        "preset": case.preset,
+        "config": dataclasses.asdict(cfg),
+        "backend": backend.name,
+        "framework": backend.framework,
+        "device": device.kind,
+        "device_catalog_key": device.catalog_key,
+        "device_count": device.count,
+        "precision": backend.precision,
+        "fence": backend.fence_description,
+        "backend_settings": dataclasses.asdict(backend.settings),
+        "flop_convention": kernel.flop_convention,
+        "flops_per_step": kernel.flops_per_step(cfg),
+        "bytes_per_step": kernel.bytes_per_step(cfg, backend.precision),
+        "tokens_per_step": kernel.tokens_per_step(cfg),
+        "warmup_rounds": case.warmup,
+        "rounds": case.steps * case.repeats,
+    }
+
+
+def step_metrics(info: dict[str, Any], median_s: float) -> dict[str, Any]:
+    """tokens/s, TFLOP/s and bandwidth from the median fenced round, and MFU
+    against the device catalog's dense peak where the catalog knows the device
+    (``harness.metrics`` holds the formulas and their sources)."""
+    from harness import catalog, metrics
+
+    m = metrics.throughput(info["flops_per_step"], info["bytes_per_step"], info["tokens_per_step"], median_s)
+    key = info["device_catalog_key"]
+    device = catalog.load_devices().get(key) if key else None
+    m = metrics.with_device_utilization(m, device, info["precision"], info["device_count"],
+                                        info["flop_convention"], info["device"])
+    return {"median_step_s": median_s, "tokens_per_s": m.tokens_per_s, "tflops": m.tflops, "mfu": m.mfu,
+            "mfu_basis": m.mfu_basis, "hbm_tbps": m.hbm_tbps, "hbm_util": m.hbm_util,
+            "metric_errors": list(m.errors)}
+
+
+def _loss(backend, outputs) -> float | None:
+    if isinstance(outputs, dict) and "loss" in outputs:
+        return backend.to_scalar(outputs["loss"])
+    return None
+
+
+__all__ = ["EXTRA_INFO_SCHEMA", "MARKER", "run_case", "plan_cases", "step_metrics"]

@@ -1,0 +1,238 @@
+"""Llama training step: forward, cross-entropy, backward, AdamW update.
+
+The model follows Llama 3 (Grattafiori et al. 2024, "The Llama 3 Herd of
+Models") as Meta's reference code and torchtitan write it: pre-RMSNorm blocks,
+no biases anywhere, rotary position embeddings (RoPE) on queries and keys,
+grouped-query attention (``n_kv_head`` key/value heads shared by
+``n_head // n_kv_head`` query heads each), a SwiGLU MLP
+``w2(silu(w1·x) ⊙ w3·x)`` of width ``ffn_hidden``, a final RMSNorm and an
+output head. The head is untied except where the real model ties it
+(Llama 3.2 1B and 3B: ``tie_word_embeddings`` true in their configs).
+
+RoPE rotates the two halves of each head (``x1·cos − x2·sin, x2·cos + x1·sin``,
+the Hugging Face layout); Meta's code rotates interleaved pairs, which is the
+same map up to a fixed permutation of the rows of ``wq`` and ``wk``. The
+frequency table, with Llama 3's long-context scaling, is computed once here in
+numpy (``rope_tables``) so both lowerings use the same numbers.
+
+Parameter names are torchtitan's (``tok_embeddings``, ``layers.{i}.attention.wq``,
+``feed_forward.w1``…, ``norm``, ``output``). The torch module lives in
+``kernels/llama_torch.py`` and the JAX functions in ``kernels/llama_jax.py``.
+
+Mixed precision (``bf16``) is gpt2's: fp32 master weights, gradients and AdamW
+moments; matmuls and attention in bf16; RMSNorm, RoPE and the loss in fp32.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from kernels.base import CAUSAL_HALVED, PALM, JaxProgram, Kernel, KernelError, Preset, TorchProgram, rng_normal
+
+LLAMA3_VOCAB = 128256
+"""Llama 3 tokenizer vocabulary (config.json ``vocab_size`` of Llama 3.1/3.2, checked 2026-11-26)."""
+
+
+@dataclass(frozen=True)
+class LlamaConfig:
+    n_layer: int = 2
+    n_head: int = 4
+    n_kv_head: int = 2
+    d_model: int = 64
+    ffn_hidden: int = 192
+    vocab_size: int = 256
+    seq_len: int = 32
+    batch: int = 2
+    tie_embeddings: bool = False
+    rope_theta: float = 10000.0
+    rope_scaling: float = 8.0
+    """Llama 3 RoPE frequency scaling factor (8 in Llama 3.1, 32 in Llama 3.2); 0 for none."""
+    norm_eps: float = 1e-5
+    lr: float = 3e-4
+    beta1: float = 0.9
+    beta2: float = 0.95
+    eps: float = 1e-8
+    weight_decay: float = 0.1
+    seed: int = 0
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_head
+
+    @property
+    def kv_dim(self) -> int:
+        return self.n_kv_head * self.head_dim
+
+
+def _llama3_preset(name, n_layer, n_head, d_model, ffn_hidden, seq_len, batch, tie, scaling, desc, timeout_s=None):
+    """Shapes from the models' config.json files on Hugging Face (meta-llama/Llama-3.2-1B, -3B,
+    Llama-3.1-8B, -70B; checked 2026-11-26): 8 key/value heads, head_dim 128 except 1B's 64,
+    rope_theta 500000, rms_norm_eps 1e-5."""
+    return Preset(
+        name,
+        {"n_layer": n_layer, "n_head": n_head, "n_kv_head": 8, "d_model": d_model, "ffn_hidden": ffn_hidden,
+         "vocab_size": LLAMA3_VOCAB, "seq_len": seq_len, "batch": batch, "tie_embeddings": tie,
+         "rope_theta": 500000.0, "rope_scaling": scaling},
+        desc,
+        timeout_s,
+    )
+
+
+def param_shapes(cfg: LlamaConfig) -> dict[str, tuple[int, ...]]:
+    d, f, q, kv = cfg.d_model, cfg.ffn_hidden, cfg.n_head * cfg.head_dim, cfg.kv_dim
+    shapes: dict[str, tuple[int, ...]] = {"tok_embeddings.weight": (cfg.vocab_size, d)}
+    for i in range(cfg.n_layer):
+        p = f"layers.{i}."
+        shapes.update({
+            p + "attention_norm.weight": (d,),
+            p + "attention.wq.weight": (q, d), p + "attention.wk.weight": (kv, d),
+            p + "attention.wv.weight": (kv, d), p + "attention.wo.weight": (d, q),
+            p + "ffn_norm.weight": (d,),
+            p + "feed_forward.w1.weight": (f, d), p + "feed_forward.w3.weight": (f, d),
+            p + "feed_forward.w2.weight": (d, f),
+        })
+    shapes["norm.weight"] = (d,)
+    if not cfg.tie_embeddings:
+        shapes["output.weight"] = (cfg.vocab_size, d)
+    return shapes
+
+
+def count_params(cfg: LlamaConfig, non_embedding: bool = True) -> int:
+    """Parameters. With ``non_embedding`` the input embedding is left out when
+    it is only a lookup (untied head); a tied embedding is counted once, as the
+    output head, which is a real matmul. The output head is always in."""
+    n = sum(math.prod(s) for s in param_shapes(cfg).values())
+    lookup_only = non_embedding and not cfg.tie_embeddings
+    return n - cfg.vocab_size * cfg.d_model if lookup_only else n
+
+
+def rope_frequencies(cfg: LlamaConfig) -> np.ndarray:
+    """Rotation frequency of each of the head_dim/2 pairs: θ^(−2i/head_dim),
+    then Llama 3's scaling (``apply_scaling`` in Meta's llama-models): pairs
+    with wavelength under 8192/4 tokens keep their frequency, over 8192/1 are
+    divided by ``rope_scaling``, and in between blend linearly in 8192/wavelength."""
+    freqs = cfg.rope_theta ** (-np.arange(0, cfg.head_dim, 2, dtype=np.float64) / cfg.head_dim)
+    if not cfg.rope_scaling:
+        return freqs
+    old_context, low_factor, high_factor = 8192.0, 1.0, 4.0
+    wavelen = 2 * np.pi / freqs
+    smooth = np.clip((old_context / wavelen - low_factor) / (high_factor - low_factor), 0.0, 1.0)
+    return (1 - smooth) * freqs / cfg.rope_scaling + smooth * freqs
+
+
+def rope_tables(cfg: LlamaConfig) -> tuple[np.ndarray, np.ndarray]:
+    """cos and sin of position × frequency, each [seq_len, head_dim/2], float64."""
+    angles = np.arange(cfg.seq_len, dtype=np.float64)[:, None] * rope_frequencies(cfg)[None, :]
+    return np.cos(angles), np.sin(angles)
+
+
+class Llama(Kernel):
+    name = "llama"
+    description = "Llama 3 training step (RMSNorm, RoPE, grouped-query attention, SwiGLU, AdamW)"
+    config_cls = LlamaConfig
+    is_training_step = True
+    flop_convention = PALM
+    presets = {
+        "tiny": Preset("tiny", {}, "2 layers, d=64, 4 heads / 2 kv heads, vocab 256, T=32, batch 2: CPU CI size"),
+        "1b": _llama3_preset("1b", 16, 32, 2048, 8192, 2048, 4, True, 32.0, "Llama 3.2 1B (tied head)"),
+        "3b": _llama3_preset("3b", 28, 24, 3072, 8192, 2048, 1, True, 32.0, "Llama 3.2 3B (tied head)"),
+        "8b": _llama3_preset("8b", 32, 32, 4096, 14336, 8192, 1, False, 8.0,
+                             "Llama 3.1 8B: ~145 GB of fp32 weights and AdamW state, more than one chip"),
+        "8b-1layer": _llama3_preset("8b-1layer", 1, 32, 4096, 14336, 8192, 1, False, 8.0,
+                                    "one layer of Llama 3.1 8B with its full embedding and head"),
+        "70b-1layer": _llama3_preset("70b-1layer", 1, 64, 8192, 28672, 4096, 1, False, 8.0,
+                                     "one layer of Llama 3.1 70B with its full embedding and head, T=4096"),
+    }
+
+    def validate(self, cfg: LlamaConfig) -> None:
+        super().validate(cfg)
+        if cfg.d_model % cfg.n_head or cfg.head_dim % 2:
+            accepted = [h for h in range(1, cfg.d_model + 1) if cfg.d_model % h == 0 and (cfg.d_model // h) % 2 == 0]
+            raise KernelError(
+                f"kernel 'llama': d_model ({cfg.d_model}) must be n_head ({cfg.n_head}) × an even head_dim; "
+                f"accepted n_head: {', '.join(map(str, accepted))}"
+            )
+        if cfg.n_head % cfg.n_kv_head:
+            accepted = [k for k in range(1, cfg.n_head + 1) if cfg.n_head % k == 0]
+            raise KernelError(
+                f"kernel 'llama': n_head ({cfg.n_head}) must be a multiple of n_kv_head ({cfg.n_kv_head}); "
+                f"accepted n_kv_head: {', '.join(map(str, accepted))}"
+            )
+
+    def tokens_per_step(self, cfg: LlamaConfig) -> int:
+        return cfg.batch * cfg.seq_len
+
+    def flops_by_convention(self, cfg: LlamaConfig) -> dict[str, float]:
+        """Training FLOPs per step = tokens × (6·N + 12·L·d·T) (PaLM appendix B).
+
+        * 6·N: each of the N weights (``count_params``: every matmul weight,
+          the output head included, the input-embedding lookup excluded, and
+          the RMSNorm gains, as nanoGPT and torchtitan count them) does one
+          multiply-accumulate per token forward (2 FLOPs) and two backward,
+          one for the input gradient and one for the weight gradient (4 FLOPs).
+        * 12·L·d·T: per layer, the scores Q·Kᵀ and the weighted sum P·V are
+          each a T×d by d×T product per sequence: 2·T·d FLOPs per token each
+          forward, 4·T·d together, ×3 with backward. Here d is the *query*
+          width n_head·head_dim (= d_model): grouped-query attention shares K
+          and V between heads but every query head still scores all T keys,
+          so GQA shrinks the K/V projections (already in N) and not this term.
+        * ``CAUSAL_HALVED`` counts the causal half of the square, 6·L·d·T.
+        """
+        tokens = self.tokens_per_step(cfg)
+        n = count_params(cfg)
+        attn = cfg.n_layer * cfg.n_head * cfg.head_dim * cfg.seq_len
+        return {PALM: tokens * (6.0 * n + 12.0 * attn), CAUSAL_HALVED: tokens * (6.0 * n + 6.0 * attn)}
+
+    def flops_per_step(self, cfg: LlamaConfig) -> float:
+        return self.flops_by_convention(cfg)[PALM]
+
+    def bytes_per_step(self, cfg: LlamaConfig, precision: str = "fp32") -> float:
+        """Weights, gradients and the two AdamW moments each read once and
+        the updated weights and moments written once: 4 bytes × N × 7."""
+        return 4.0 * 7 * count_params(cfg, non_embedding=False)
+
+    def memory_estimate_bytes(self, cfg: LlamaConfig, precision: str) -> float:
+        """Rough peak: 16 B per parameter (fp32 weights, gradients, two AdamW
+        moments), 2 more under bf16 autocast (its cached bf16 weight copies),
+        plus the activations autograd keeps, counted tensor by tensor in the
+        manner of Korthikanti et al. 2022 §4.1, per token per layer: the two
+        RMSNorm inputs in fp32 (8·d bytes) and, in the activation dtype, the
+        two normed inputs (2·d), rotated q, k and v (d + 2·kv), the attention
+        output (d), the attention probabilities of a non-fused kernel (H·T),
+        w1 and w3 outputs, silu(w1) and the product (4·f); plus fp32 logits,
+        their gradient and a bf16 copy (≈ 12 bytes × vocab per token)."""
+        act = 2 if precision == "bf16" else (8 if precision == "fp64" else 4)
+        d, kv, f = cfg.d_model, cfg.kv_dim, cfg.ffn_hidden
+        per_token_layer = 8 * d + act * (4 * d + 2 * kv + 4 * f + cfg.n_head * cfg.seq_len)
+        weights = (18.0 if precision == "bf16" else 16.0) * count_params(cfg, non_embedding=False)
+        tokens = self.tokens_per_step(cfg)
+        return weights + tokens * (cfg.n_layer * per_token_layer + 12 * cfg.vocab_size)
+
+    def make_state(self, cfg: LlamaConfig, seed: int = 0) -> dict[str, np.ndarray]:
+        """N(0, 0.02²) matrices, the residual-stream outputs (wo, w2) scaled by
+        1/√(2·L) as GPT-2 does, RMSNorm gains of one; random tokens."""
+        state = {}
+        proj_std = 0.02 / math.sqrt(2 * cfg.n_layer)
+        for i, (name, shape) in enumerate(param_shapes(cfg).items()):
+            if name.endswith("norm.weight"):
+                state[name] = np.ones(shape, np.float32)
+            else:
+                std = proj_std if name.endswith(("wo.weight", "w2.weight")) else 0.02
+                state[name] = rng_normal(seed * 1000 + i, shape, std)
+        tokens = np.random.default_rng(seed + 7).integers(0, cfg.vocab_size, (cfg.batch, cfg.seq_len + 1))
+        state["idx"] = tokens[:, :-1].astype(np.int32)
+        state["targets"] = tokens[:, 1:].astype(np.int32)
+        return state
+
+    def torch_program(self, cfg, state, device, precision, wrap=None) -> TorchProgram:
+        from kernels import llama_torch
+
+        return llama_torch.program(cfg, state, device, precision, wrap)
+
+    def jax_program(self, cfg, precision) -> JaxProgram:
+        from kernels import llama_jax
+
+        return llama_jax.program(cfg, precision)

@@ -1,0 +1,183 @@
+"""The methodology section, written from the records themselves: how each
+case was fenced and timed, which FLOP convention and prices were used, what
+was not measured, what software ran, and every case a reader must distrust
+(numerics failed, recompiled while timed, MFU over 100%)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from reports.tables import number, ok_rows, value
+
+FLOP_CONVENTIONS = {
+    "palm-6N+12LdT": "6N + 12·L·d·T FLOP per token for a training step (forward + backward), "
+                     "N parameters, L layers, d model width, T sequence length; PaLM (Chowdhery et al. 2022) "
+                     "appendix B, as used by nanoGPT and torchtitan",
+    "causal-6N+6LdT": "6N + 6·L·d·T: the PaLM count with the causal half of attention left out (MaxText since 2025)",
+    "matmul-exact": "2·m·n·k FLOP for an m×k by k×n matrix product (one multiply and one add per term)",
+}
+
+ENV_KEYS = ("python", "torch", "jax", "jaxlib", "torch_xla", "torch_neuronx", "jax_neuronx", "numpy",
+            "pandas", "accelbench", "git_commit", "driver", "host", "cpu", "platform")
+
+
+@dataclass
+class Section:
+    title: str
+    items: list[str] = field(default_factory=list)
+
+
+def _unique(df, column) -> list:
+    if column not in df.columns:
+        return []
+    seen = []
+    for v in df[column]:
+        if v is None or (isinstance(v, float) and v != v) or v in seen:
+            continue
+        seen.append(v)
+    return seen
+
+
+def _who(rows) -> str:
+    names = sorted({f"{r['workload']} on {r['backend.name']}" for _, r in rows.iterrows()})
+    return ", ".join(names)
+
+
+def sections(df, warnings: list[str], baseline: str | None) -> list[Section]:
+    if df.empty:
+        return [Section("Files skipped", list(warnings))] if warnings else []
+    ok = ok_rows(df)
+    out = [
+        _timing(ok, baseline),
+        _fences(df),
+        _flops(ok),
+        _mfu_energy(ok),
+        _prices(ok),
+        _software(df),
+    ]
+    flags = _flags(df)
+    if flags.items:
+        out.insert(0, flags)
+    if warnings:
+        out.append(Section("Files skipped", list(warnings)))
+    return out
+
+
+def _timing(ok, baseline) -> Section:
+    s = Section("Timing")
+    s.items.append("Each case runs in its own process. The first step (which includes compilation) is timed "
+                   "apart as the compile time; a few numerics-check steps and the warm-up steps follow, untimed; "
+                   "then repeats × steps timed steps, each closed by the backend's completion fence.")
+    s.items.append("Step time: the median over all timed steps; 95% CI: percentile bootstrap of the median "
+                   "(2,000 resamples, Efron & Tibshirani 1993). tokens/s = tokens per step ÷ median step time, "
+                   "its interval from the step-time interval.")
+    combos = {}
+    for _, r in ok.iterrows():
+        key = (value(r, "timing.steps"), value(r, "timing.warmup_steps"), value(r, "timing.repeats"))
+        combos.setdefault(key, []).append(r)
+    for (steps, warmup, repeats), rows in sorted(combos.items(), key=lambda kv: str(kv[0])):
+        who = "all cases" if len(combos) == 1 else ", ".join(sorted({f"{r['workload']} on {r['backend.name']}" for r in rows}))
+        s.items.append(f"{who}: {steps} timed steps × {repeats} repeats; warm-up steps: {warmup}.")
+    if baseline:
+        s.items.append(f"× baseline = the {baseline} median step time ÷ this case's (above 1: faster than {baseline}).")
+    return s
+
+
+def _fences(df) -> Section:
+    s = Section("Completion fences")
+    pairs = sorted({(str(r["backend.name"]), str(value(r, "backend.fence") or "not recorded")) for _, r in df.iterrows()})
+    s.items += [f"{name}: {fence}" for name, fence in pairs]
+    return s
+
+
+def _flops(ok) -> Section:
+    s = Section("FLOP convention")
+    for workload in sorted(set(ok["workload"])) if not ok.empty else []:
+        rows = ok[ok["workload"] == workload]
+        conventions = _unique(rows, "kernel.flop_convention") or ["not recorded"]
+        for c in conventions:
+            s.items.append(f"{workload}: {c}: {FLOP_CONVENTIONS.get(c, 'see the kernel module')}")
+    s.items.append("TFLOP/s = FLOP per step ÷ median step time ÷ 10¹²; MFU = that ÷ the device's dense peak "
+                   "for the precision used (never a sparse peak).")
+    return s
+
+
+def _mfu_energy(ok) -> Section:
+    s = Section("MFU and energy")
+    if ok.empty:
+        return s
+    for metric, label, reason_column, default in (
+        ("metrics.mfu", "MFU", "metrics.mfu_basis.reason", "no peak FLOP/s in the device catalog for that device and precision"),
+        ("metrics.joules_per_token", "Energy", "metrics.energy.reason", "no power readings over the timed window"),
+    ):
+        missing: dict[str, list[str]] = {}
+        for _, r in ok.iterrows():
+            if value(r, metric) is None:
+                missing.setdefault(str(value(r, reason_column) or default), []).append(f"{r['workload']} on {r['backend.name']}")
+        for reason, who in sorted(missing.items()):
+            reason = reason.removeprefix("not measured: ").removeprefix("not measured")
+            s.items.append(f"{label} not measured for {', '.join(sorted(set(who)))}: {reason}")
+    bases = set()
+    for _, r in ok.iterrows():
+        peak = value(r, "metrics.mfu_basis.peak_tflops_per_chip")
+        if value(r, "metrics.mfu") is not None and peak is not None:
+            bases.add(f"MFU of {r['backend.name']} divided by {number(peak)} TFLOP/s per chip "
+                      f"({value(r, 'metrics.mfu_basis.device')}, {value(r, 'metrics.mfu_basis.precision')}, "
+                      f"{value(r, 'metrics.mfu_basis.chips')} chip(s)); source: {value(r, 'metrics.mfu_basis.source')}, "
+                      f"as of {value(r, 'metrics.mfu_basis.as_of')}"
+                      + ("" if value(r, "metrics.mfu_basis.peak_confirmed") is not False else "; peak UNCONFIRMED"))
+    s.items += sorted(bases)
+    if not s.items:
+        s.items.append("MFU and joules per token measured for every case.")
+    return s
+
+
+def _prices(ok) -> Section:
+    s = Section("Prices")
+    if ok.empty:
+        return s
+    priced, unpriced = [], []
+    for _, r in ok.iterrows():
+        (priced if value(r, "cost.usd_per_mtok") is not None else unpriced).append(r)
+    sources = set()
+    for r in priced:
+        chips = value(r, "cost.chips_priced")
+        sources.add(f"{value(r, 'cost.instance') or 'user price'}: ${number(value(r, 'cost.usd_per_hour'))}/hour"
+                    + (f" for {chips} chip(s)" if chips else "")
+                    + f"; source: {value(r, 'cost.source') or 'not recorded'}; as of {value(r, 'cost.as_of') or 'unknown date'}"
+                    + ("; price UNCONFIRMED" if value(r, "cost.confirmed") is False else "")
+                    + "".join(f"; {note}" for note in (value(r, "cost.notes") or []) if isinstance(note, str)))
+    s.items += sorted(sources)
+    if priced:
+        s.items.append("$/1M tokens = price per hour ÷ (tokens/s × 3,600) × 10⁶; its interval from the step-time interval.")
+    if unpriced:
+        names = sorted({f"{r['workload']} on {r['backend.name']}" for r in unpriced})
+        s.items.append("no price for: " + ", ".join(names) + " (pass --instance or --usd-per-hour to `accelbench run`)")
+    return s
+
+
+def _software(df) -> Section:
+    s = Section("Software and hosts")
+    for key in ENV_KEYS:
+        values = _unique(df, f"env.{key}")
+        if values:
+            s.items.append(f"{key}: {', '.join(str(v) for v in values)}")
+    return s
+
+
+def _flags(df) -> Section:
+    s = Section("Flagged cases: read these figures with care")
+    for _, r in df.iterrows():
+        who = f"{r['workload']} on {r['backend.name']} ({r['case_id']})"
+        if value(r, "numerics.passed") is False:
+            s.items.append(f"{who}: numerics FAILED: max relative error {number(value(r, 'numerics.max_rel_err'))} "
+                           f"against {value(r, 'numerics.reference')}, tolerance {number(value(r, 'numerics.tolerance'))}")
+        if value(r, "backend.info.recompiled_during_timing") is True:
+            s.items.append(f"{who}: recompiled during the timed steps; its step times include compilation")
+        mfu = value(r, "metrics.mfu")
+        if mfu is not None and mfu > 1:
+            s.items.append(f"{who}: MFU {mfu * 100:.3g}% is over 100%: the peak or the FLOP count is wrong")
+        errors = value(r, "metrics.errors")
+        for error in errors if isinstance(errors, list) else []:
+            s.items.append(f"{who}: {error}")
+    return s

@@ -1,0 +1,119 @@
+"""A report: the pieces (tables, failures, methodology, plots) built once from
+loaded records, then rendered as Markdown, HTML and CSV.
+
+    accelbench report DIR... [--md FILE] [--html FILE] [--csv FILE] [--baseline BACKEND]
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from reports import load, methodology, tables
+
+TITLE = "accelbench results"
+
+
+@dataclass
+class Report:
+    title: str
+    generated_at: str
+    folders: list[str]
+    baseline: str | None
+    case_count: int
+    tables: list[tables.Table]
+    failures: list[tables.Failure]
+    sections: list[methodology.Section]
+    figures: list = field(default_factory=list)  # plots.Figure
+    plots_skipped: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def build(loaded: load.Loaded, baseline: str | None = None, with_plots: bool = True, title: str = TITLE) -> Report:
+    df = loaded.frame()
+    chosen = tables.choose_baseline(df, baseline) if not df.empty else None
+    if df.empty and baseline is not None:
+        raise tables.ReportError(f"--baseline {baseline}: there are no result records to compare against")
+    report = Report(
+        title=title,
+        generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        folders=list(loaded.folders),
+        baseline=chosen,
+        case_count=len(df),
+        tables=tables.headline_tables(df, chosen) if not df.empty else [],
+        failures=tables.failures(df),
+        sections=methodology.sections(df, loaded.warnings, chosen),
+        warnings=list(loaded.warnings),
+    )
+    if with_plots and not df.empty:
+        from reports import plots
+
+        drawn = plots.draw_all(df)
+        report.figures, report.plots_skipped = drawn.figures, drawn.skipped
+    return report
+
+
+def csv_text(loaded: load.Loaded) -> str:
+    """Every flattened field of every record, one row per case."""
+    df = loaded.frame()
+    return df.drop(columns=[c for c in ("kernel_config", "backend_settings") if c in df.columns]).to_csv(index=False)
+
+
+def write(
+    dirs,
+    md: str | Path | None = None,
+    html: str | Path | None = None,
+    csv: str | Path | None = None,
+    baseline: str | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> tuple[Report, str]:
+    """Load ``dirs`` and write the reports asked for; returns the report and
+    its Markdown. Markdown plots go beside the .md file in ``<stem>_plots/``."""
+    from reports import html as html_render, render
+
+    loaded = load.load_folders(dirs)
+    for warning in loaded.warnings:
+        if warn:
+            warn(warning)
+    report = build(loaded, baseline, with_plots=bool(md or html))
+    images = {}
+    if md and report.figures:
+        plot_dir = Path(md).parent / f"{Path(md).stem}_plots"
+        for fig in report.figures:
+            write_atomic(plot_dir / f"{fig.name}.png", fig.png)
+            images[fig.name] = f"{plot_dir.name}/{fig.name}.png"
+    text = render.markdown(report, images)
+    if md:
+        write_atomic(md, text.encode())
+    if html:
+        write_atomic(html, html_render.document(report).encode())
+    if csv:
+        write_atomic(csv, csv_text(loaded).encode())
+    return report, text
+
+
+def write_atomic(path: str | Path, data: bytes) -> None:
+    """Temp file + rename, so a reader never sees half a report; readable by
+    others as a plain file would be (mkstemp alone makes it owner-only)."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise tables.ReportError(f"{path}: cannot write the report there ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise tables.ReportError(f"{path}: cannot write the report there ({exc.strerror or exc})") from None
+        raise

@@ -1,0 +1,166 @@
+"""The SkyPilot recipes in ci/cloud/: structure (SkyPilot's own JSON schemas),
+what each installs and runs, and the shell scripts they call.
+
+``sky.Task.from_yaml`` with an instance type fetches a catalog from the
+network, so the files are validated against SkyPilot's schemas instead: a
+copy in tests/data/skypilot_schemas.json (always), and the installed
+``sky.utils.schemas`` with SkyPilot's own validator when skypilot is
+installed (``pip install skypilot``; the test is skipped without it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import backends
+from harness import catalog, plan
+
+yaml = pytest.importorskip("yaml")
+jsonschema = pytest.importorskip("jsonschema")
+
+ROOT = Path(__file__).resolve().parents[1]
+CLOUD = ROOT / "ci" / "cloud"
+SCHEMAS = Path(__file__).resolve().parent / "data" / "skypilot_schemas.json"
+DESIGN_BACKENDS = {"torch-cuda", "torch-xla", "torch-neuron", "jax-gpu", "jax-tpu", "jax-neuron"}
+
+EXPECTED = {
+    # file: (how the machine is asked for, backends run, what the setup must install)
+    "p5-h100.yaml": ({"instance_type": "p5.48xlarge"}, {"torch-cuda", "jax-gpu"}, ["TORCH_SPEC", "jax[cuda12]"]),
+    "p5en-h200.yaml": ({"instance_type": "p5en.48xlarge"}, {"torch-cuda", "jax-gpu"}, ["TORCH_SPEC", "jax[cuda12]"]),
+    "trn1.yaml": ({"instance_type": "trn1.32xlarge"}, {"torch-xla", "jax-neuron"},
+                  ["https://pip.repos.neuron.amazonaws.com", "torch-neuronx==2.9", "jax-neuronx"]),
+    "trn2.yaml": ({"instance_type": "trn2.48xlarge"}, {"torch-neuron", "jax-neuron"},
+                  ["https://pip.repos.neuron.amazonaws.com", "torch-neuronx==2.14", "jax-neuronx"]),
+    "tpu-v5e.yaml": ({"accelerators": "tpu-v5litepod-1"}, {"jax-tpu", "torch-xla"}, ["jax[tpu]", "torch_xla[tpu]"]),
+    "tpu-v6e.yaml": ({"accelerators": "tpu-v6e-1"}, {"jax-tpu", "torch-xla"}, ["jax[tpu]", "torch_xla[tpu]"]),
+}
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((CLOUD / name).read_text())
+
+
+def schemas() -> dict:
+    return json.loads(SCHEMAS.read_text())
+
+
+def test_every_recipe_is_expected_and_present():
+    assert {p.name for p in CLOUD.glob("*.yaml")} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_recipe_matches_skypilot_schemas(name):
+    task, s = load(name), schemas()
+    jsonschema.Draft202012Validator(s["task"]).validate(task)
+    jsonschema.Draft202012Validator(s["resources"]).validate(task["resources"])
+    for dst, src in task.get("file_mounts", {}).items():
+        if isinstance(src, dict):
+            jsonschema.Draft202012Validator(s["storage"]).validate(src)
+
+
+def test_schema_check_rejects_a_broken_recipe():
+    broken = load("p5-h100.yaml")
+    broken["resources"]["instance_typ"] = broken["resources"].pop("instance_type")
+    with pytest.raises(jsonschema.ValidationError, match="instance_typ"):
+        jsonschema.Draft202012Validator(schemas()["resources"]).validate(broken["resources"])
+    broken = load("p5-h100.yaml") | {"setup": ["not", "a", "string"]}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(schemas()["task"]).validate(broken)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_recipe_machine_stack_suites_backends_and_price(name):
+    machine, backend_names, installs = EXPECTED[name]
+    task = load(name)
+    for key, value in machine.items():
+        assert task["resources"][key] == value
+    for needle in installs:
+        assert needle in task["setup"] + json.dumps(task["envs"]), needle
+    envs = task["envs"]
+    assert envs["SUITES"].split() == ["gpt2", "llama"]
+    for suite in envs["SUITES"].split():
+        plan.load_suite(suite)
+    assert envs["ACCELBENCH_BUCKET"] is None  # a required --env
+    assert task["file_mounts"]["/accelbench-results"]["name"] == "${ACCELBENCH_BUCKET}"
+    run_lines = [line for line in task["run"].splitlines() if "run_suites.sh" in line]
+    ran = {word for line in run_lines for word in line.split("run_suites.sh", 1)[1].split()[1:] if word != "||"}
+    ran.discard("status=1")
+    assert ran == backend_names
+    assert ran <= DESIGN_BACKENDS and (ran - set(backends.names())) <= DESIGN_BACKENDS
+    assert "collect_results.sh" in task["run"]
+    if envs["INSTANCE"]:
+        assert catalog.load_prices()[envs["INSTANCE"]].usd_per_hour  # priced from the list
+    else:
+        assert "USD_PER_HOUR" in envs
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_recipe_shell_blocks_parse(name):
+    task = load(name)
+    for key in ("setup", "run"):
+        proc = subprocess.run(["bash", "-n"], input=task[key], text=True, capture_output=True)
+        assert proc.returncode == 0, f"{name} {key}: {proc.stderr}"
+    for script in {w for w in (task["setup"] + task["run"]).split() if w.startswith("ci/cloud/")}:
+        path = ROOT / script
+        assert path.is_file() and os.access(path, os.X_OK), script
+        assert subprocess.run(["bash", "-n", str(path)]).returncode == 0
+
+
+@pytest.mark.slow
+def test_run_script_writes_one_folder_per_suite_and_backend(tmp_path):
+    env = {**os.environ, "RESULTS_DIR": str(tmp_path), "RUN_NAME": "here", "SUITES": "smoke",
+           "INSTANCE": "p5.48xlarge", "ACCELBENCH_ARGS": "--kernel gemm:tiny --steps 1 --repeats 1 --warmup 0"}
+    prefix = Path(sys.executable).parent.parent  # this environment, laid out as a venv: bin/accelbench
+    if not (prefix / "bin" / "accelbench").exists():
+        pytest.skip("accelbench's console script is not in this interpreter's bin/")
+    proc = subprocess.run([str(CLOUD / "run_suites.sh"), str(prefix), "torch-cpu"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads((tmp_path / "here" / "smoke" / "torch-cpu" / "gemm-tiny--torch-cpu.json").read_text())
+    assert record["status"] == "ok" and record["cost"]["instance"] == "p5.48xlarge"
+    collect = subprocess.run([str(CLOUD / "collect_results.sh"), str(tmp_path / "bucket")], env=env,
+                             capture_output=True, text=True)
+    assert collect.returncode == 0 and "rsync -Pavz" in collect.stdout
+
+
+def test_vendored_schemas_match_installed_skypilot():
+    sky_schemas = pytest.importorskip("sky.utils.schemas", reason="skypilot is not installed")
+    import sky
+
+    from sky.utils import common_utils
+
+    vendored = schemas()
+    if vendored["skypilot_version"] == sky.__version__:  # the copy is exact for its own version
+        assert vendored["task"] == json.loads(json.dumps(sky_schemas.get_task_schema()))
+        assert vendored["resources"] == json.loads(json.dumps(sky_schemas.get_resources_schema()))
+
+    for name in EXPECTED:
+        task = load(name)
+        common_utils.validate_schema(task, sky_schemas.get_task_schema(), f"{name}: ")
+        common_utils.validate_schema(task["resources"], sky_schemas.get_resources_schema(), f"{name}: ")
+        for src in task["file_mounts"].values():
+            common_utils.validate_schema(src, sky_schemas.get_storage_schema(), f"{name}: ")
+
+
+def dump_schemas(path: Path = SCHEMAS) -> None:
+    """Refresh tests/data/skypilot_schemas.json from the installed skypilot."""
+    import datetime
+
+    import sky
+    from sky.utils import schemas as sky_schemas
+
+    doc = json.loads(path.read_text()) if path.exists() else {}
+    doc.update(skypilot_version=sky.__version__, dumped_on=datetime.date.today().isoformat(),
+               task=sky_schemas.get_task_schema(), resources=sky_schemas.get_resources_schema(),
+               storage=sky_schemas.get_storage_schema())
+    path.write_text(json.dumps(doc, indent=1, sort_keys=True))
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--dump"]:
+    dump_schemas()

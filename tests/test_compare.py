@@ -1,0 +1,142 @@
+"""`accelbench compare OLD NEW`: regressions past the threshold and outside the
+noise exit 1 naming the case; unchanged, faster or noisy cases exit 0."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from harness import stats
+from harness.cli import main
+from harness.records import BackendPart, KernelPart, ResultRecord, TimingPart, write_record
+from reports import compare
+
+
+def make_record(kernel: str, backend: str, samples, status: str = "ok") -> ResultRecord:
+    summary = stats.summarize(samples)
+    return ResultRecord(
+        run_id="synthetic", created_at="2026-11-26T00:00:00+00:00", status=status,
+        kernel=KernelPart(name=kernel, preset="tiny", config={}, flops_per_step=1e9, tokens_per_step=64),
+        backend=BackendPart(name=backend, framework="torch", device_kind="test-cpu", precision="fp32"),
+        timing=TimingPart(steps=10, repeats=3, warmup_steps=2, samples_s=[float(x) for x in samples],
+                          step_s=dataclasses.asdict(summary)),
+        error=None if status == "ok" else {"type": "Crash", "message": "the case process died of SIGKILL"},
+    )
+
+
+def steady(median: float, n: int = 30, noise: float = 0.02, seed: int = 0) -> np.ndarray:
+    return median * np.exp(np.random.default_rng(seed).normal(0.0, noise, n))
+
+
+CASES = {("gemm", "torch-cpu"): 0.010, ("gemm", "jax-cpu"): 0.012, ("gpt2", "torch-cpu"): 0.090}
+
+
+def write_folder(folder, scale: dict | None = None, drop=(), fail=(), noisy=()):
+    scale = scale or {}
+    for i, ((kernel, backend), median) in enumerate(CASES.items()):
+        if (kernel, backend) in drop:
+            continue
+        noise = 0.5 if (kernel, backend) in noisy else 0.02
+        samples = steady(median, noise=noise, seed=i) * scale.get((kernel, backend), 1.0)
+        status = "failed" if (kernel, backend) in fail else "ok"
+        write_record(folder / f"{kernel}-tiny--{backend}.json", make_record(kernel, backend, samples, status))
+    return folder
+
+
+@pytest.fixture
+def old(tmp_path):
+    return write_folder(tmp_path / "old")
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = main(["compare", *map(str, argv)])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_folder_against_itself_exits_0(old, capsys):
+    code, out, err = run(capsys, old, old)
+    assert code == 0, err
+    assert out.count("unchanged") == 3
+    assert "regression" not in err
+
+
+def test_one_case_20_percent_slower_exits_1_naming_it(old, tmp_path, capsys):
+    new = write_folder(tmp_path / "new", scale={("gpt2", "torch-cpu"): 1.2})
+    code, out, err = run(capsys, old, new)
+    assert code == 1
+    assert "regression: gpt2-tiny--torch-cpu is 20.0% slower" in err
+    assert "gemm" not in err  # only the slowed case is named
+    assert "SLOWER" in out and out.count("unchanged") == 2
+
+
+def test_threshold_above_the_change_exits_0(old, tmp_path, capsys):
+    new = write_folder(tmp_path / "new", scale={("gpt2", "torch-cpu"): 1.2})
+    code, _, err = run(capsys, old, new, "--threshold", "25")
+    assert code == 0, err
+
+
+def test_faster_is_not_a_regression(old, tmp_path, capsys):
+    new = write_folder(tmp_path / "new", scale={("gemm", "jax-cpu"): 0.8})
+    code, out, _ = run(capsys, old, new)
+    assert code == 0
+    assert "faster" in out
+
+
+def test_a_change_inside_the_noise_is_not_a_regression(tmp_path, capsys):
+    noisy = {("gemm", "torch-cpu")}
+    old = write_folder(tmp_path / "old", noisy=noisy)
+    new = write_folder(tmp_path / "new", noisy=noisy, scale={("gemm", "torch-cpu"): 1.08})
+    code, out, _ = run(capsys, old, new)
+    assert code == 0
+    assert "within noise" in out
+
+
+def test_cases_in_one_folder_only_are_listed(old, tmp_path, capsys):
+    new = write_folder(tmp_path / "new", drop={("gemm", "jax-cpu")})
+    write_record(new / "llama-tiny--torch-cpu.json", make_record("llama", "torch-cpu", steady(0.2)))
+    code, out, _ = run(capsys, old, new)
+    assert code == 0
+    assert f"only in {old}: gemm-tiny--jax-cpu" in out
+    assert f"only in {new}: llama-tiny--torch-cpu" in out
+
+
+def test_a_case_that_now_fails_is_a_regression(old, tmp_path, capsys):
+    new = write_folder(tmp_path / "new", fail={("gemm", "torch-cpu")})
+    code, _, err = run(capsys, old, new)
+    assert code == 1
+    assert "regression: gemm-tiny--torch-cpu ran ok" in err and "SIGKILL" in err
+
+
+def test_bad_input_exits_2_with_one_line(old, tmp_path, capsys):
+    code, _, err = run(capsys, old, tmp_path / "missing")
+    assert code == 2 and err.count("\n") == 1 and "not a results folder" in err
+    code, _, err = run(capsys, old, old, "--threshold", "-1")
+    assert code == 2 and "--threshold" in err
+
+
+def test_bad_files_are_warned_about_not_fatal(old, tmp_path, capsys):
+    new = write_folder(tmp_path / "new")
+    (new / "broken.json").write_text('{"schema": "accelbench.result/1", "status": "o')
+    code, _, err = run(capsys, old, new)
+    assert code == 0
+    assert "warning: skipped" in err and "broken.json" in err
+
+
+def test_bootstrap_interval_of_the_ratio():
+    a = steady(1.0, n=40, seed=1)
+    lo, hi = compare.ratio_of_medians_ci(a, a)
+    assert lo < 1 < hi
+    lo, hi = compare.ratio_of_medians_ci(a, a * 1.2)
+    assert 1.1 < lo < 1.2 < hi < 1.3
+
+
+def test_without_samples_the_stored_intervals_are_used():
+    old = make_record("gemm", "torch-cpu", steady(0.01)).to_dict()
+    new = make_record("gemm", "torch-cpu", steady(0.01) * 1.5).to_dict()
+    for rec in (old, new):
+        rec["timing"]["samples_s"] = []
+    change = compare.compare_case("gemm-tiny--torch-cpu", old, new, 0.05)
+    assert change.verdict == compare.SLOWER and "stored 95% intervals" in change.note

@@ -1,0 +1,212 @@
+"""Device discovery against recorded tool output (tests/fixtures/, see its README)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from backends import discovery
+from harness.catalog import load_devices
+
+FIXTURES = Path(__file__).parent / "fixtures"
+H200 = FIXTURES / "nvidia-h200"
+MIB = 1024**2
+
+
+def test_nvidia_smi_xml_from_a_real_h200():
+    (gpu,) = discovery.parse_nvidia_smi_xml((H200 / "nvidia-smi-q.xml").read_text())
+    assert gpu.name == "NVIDIA H200" and gpu.catalog_key == "h200"
+    assert gpu.driver == "580.159.04" and gpu.cuda_version == "13.0"
+    assert gpu.memory_bytes == 143771 * MIB
+    assert (gpu.sm_clock_mhz, gpu.sm_clock_max_mhz) == (345, 1980)
+    assert gpu.power_limit_w == 700 and gpu.power_draw_w == pytest.approx(81.71)
+    assert gpu.pci_bus_id == "00000000:00:06.0" and gpu.uuid.startswith("GPU-")
+
+
+def test_nvidia_smi_csv_agrees_with_the_xml():
+    (row,) = discovery.parse_nvidia_smi_csv((H200 / "nvidia-smi-query.csv").read_text())
+    (xml,) = discovery.parse_nvidia_smi_xml((H200 / "nvidia-smi-q.xml").read_text())
+    for name in ("index", "name", "uuid", "memory_bytes", "driver", "sm_clock_mhz", "sm_clock_max_mhz",
+                 "power_limit_w", "pci_bus_id"):
+        assert getattr(row, name) == getattr(xml, name), name
+    # The recorded header says 'clocks.current.sm' for the 'clocks.sm' we ask for: columns go by position.
+    assert "clocks.current.sm" in (H200 / "nvidia-smi-query.csv").read_text().splitlines()[0]
+
+
+def test_nvidia_smi_csv_rejects_a_row_of_another_query():
+    with pytest.raises(ValueError, match="columns"):
+        discovery.parse_nvidia_smi_csv("0, NVIDIA H200, 143771 MiB\n")
+
+
+def test_nvidia_smi_list():
+    (gpu,) = discovery.parse_nvidia_smi_list((H200 / "nvidia-smi-L.txt").read_text())
+    assert (gpu.index, gpu.name, gpu.catalog_key) == (0, "NVIDIA H200", "h200")
+    assert discovery.parse_nvidia_smi_list("No devices were found\n") == []
+
+
+def test_names_in_the_python_probe_map_to_the_h200():
+    probe = json.loads((H200 / "python-probe.json").read_text())
+    assert discovery.gpu_catalog_key(probe["torch"]["name"]) == "h200"
+    assert discovery.gpu_catalog_key(probe["nvml"]["name"]) == "h200"
+    (device,) = probe["jax"]["devices"]
+    assert discovery.jax_kind_catalog_key(device["device_kind"]) == "h200"
+    assert discovery.jax_kind_catalog_key(probe["jax_cpu_device_kind"]) is None
+
+
+@pytest.mark.parametrize("name, key", [
+    ("NVIDIA H100 80GB HBM3", "h100-sxm"),
+    ("NVIDIA H100 PCIe", "h100-pcie"),
+    ("NVIDIA H200", "h200"),
+    ("NVIDIA B200", "b200"),
+    ("NVIDIA A100-SXM4-40GB", "a100-sxm-40gb"),
+    ("NVIDIA A100-SXM4-80GB", "a100-sxm-80gb"),
+    ("NVIDIA L4", "l4"),
+    ("NVIDIA A10G", "a10g"),
+    ("AMD Instinct MI300X", "mi300x"),
+    ("AMD Instinct MI325X", "mi325x"),
+    ("AMD Instinct MI355X", "mi355x"),
+    # Other boards, other peaks or power limits: unknown rather than a neighbour's peak.
+    ("NVIDIA H100 NVL", None),
+    ("NVIDIA H200 NVL", None),
+    ("NVIDIA GH200 480GB", None),
+    ("NVIDIA GB200", None),
+    ("NVIDIA L40S", None),
+    ("NVIDIA A100-PCIE-40GB", None),
+    ("NVIDIA A100 80GB PCIe", None),
+    ("AMD Instinct MI300A", None),
+    ("Tesla T4", None),
+    ("", None),
+])
+def test_gpu_names_to_catalog_keys(name, key):
+    assert discovery.gpu_catalog_key(name) == key
+
+
+def test_every_key_discovery_can_produce_is_in_the_device_catalog():
+    catalog = set(load_devices())
+    produced = {key for _, key, _ in discovery.GPU_NAME_KEYS}
+    produced |= set(discovery.TPU_KIND_KEYS.values()) | set(discovery.TPU_PCI_KEYS.values())
+    produced |= set(discovery.NEURON_FAMILY_KEYS.values())
+    assert produced - {None} <= catalog, sorted(produced - {None} - catalog)
+
+
+def test_neuron_ls_trn1_without_instance_type():
+    (dev,) = discovery.parse_neuron_ls_json((FIXTURES / "neuron" / "neuron-ls-trn1.2xlarge.json").read_text())
+    assert (dev.index, dev.core_count, dev.memory_bytes, dev.core_ids) == (0, 2, 32 * 1024**3, [0, 1])
+    # An inf2 device looks the same (2 cores, 32 GiB): without the instance type, unknown.
+    assert dev.instance_type is None and dev.catalog_key is None
+    (named,) = discovery.parse_neuron_ls_json((FIXTURES / "neuron" / "neuron-ls-trn1.2xlarge.json").read_text(),
+                                              instance_type="trn1.2xlarge")
+    assert named.catalog_key == "trn1"
+
+
+def test_neuron_ls_trn2_with_instance_type():
+    (dev,) = discovery.parse_neuron_ls_json(
+        (FIXTURES / "neuron" / "neuron-ls-trn2.48xlarge-one-device.json").read_text(), instance_type="ignored.when-reported")
+    assert dev.instance_type == "trn2.48xlarge" and dev.catalog_key == "trn2"
+    assert (dev.core_count, dev.logical_core_config, dev.memory_bytes) == (4, 2, 96 * 1024**3)
+
+
+@pytest.mark.parametrize("instance, key", [
+    ("trn1.2xlarge", "trn1"), ("trn1.32xlarge", "trn1"), ("trn1n.32xlarge", "trn1"),
+    ("trn2.48xlarge", "trn2"), ("trn2.3xlarge", "trn2"), ("trn2u.48xlarge", "trn2"), ("trn3.48xlarge", "trn3"),
+    ("inf2.48xlarge", None), ("inf1.xlarge", None), ("p5.48xlarge", None), (None, None),
+])
+def test_instance_types_to_trainium_generations(instance, key):
+    assert discovery.neuron_catalog_key(instance) == key
+
+
+def test_neuron_ls_rejects_a_non_list():
+    with pytest.raises(ValueError):
+        discovery.parse_neuron_ls_json('{"neuron_device": 0}')
+
+
+def test_neuron_device_nodes(tmp_path):
+    for name in ("neuron0", "neuron1", "neuron_ctl", "nvidia0"):
+        (tmp_path / name).touch()
+    assert [Path(p).name for p in discovery.neuron_device_nodes(str(tmp_path))] == ["neuron0", "neuron1"]
+
+
+def test_ec2_instance_type_from_dmi(tmp_path):
+    product = tmp_path / "product_name"
+    product.write_text("trn1.32xlarge\n")
+    assert discovery.ec2_instance_type(str(product)) == "trn1.32xlarge"
+    product.write_text("Standard PC (i440FX + PIIX, 1996)\n")
+    assert discovery.ec2_instance_type(str(product)) is None
+    assert discovery.ec2_instance_type(str(tmp_path / "missing")) is None
+
+
+EXPECTED_TPU_KEYS = {"v4": "tpu-v4", "v4i": None, "v5e": "tpu-v5e", "v5p": "tpu-v5p", "v6e": "tpu-v6e",
+                     "7x": "tpu7x", "7": None}
+
+
+def test_jax_tpu_device_kinds_from_jax_source():
+    kinds = json.loads((FIXTURES / "tpu" / "jax-tpu-device-kinds.json").read_text())["device_kind_to_chip"]
+    for kind, chip in kinds.items():
+        assert discovery.jax_kind_catalog_key(kind) == EXPECTED_TPU_KEYS[chip], kind
+
+
+def _fake_pci(root: Path, slot: str, vendor: str, device: str) -> None:
+    (root / slot).mkdir(parents=True)
+    (root / slot / "vendor").write_text(vendor + "\n")
+    (root / slot / "device").write_text(device + "\n")
+
+
+def test_tpu_chips_from_pci_ids(tmp_path):
+    ids = json.loads((FIXTURES / "tpu" / "tpu-pci-device-ids.json").read_text())
+    v5e = next(dev for dev, chip in ids["device_to_chip"].items() if chip == "v5e")
+    _fake_pci(tmp_path, "0000:00:04.0", ids["vendor"], v5e)
+    _fake_pci(tmp_path, "0000:00:05.0", ids["vendor"], v5e)
+    _fake_pci(tmp_path, "0000:00:06.0", "0x10de", "0x2335")  # the H200 from the fixture, not a TPU
+    _fake_pci(tmp_path, "0000:00:07.0", ids["vendor"], "0x9999")  # another Google device
+    chips = discovery.tpu_chips(str(tmp_path))
+    assert (chips.count, chips.catalog_key, chips.pci_device_id) == (2, "tpu-v5e", v5e)
+    for device, chip in ids["device_to_chip"].items():
+        assert discovery.TPU_PCI_KEYS[device] == EXPECTED_TPU_KEYS.get(chip), device
+    assert discovery.tpu_chips(str(tmp_path / "none")).count == 0
+
+
+def test_no_gpu_reason_names_what_was_checked(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    found, why = discovery.nvidia_gpu_present(str(tmp_path))
+    assert not found and "nvidia-smi not on PATH" in why and str(tmp_path / "nvidia0") in why
+    (tmp_path / "nvidiactl").touch()
+    assert discovery.nvidia_gpu_present(str(tmp_path))[0] is False
+    (tmp_path / "nvidia3").touch()  # a container given only the fourth GPU
+    assert discovery.nvidia_gpu_present(str(tmp_path)) == (True, "")
+    assert discovery.amd_gpu_present(str(tmp_path))[0] is False
+    (tmp_path / "kfd").touch()
+    assert discovery.amd_gpu_present(str(tmp_path)) == (True, "")
+
+
+def test_nvidia_smi_found_on_path_is_used(tmp_path, monkeypatch):
+    """A stand-in nvidia-smi that prints the recorded H200 output."""
+    tool = tmp_path / "nvidia-smi"
+    tool.write_text(f"#!/bin/sh\nif [ \"$1\" = -L ]; then cat {H200 / 'nvidia-smi-L.txt'}; "
+                    f"else cat {H200 / 'nvidia-smi-q.xml'}; fi\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    assert discovery.nvidia_gpu_present(str(tmp_path / "dev"))[0] is True
+    (gpu,) = discovery.nvidia_gpus()
+    assert gpu.catalog_key == "h200"
+    assert [d.catalog_key for d in discovery.discover_all()][:1] == ["h200"]
+
+
+def test_units():
+    assert discovery.parse_bytes("143771 MiB") == 143771 * MIB
+    assert discovery.parse_bytes("N/A") is None
+    assert discovery.parse_quantity("[N/A]") is None
+    assert discovery.parse_quantity("700.00 W") == 700.0
+
+
+def test_importing_the_accelerator_backends_imports_no_framework():
+    code = ("import sys, backends.discovery, backends.torch_cuda, backends.torch_xla, backends.torch_neuron, "
+            "backends.jax_backend, backends; [backends.availability(n) for n in backends.names()];"
+            "bad=[m for m in ('torch','jax','jaxlib','torch_xla','torch_neuronx') if m in sys.modules];"
+            "print(bad); sys.exit(1 if bad else 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr

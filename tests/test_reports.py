@@ -1,0 +1,201 @@
+"""`accelbench report`: tables, plots, methodology, HTML safety and bad files.
+
+One real smoke run per module (`accelbench run --steps 3 --repeats 2`, about
+25 s on 2 cores) gives real records; synthetic records made with the
+harness.records dataclasses cover what a CPU run cannot show (prices, MFU,
+failed numerics, a hostile kernel name, several device counts)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from harness import stats
+from harness.cli import main
+from harness.records import BackendPart, KernelPart, MetricsPart, NumericsPart, ResultRecord, TimingPart, write_record
+from reports import load, report
+
+SMOKE_CASES = ("gemm-tiny--jax-cpu", "gemm-tiny--torch-cpu", "gpt2-tiny--jax-cpu", "gpt2-tiny--torch-cpu")
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke") / "results"
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--out", str(out), "--steps", "3",
+                           "--repeats", "2"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def synthetic(kernel="gpt2", backend="torch-cuda", device="NVIDIA H100 80GB HBM3", catalog_key="h100-sxm",
+              median=0.1, count=1, tokens=16384, flops=1e15, bytes_=None, status="ok", **parts) -> ResultRecord:
+    samples = median * np.exp(np.random.default_rng(0).normal(0, 0.01, 20))
+    summary = stats.summarize(samples)
+    rec = ResultRecord(
+        run_id="synthetic", created_at="2026-11-26T00:00:00+00:00", status=status,
+        kernel=KernelPart(name=kernel, preset="124m", config={"batch": 16}, flops_per_step=flops,
+                          bytes_per_step=bytes_, tokens_per_step=tokens, flop_convention="palm-6N+12LdT"),
+        backend=BackendPart(name=backend, framework="torch", device_kind=device, device_catalog_key=catalog_key,
+                            device_count=count, precision="bf16", fence="CUDA events around the steps"),
+        timing=TimingPart(compile_s=20.0, steps=10, repeats=3, warmup_steps=2, samples_s=list(samples),
+                          step_s=dataclasses.asdict(summary)),
+        metrics=MetricsPart(tokens_per_s=tokens / median if tokens else None, tflops=flops / median / 1e12),
+        numerics=NumericsPart(passed=True, reference="torch-cpu fp64"),
+        env={"python": "3.11.7", "torch": "2.13.0+cu128"},
+    )
+    for name, value in parts.items():
+        setattr(rec, name, value)
+    return rec
+
+
+def report_cli(capsys, *argv) -> tuple[int, str, str]:
+    code = main(["report", *map(str, argv)])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+# ----------------------------------------------------------------- the smoke run
+def test_run_writes_markdown_and_html_reports(smoke):
+    md = (smoke / "report.md").read_text()
+    html = (smoke / "report.html").read_text()
+    for case in ("gemm:tiny", "gpt2:tiny"):
+        assert f"## {case}" in md and f"<h2>{case}</h2>" in html
+    assert '<meta name="viewport"' in html and 'class="table-wrap"' in html
+    assert html.count('<img src="data:image/png;base64,') >= 2  # throughput and roofline
+    assert "<script" not in html and "<link" not in html and 'src="http' not in html
+    assert (smoke / "report_plots" / "throughput_cost.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_all_formats_with_a_baseline(smoke, tmp_path, capsys):
+    code, out, err = report_cli(capsys, smoke, "--md", tmp_path / "r.md", "--html", tmp_path / "r.html",
+                                "--csv", tmp_path / "r.csv", "--baseline", "torch-cpu")
+    assert code == 0, err
+    assert out == ""  # written to files, not printed
+    md = (tmp_path / "r.md").read_text()
+    assert "against `torch-cpu`" in md and md.count("1.00× (baseline)") == 2
+    assert "![Throughput and cost per device](r_plots/throughput_cost.png)" in md
+    for heading in ("### Timing", "### Completion fences", "### FLOP convention", "### Prices", "### Software and hosts"):
+        assert heading in md
+    assert "no price for:" in md and "Energy not measured for" in md and "MFU not measured for" in md
+    import pandas as pd
+
+    csv = pd.read_csv(tmp_path / "r.csv")
+    assert sorted(csv["backend.name"]) == ["jax-cpu", "jax-cpu", "torch-cpu", "torch-cpu"]
+    assert (csv["timing.step_s.median"] > 0).all()
+
+
+def test_report_prints_markdown_without_output_files(smoke, capsys):
+    code, out, _ = report_cli(capsys, smoke)
+    assert code == 0 and out.startswith("# accelbench results") and "| torch-cpu |" in out
+
+
+def test_unknown_baseline_exits_2_and_writes_nothing(smoke, tmp_path, capsys):
+    code, _, err = report_cli(capsys, smoke, "--html", tmp_path / "r.html", "--baseline", "tpu-v9")
+    assert code == 2
+    assert err.strip().count("\n") == 0 and "--baseline tpu-v9" in err and "jax-cpu, torch-cpu" in err
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_bad_files_are_skipped_with_one_warning_each(smoke, tmp_path, capsys):
+    folder = tmp_path / "mixed"
+    shutil.copytree(smoke, folder)
+    text = (folder / "gpt2-tiny--jax-cpu.json").read_text()
+    (folder / "truncated.json").write_text(text[: len(text) // 2])
+    (folder / "empty.json").write_text("")
+    (folder / "unrelated.json").write_text(json.dumps({"name": "some other tool", "values": [1, 2]}))
+    code, _, err = report_cli(capsys, folder, "--md", tmp_path / "r.md")
+    assert code == 0
+    warnings = [line for line in err.splitlines() if line.startswith("accelbench: warning:")]
+    assert len(warnings) == 3, err
+    for name, why in (("truncated.json", "not valid JSON"), ("empty.json", "empty file"),
+                      ("unrelated.json", "not a result record")):
+        assert sum(name in w and why in w for w in warnings) == 1, (name, warnings)
+    md = (tmp_path / "r.md").read_text()
+    assert md.count("| torch-cpu |") == 2 and "### Files skipped" in md
+
+
+def test_compare_smoke_folder_against_itself(smoke, capsys):
+    assert main(["compare", str(smoke), str(smoke)]) == 0
+    out = capsys.readouterr().out
+    assert all(case in out for case in SMOKE_CASES), out
+
+
+# ----------------------------------------------------------------- synthetic records
+def test_hostile_values_are_escaped_in_html_and_markdown(tmp_path, capsys):
+    evil = "<script>alert(1)</script>"
+    write_record(tmp_path / "evil.json", synthetic(kernel=evil, device='"><img src=x onerror=alert(2)>'))
+    write_record(tmp_path / "bad.json", synthetic(backend="torch-neuron", status="failed",
+                                                  error={"type": "Crash", "message": "<b>boom</b>"}))
+    code, _, err = report_cli(capsys, tmp_path, "--html", tmp_path / "r.html", "--md", tmp_path / "r.md")
+    assert code == 0, err
+    html = (tmp_path / "r.html").read_text()
+    assert "<script" not in html and "<img src=x" not in html and "<b>boom" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;b&gt;boom&lt;/b&gt;" in html
+    md = (tmp_path / "r.md").read_text()
+    assert "## &lt;script&gt;" in md  # outside code spans, markup is shown, never run
+
+
+def test_prices_mfu_energy_and_flags(tmp_path, capsys):
+    cost = {"instance": "p5.48xlarge", "usd_per_hour": 6.88, "chips_priced": 1, "usd_per_mtok": 11.66,
+            "usd_per_mtok_ci95": [11.5, 11.8], "source": "https://aws.amazon.com/ec2/pricing/on-demand/",
+            "as_of": "2025-06-05"}
+    good = synthetic(cost=cost)
+    good.metrics.mfu, good.metrics.joules_per_token = 0.334, 0.41
+    write_record(tmp_path / "gpt2-124m--torch-cuda.json", good)
+    bad = synthetic(backend="jax-gpu", median=0.09)
+    bad.numerics = NumericsPart(passed=False, max_rel_err=0.3, tolerance=0.02, reference="torch-cpu fp64")
+    bad.backend.info = {"recompiled_during_timing": True}
+    write_record(tmp_path / "gpt2-124m--jax-gpu.json", bad)
+    rep = report.build(load.load_folders([tmp_path]), baseline="torch-cuda")
+    rows = {row[0]: row for row in rep.tables[0].rows}
+    assert rows["torch-cuda"][6] == "33.4%" and rows["torch-cuda"][7] == "11.7 (11.5–11.8)"
+    assert rows["torch-cuda"][8] == "0.41" and rows["torch-cuda"][10] == "1.00× (baseline)"
+    assert rows["jax-gpu"][7] == "–" and rows["jax-gpu"][10] == "1.11×"
+    assert "numerics FAILED" in rows["jax-gpu"][11] and "RECOMPILED" in rows["jax-gpu"][11]
+    assert rep.tables[0].flagged == [True, False]  # sorted fastest first
+    sections = {s.title: s.items for s in rep.sections}
+    flagged = sections["Flagged cases: read these figures with care"]
+    assert any("numerics FAILED" in i for i in flagged) and any("recompiled" in i for i in flagged)
+    assert any("p5.48xlarge" in i and "2025-06-05" in i and "aws.amazon.com" in i for i in sections["Prices"])
+    assert any(i.startswith("no price for: gpt2:124m on jax-gpu") for i in sections["Prices"])
+    assert [f.name for f in rep.figures] == ["throughput_cost", "mfu"]
+
+
+def test_failures_are_listed_apart(tmp_path):
+    write_record(tmp_path / "a.json", synthetic())
+    write_record(tmp_path / "b.json", synthetic(backend="torch-xla", status="unavailable",
+                                                error={"type": "BackendUnavailable", "message": "torch_xla not installed"}))
+    rep = report.build(load.load_folders([tmp_path]), with_plots=False)
+    assert [row[0] for row in rep.tables[0].rows] == ["torch-cuda"]
+    assert [(f.backend, f.status, f.error_type) for f in rep.failures] == [("torch-xla", "unavailable", "BackendUnavailable")]
+
+
+def test_roofline_against_the_catalog_and_scaling(tmp_path):
+    for count in (1, 2, 4):  # a micro kernel at three scales on a catalogued device
+        write_record(tmp_path / f"gemm-{count}.json",
+                     synthetic(kernel="gemm", tokens=None, flops=1.1e12, bytes_=4e8, count=count, median=0.002 / count))
+    write_record(tmp_path / "gemm-cpu.json", synthetic(kernel="gemm", tokens=None, flops=1.1e12, bytes_=4e8,
+                                                       backend="torch-cpu", device="Intel Xeon", catalog_key=None))
+    rep = report.build(load.load_folders([tmp_path]))
+    figures = {f.name: f for f in rep.figures}
+    assert set(figures) == {"roofline", "scaling"}
+    assert "Roofs:" in figures["roofline"].caption and "devices without a catalog key" in figures["roofline"].caption
+    assert rep.tables[0].rows[0][1].endswith("×4")  # device count shown
+
+
+def test_an_empty_folder_reports_no_records(tmp_path, capsys):
+    code, out, _ = report_cli(capsys, tmp_path)
+    assert code == 0 and "No result records found." in out
+
+
+def test_importing_reports_imports_no_framework():
+    code = ("import sys, reports, reports.load, reports.report, reports.tables, reports.compare, "
+            "reports.methodology, reports.html, reports.render, reports.plots; "
+            "assert not {'torch', 'jax'} & set(sys.modules), sorted(set(sys.modules) & {'torch', 'jax'})")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
