@@ -147,8 +147,9 @@ def write_record(path, record: ResultRecord) -> Path:
     return write_atomic(path, record.to_dict())
 
 
-def load_record(path: str | os.PathLike) -> dict[str, Any]:
-    """Read and check one record; RecordError names the file and the problem."""
+def read_json(path: str | os.PathLike) -> Any:
+    """Parse a JSON file; RecordError names the file and why it is unreadable
+    (missing, empty, truncated, absurd numbers or nesting)."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -157,11 +158,17 @@ def load_record(path: str | os.PathLike) -> dict[str, Any]:
     if not text.strip():
         raise RecordError(f"{path}: empty file")
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise RecordError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        raise RecordError(f"{path}: not valid JSON, perhaps truncated ({exc.msg} at line {exc.lineno})") from None
     except (ValueError, RecursionError) as exc:  # e.g. a 5,000-digit integer, arrays nested 10⁵ deep
         raise RecordError(f"{path}: not valid JSON ({type(exc).__name__})") from None
+
+
+def load_record(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and check one record; RecordError names the file and the problem."""
+    path = Path(path)
+    data = read_json(path)
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise RecordError(f"{path}: not an accelbench result record (no schema '{SCHEMA}')")
     for key, kind in (("status", str), ("kernel", dict), ("backend", dict), ("run_id", str)):

@@ -31,7 +31,7 @@ import kernels
 from harness import cost, energy, envinfo, fit, metrics, numerics, stats
 from harness.plan import Case
 from harness.progress import emit as emit_progress
-from harness.records import BackendPart, KernelPart, NumericsPart, ResultRecord, TimingPart, write_record
+from harness.records import BackendPart, KernelPart, ResultRecord, TimingPart, write_record
 
 
 class CaseFailure(Exception):

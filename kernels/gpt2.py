@@ -137,32 +137,9 @@ class GPT2(Kernel):
 
     # ------------------------------------------------------------------ torch
     def torch_program(self, cfg, state, device, precision, wrap=None) -> TorchProgram:
-        import torch
-
         from kernels import torch_models
 
-        dtype = torch.float64 if precision == "fp64" else torch.float32
-        model = torch_models.GPT2Model(cfg).to(device=device, dtype=dtype)
-        model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items() if k not in ("idx", "targets")})
-        idx = torch.from_numpy(state["idx"]).long().to(device)
-        targets = torch.from_numpy(state["targets"]).long().to(device)
-        optimizer = torch_models.adamw(model, cfg, device)
-        forward = (wrap or (lambda m: m))(model)
-        autocast = torch_models.autocast_context(device, precision)
-
-        def step():
-            optimizer.zero_grad(set_to_none=True)
-            with autocast():
-                logits = forward(idx)
-            loss = torch.nn.functional.cross_entropy(logits.to(dtype).view(-1, cfg.vocab_size), targets.view(-1))
-            loss.backward()
-            optimizer.step()
-            return {"loss": loss.detach()}
-
-        def observe():
-            return {"param/" + k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items()}
-
-        return TorchProgram(step=step, observe=observe, modules=[model, optimizer])
+        return torch_models.language_model_program(torch_models.GPT2Model(cfg), cfg, state, device, precision, wrap)
 
     # -------------------------------------------------------------------- jax
     def jax_program(self, cfg, precision) -> JaxProgram:

@@ -88,3 +88,34 @@ def autocast_context(device, precision: str):
 
 def init_std(n_layer: int) -> float:
     return 0.02 / math.sqrt(2 * n_layer)
+
+
+def language_model_program(model: nn.Module, cfg, state, device, precision: str, wrap=None):
+    """A language model's training step as a ``TorchProgram``: forward (under
+    bf16 autocast for the ``bf16`` policy), cross-entropy in fp32 (fp64 for the
+    reference), backward, AdamW on fp32 master weights. ``model``'s parameter
+    names are the keys of ``state`` other than ``idx`` and ``targets``."""
+    from kernels.base import TorchProgram
+
+    dtype = torch.float64 if precision == "fp64" else torch.float32
+    model = model.to(device=device, dtype=dtype)
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items() if k not in ("idx", "targets")})
+    idx = torch.from_numpy(state["idx"]).long().to(device)
+    targets = torch.from_numpy(state["targets"]).long().to(device)
+    optimizer = adamw(model, cfg, device)
+    forward = (wrap or (lambda m: m))(model)
+    autocast = autocast_context(device, precision)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        with autocast():
+            logits = forward(idx)
+        loss = F.cross_entropy(logits.to(dtype).view(-1, cfg.vocab_size), targets.view(-1))
+        loss.backward()
+        optimizer.step()
+        return {"loss": loss.detach()}
+
+    def observe():
+        return {"param/" + k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items()}
+
+    return TorchProgram(step=step, observe=observe, modules=[model, optimizer])

@@ -10,12 +10,11 @@ with one warning naming it; loading never stops at a bad file.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from harness.records import SCHEMA, RecordError, load_record, record_files
+from harness.records import SCHEMA, RecordError, load_record, read_json, record_files
 
 # A file format: (path, parsed JSON) -> the records in it, or None if not this format.
 # It raises RecordError when the file claims the format but breaks it.
@@ -87,18 +86,7 @@ def _plain_case_id(record: dict) -> str:
 
 def load_file(path: Path) -> list[dict]:
     """The records in one file; RecordError (naming the file) when it holds none."""
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecordError(f"{path}: cannot read: {exc}") from None
-    if not text.strip():
-        raise RecordError(f"{path}: empty file")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RecordError(f"{path}: not valid JSON, perhaps truncated ({exc.msg} at line {exc.lineno})") from None
-    except (ValueError, RecursionError) as exc:  # a 5,000-digit integer, arrays nested too deep
-        raise RecordError(f"{path}: not valid JSON ({type(exc).__name__})") from None
+    data = read_json(path)
     for name, loader in FORMATS.items():
         records = loader(path, data)
         if records is not None:
