@@ -210,7 +210,8 @@ class TorchXlaBackend(TorchBackend):
             if first is not None:
                 # One process drives one NeuronCore (a fraction of a device/chip).
                 extra.update({"instance_type": first.instance_type, "neuron_devices": len(devices),
-                              "neuroncores_per_device": first.core_count, "neuroncores_used": 1})
+                              "neuroncores_per_device": first.core_count, "neuroncores_used": 1,
+                              "chips_measured": 1 / first.core_count if first.core_count else None})
             return DeviceInfo(kind=f"AWS Neuron ({first.instance_type or 'unknown instance'})" if first else "AWS Neuron",
                               catalog_key=first.catalog_key if first else None, count=1,
                               memory_bytes=first.memory_bytes if first else None, extra=extra)

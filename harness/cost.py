@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from harness.catalog import CatalogError, InstancePrice, load_prices
+from harness.metrics import chips_measured
 
 FORMULA = "usd_per_hour / (tokens_per_step / step_s * 3600) * 1e6"
 
@@ -76,7 +77,7 @@ class CostPart:
     instance: str | None
     usd_per_hour: float
     """Price of what was measured (see the module docstring)."""
-    chips_priced: int
+    chips_priced: float
     usd_per_mtok: float | None
     usd_per_mtok_ci95: list[float] | None
     source: str
@@ -112,11 +113,13 @@ def price_run(
     tokens_per_step: int | None,
     step_median_s: float,
     step_ci95: tuple[float, float] | list[float] | None,
-    device_count: int,
+    device_count: float,
     device_catalog_key: str | None,
     device_kind: str | None = None,
 ) -> CostPart:
-    chips = max(int(device_count or 1), 1)
+    """``device_count``: the chips the run used (``metrics.chips_measured``; a
+    fraction where one device is part of a chip, e.g. one NeuronCore)."""
+    chips = device_count if device_count and device_count > 0 else 1
     notes: list[str] = []
     if choice.instance is None:
         part = CostPart(instance=None, usd_per_hour=float(choice.usd_per_hour), chips_priced=chips,
@@ -136,8 +139,8 @@ def price_run(
             confirmed=price.confirmed,
         )
         if not whole:
-            notes.append(f"scaled: the run measured {chips} of the {price.accelerators} chips of {price.name}; "
-                         f"priced at {chips}/{price.accelerators} of ${price.usd_per_hour:g}/h, assuming the other "
+            notes.append(f"scaled: the run measured {chips:g} of the {price.accelerators} chips of {price.name}; "
+                         f"priced at {chips:g}/{price.accelerators} of ${price.usd_per_hour:g}/h, assuming the other "
                          "chips would run as fast")
         if not part.device_matches:
             notes.append(f"measured on {device_kind or device_catalog_key or 'an unknown device'}, priced as "
@@ -166,5 +169,5 @@ def for_case(case, record) -> dict[str, Any] | None:
         return None
     step = record.timing.step_s
     return price_run(choice, record.kernel.tokens_per_step, step["median"], step.get("ci95"),
-                     record.backend.device_count, record.backend.device_catalog_key,
+                     chips_measured(record.backend), record.backend.device_catalog_key,
                      record.backend.device_kind).to_dict()

@@ -67,7 +67,7 @@ def with_device_utilization(
     metrics: MetricsPart,
     device: DeviceSpec | None,
     precision: str | None,
-    chips: int,
+    chips: float,
     flop_convention: str | None,
     device_kind: str | None = None,
 ) -> MetricsPart:
@@ -78,7 +78,7 @@ def with_device_utilization(
         out.mfu_basis = {"reason": f"device '{device_kind or 'unknown'}' is not in the device catalog "
                                    "(CPUs and unrecognised chips have no catalog peak)"}
         return out
-    chips = max(int(chips or 1), 1)
+    chips = chips if chips and chips > 0 else 1
     peak_key = PRECISION_TO_PEAK.get(precision or "")
     peak = device.peak_tflops.get(peak_key) if peak_key else None
     basis = {
@@ -113,6 +113,16 @@ def with_device_utilization(
     return out
 
 
+def chips_measured(backend_part) -> float:
+    """How many catalog chips the run used: ``device_count``, unless the
+    backend says one of its devices is a fraction of a chip (one process per
+    NeuronCore on Trainium: ``info.device.chips_measured`` = 1 / cores per chip),
+    so that MFU and price are per the silicon actually used."""
+    fraction = ((backend_part.info or {}).get("device") or {}).get("chips_measured")
+    return float(fraction) * max(int(backend_part.device_count or 1), 1) if fraction else \
+        float(max(int(backend_part.device_count or 1), 1))
+
+
 def with_catalog_utilization(metrics: MetricsPart, kernel_part, backend_part, devices=None) -> MetricsPart:
     """``with_device_utilization`` for a record: the device is looked up in the
     catalog by ``backend.device_catalog_key``; the FLOP convention and
@@ -126,4 +136,4 @@ def with_catalog_utilization(metrics: MetricsPart, kernel_part, backend_part, de
         out.mfu_basis = {"reason": f"catalog key '{key}' is not in harness/data/devices.toml"}
         return out
     return with_device_utilization(metrics, devices.get(key) if key else None, backend_part.precision,
-                                   backend_part.device_count, kernel_part.flop_convention, backend_part.device_kind)
+                                   chips_measured(backend_part), kernel_part.flop_convention, backend_part.device_kind)

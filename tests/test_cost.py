@@ -122,3 +122,23 @@ def test_a_priced_run_records_the_formula_and_an_interval_that_brackets_it(cli, 
     assert m["mfu"] is None and "reason" in m["mfu_basis"]
     assert m["energy"]["method"] in (None, "rapl") and (m["energy"]["method"] or m["energy"]["reason"])
     json.dumps(record)  # the record stays plain JSON
+
+
+def test_a_run_on_one_neuroncore_is_priced_and_rated_as_that_fraction_of_a_chip():
+    """trn1: one process drives one of a chip's two NeuronCores, so the run
+    used half a chip: MFU divides by half the chip's peak, price by half a chip."""
+    from harness.catalog import load_devices, load_prices
+    from harness.cost import PriceChoice, price_run
+    from harness.metrics import chips_measured, with_catalog_utilization
+    from harness.records import BackendPart, KernelPart, MetricsPart
+
+    backend = BackendPart(name="torch-xla", framework="torch", device_catalog_key="trn1", device_count=1,
+                          precision="bf16", info={"device": {"chips_measured": 0.5}})
+    assert chips_measured(backend) == 0.5
+    peak = load_devices()["trn1"].peak_tflops["bf16"]
+    kernel = KernelPart(name="gpt2", preset="124m", config={}, flop_convention="palm-6N+12LdT")
+    rated = with_catalog_utilization(MetricsPart(tflops=peak / 4), kernel, backend)
+    assert rated.mfu == pytest.approx(0.5)
+    price = load_prices()["trn1.32xlarge"]
+    part = price_run(PriceChoice(instance=price), 1024, 0.1, None, chips_measured(backend), "trn1")
+    assert part.usd_per_hour == pytest.approx(price.usd_per_hour / price.accelerators / 2)
