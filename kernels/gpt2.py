@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels.base import CAUSAL_HALVED, PALM, JaxProgram, Kernel, Preset, TorchProgram, rng_normal
+from kernels.base import JaxProgram, Preset, TorchProgram, rng_normal
+from kernels.language_model import LanguageModel, synthetic_batch
 
 
 @dataclass(frozen=True)
@@ -74,12 +75,10 @@ def count_params(cfg: GPT2Config, non_embedding: bool = True) -> int:
     return n - cfg.seq_len * cfg.d_model if non_embedding else n
 
 
-class GPT2(Kernel):
+class GPT2(LanguageModel):
     name = "gpt2"
     description = "GPT-2 training step (tied embeddings, learned positions, LayerNorm, GELU, AdamW)"
     config_cls = GPT2Config
-    is_training_step = True
-    flop_convention = PALM
     presets = {
         "tiny": Preset("tiny", {}, "2 layers, d=64, vocab 256, T=32, batch 2: CPU CI size"),
         "124m": _gpt2_preset("124m", 12, 12, 768, 8, "GPT-2 small"),
@@ -88,27 +87,8 @@ class GPT2(Kernel):
         "1558m": _gpt2_preset("1558m", 48, 25, 1600, 4, "GPT-2 XL"),
     }
 
-    def tokens_per_step(self, cfg: GPT2Config) -> int:
-        return cfg.batch * cfg.seq_len
-
-    def flops_by_convention(self, cfg: GPT2Config) -> dict[str, float]:
-        """Training FLOPs per step. Per token: 6·N for the weight matmuls
-        (2 forward, 4 backward per parameter; N as ``count_params``), plus the
-        attention scores QKᵀ and the weighted sum AV: 2 matmuls × 2 FLOPs ×
-        T·d each per layer forward, ×3 for forward+backward = 12·L·d·T over the
-        full T×T square (PaLM appendix B), or 6·L·d·T counting the causal half."""
-        tokens = self.tokens_per_step(cfg)
-        n = count_params(cfg)
-        attn = cfg.n_layer * cfg.d_model * cfg.seq_len
-        return {PALM: tokens * (6.0 * n + 12.0 * attn), CAUSAL_HALVED: tokens * (6.0 * n + 6.0 * attn)}
-
-    def flops_per_step(self, cfg: GPT2Config) -> float:
-        return self.flops_by_convention(cfg)[PALM]
-
-    def bytes_per_step(self, cfg: GPT2Config, precision: str = "fp32") -> float:
-        """Weights, gradients and the two AdamW moments each read once and
-        the updated weights and moments written once: 4 bytes × N × 7."""
-        return 4.0 * 7 * count_params(cfg, non_embedding=False)
+    def count_params(self, cfg: GPT2Config, non_embedding: bool = True) -> int:
+        return count_params(cfg, non_embedding)
 
     def memory_estimate_bytes(self, cfg: GPT2Config, precision: str) -> float:
         """fp32 weights, grads and two moments (16 B/param) plus activations:
@@ -130,10 +110,7 @@ class GPT2(Kernel):
             else:
                 std = proj_std if name.endswith("c_proj.weight") else 0.02
                 state[name] = rng_normal(seed * 1000 + i, shape, std)
-        tokens = np.random.default_rng(seed + 7).integers(0, cfg.vocab_size, (cfg.batch, cfg.seq_len + 1))
-        state["idx"] = tokens[:, :-1].astype(np.int32)
-        state["targets"] = tokens[:, 1:].astype(np.int32)
-        return state
+        return state | synthetic_batch(cfg, seed)
 
     # ------------------------------------------------------------------ torch
     def torch_program(self, cfg, state, device, precision, wrap=None) -> TorchProgram:

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels.base import CAUSAL_HALVED, PALM, JaxProgram, Kernel, KernelError, Preset, TorchProgram, rng_normal
+from kernels.base import JaxProgram, KernelError, Preset, TorchProgram, rng_normal
+from kernels.language_model import LanguageModel, synthetic_batch
 
 LLAMA3_VOCAB = 128256
 """Llama 3 tokenizer vocabulary (config.json ``vocab_size`` of Llama 3.1/3.2, checked 2026-11-26)."""
@@ -129,12 +130,10 @@ def rope_tables(cfg: LlamaConfig) -> tuple[np.ndarray, np.ndarray]:
     return np.cos(angles), np.sin(angles)
 
 
-class Llama(Kernel):
+class Llama(LanguageModel):
     name = "llama"
     description = "Llama 3 training step (RMSNorm, RoPE, grouped-query attention, SwiGLU, AdamW)"
     config_cls = LlamaConfig
-    is_training_step = True
-    flop_convention = PALM
     presets = {
         "tiny": Preset("tiny", {}, "2 layers, d=64, 4 heads / 2 kv heads, vocab 256, T=32, batch 2: CPU CI size"),
         "1b": _llama3_preset("1b", 16, 32, 2048, 8192, 2048, 4, True, 32.0, "Llama 3.2 1B (tied head)"),
@@ -162,37 +161,11 @@ class Llama(Kernel):
                 f"accepted n_kv_head: {', '.join(map(str, accepted))}"
             )
 
-    def tokens_per_step(self, cfg: LlamaConfig) -> int:
-        return cfg.batch * cfg.seq_len
+    def count_params(self, cfg: LlamaConfig, non_embedding: bool = True) -> int:
+        return count_params(cfg, non_embedding)
 
-    def flops_by_convention(self, cfg: LlamaConfig) -> dict[str, float]:
-        """Training FLOPs per step = tokens × (6·N + 12·L·d·T) (PaLM appendix B).
-
-        * 6·N: each of the N weights (``count_params``: every matmul weight,
-          the output head included, the input-embedding lookup excluded, and
-          the RMSNorm gains, as nanoGPT and torchtitan count them) does one
-          multiply-accumulate per token forward (2 FLOPs) and two backward,
-          one for the input gradient and one for the weight gradient (4 FLOPs).
-        * 12·L·d·T: per layer, the scores Q·Kᵀ and the weighted sum P·V are
-          each a T×d by d×T product per sequence: 2·T·d FLOPs per token each
-          forward, 4·T·d together, ×3 with backward. Here d is the *query*
-          width n_head·head_dim (= d_model): grouped-query attention shares K
-          and V between heads but every query head still scores all T keys,
-          so GQA shrinks the K/V projections (already in N) and not this term.
-        * ``CAUSAL_HALVED`` counts the causal half of the square, 6·L·d·T.
-        """
-        tokens = self.tokens_per_step(cfg)
-        n = count_params(cfg)
-        attn = cfg.n_layer * cfg.n_head * cfg.head_dim * cfg.seq_len
-        return {PALM: tokens * (6.0 * n + 12.0 * attn), CAUSAL_HALVED: tokens * (6.0 * n + 6.0 * attn)}
-
-    def flops_per_step(self, cfg: LlamaConfig) -> float:
-        return self.flops_by_convention(cfg)[PALM]
-
-    def bytes_per_step(self, cfg: LlamaConfig, precision: str = "fp32") -> float:
-        """Weights, gradients and the two AdamW moments each read once and
-        the updated weights and moments written once: 4 bytes × N × 7."""
-        return 4.0 * 7 * count_params(cfg, non_embedding=False)
+    def attention_width(self, cfg: LlamaConfig) -> int:
+        return cfg.n_head * cfg.head_dim
 
     def memory_estimate_bytes(self, cfg: LlamaConfig, precision: str) -> float:
         """Rough peak: 16 B per parameter (fp32 weights, gradients, two AdamW
@@ -222,10 +195,7 @@ class Llama(Kernel):
             else:
                 std = proj_std if name.endswith(("wo.weight", "w2.weight")) else 0.02
                 state[name] = rng_normal(seed * 1000 + i, shape, std)
-        tokens = np.random.default_rng(seed + 7).integers(0, cfg.vocab_size, (cfg.batch, cfg.seq_len + 1))
-        state["idx"] = tokens[:, :-1].astype(np.int32)
-        state["targets"] = tokens[:, 1:].astype(np.int32)
-        return state
+        return state | synthetic_batch(cfg, seed)
 
     def torch_program(self, cfg, state, device, precision, wrap=None) -> TorchProgram:
         from kernels import llama_torch
