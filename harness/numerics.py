@@ -65,6 +65,23 @@ def compare(observed, reference, precision: str, reference_name: str) -> Numeric
     return NumericsResult(reference_name, errors[worst], worst, tol, errors[worst] <= tol)
 
 
+def check_prepared(kernel, cfg, state, preset: str, prepared, fence, outputs, precision: str, read_loss):
+    """The numerics phase of a case, given the fenced outputs of step 1: run
+    the remaining ``NUMERICS_STEPS`` steps and, for the ``tiny`` preset,
+    compare the observables (and the loss, via ``read_loss``) with the float64
+    reference. Returns the last outputs and the result (None when not checked)."""
+    for _ in range(NUMERICS_STEPS - 1):
+        outputs = prepared.step()
+        fence(outputs)
+    if preset != "tiny":
+        return outputs, None
+    observed = prepared.observe()
+    if "loss" in outputs:
+        observed["loss"] = read_loss(outputs)
+    ref_name, reference = reference_observables(kernel, cfg, state)
+    return outputs, compare(observed, reference, precision, ref_name)
+
+
 def reference_observables(kernel, cfg, state) -> tuple[str, dict[str, np.ndarray]]:
     """The kernel in float64 on the CPU, NUMERICS_STEPS steps, through its torch
     lowering (or its JAX lowering with x64 enabled where torch is absent)."""

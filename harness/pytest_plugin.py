@@ -132,15 +132,9 @@ def run_case(case: Case, benchmark) -> dict[str, Any]:
     backend.fence(outputs)
     info["compile_s"] = time.perf_counter() - t0
     info["loss_first"] = _loss(backend, outputs)
-    for _ in range(numerics.NUMERICS_STEPS - 1):
-        outputs = prepared.step()
-        backend.fence(outputs)
-    if case.preset == "tiny":
-        observed = prepared.observe()
-        if "loss" in outputs:
-            observed["loss"] = _loss(backend, outputs)
-        ref_name, reference = numerics.reference_observables(kernel, cfg, state)
-        result = numerics.compare(observed, reference, backend.precision, ref_name)
+    outputs, result = numerics.check_prepared(kernel, cfg, state, case.preset, prepared, backend.fence, outputs,
+                                              backend.precision, lambda out: _loss(backend, out))
+    if result is not None:
         info.update(numerics_reference=result.reference, numerics_max_rel_err=result.max_rel_err,
                     numerics_passed=result.passed)
 

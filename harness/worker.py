@@ -150,15 +150,9 @@ def _measure(case: Case, record: ResultRecord, checkpoint=lambda phase: None, pa
     num = record.numerics
     num.loss_first = _loss(backend, outputs, parallel)
     checkpoint("numerics steps")
-    for _ in range(numerics.NUMERICS_STEPS - 1):
-        outputs = prepared.step()
-        backend.fence(outputs)
-    if case.preset == "tiny":
-        observed = prepared.observe()
-        if "loss" in outputs:
-            observed["loss"] = _loss(backend, outputs, parallel)
-        ref_name, reference = numerics.reference_observables(kernel, cfg, state)
-        result = numerics.compare(observed, reference, precision, ref_name)
+    outputs, result = numerics.check_prepared(kernel, cfg, state, case.preset, prepared, backend.fence, outputs,
+                                              precision, lambda out: _loss(backend, out, parallel))
+    if result is not None:
         num.reference, num.max_rel_err, num.worst = result.reference, result.max_rel_err, result.worst
         num.tolerance, num.passed = result.tolerance, result.passed
 
