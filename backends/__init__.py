@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
-from backends.base import Availability, Backend, BackendError, BackendSettings, DeviceInfo, PreparedStep
+from accelbench.backends.base import Availability, Backend, BackendError, BackendSettings, DeviceInfo, PreparedStep
 
 GROUP = "accelbench.backends"
 

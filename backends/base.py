@@ -14,7 +14,7 @@ and the default timer calls it after every step before reading the clock.
 Adding a backend from another package (see README, "Adding a backend")::
 
     # mypkg/backend.py
-    from backends.base import Availability, Backend, BackendSettings, DeviceInfo
+    from accelbench.backends.base import Availability, Backend, BackendSettings, DeviceInfo
 
     class MyBackend(Backend):
         name = "my-chip"
@@ -35,7 +35,7 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from kernels.base import PRECISIONS
+from accelbench.kernels.base import PRECISIONS
 
 
 class BackendError(ValueError):

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import PreparedStep
+from accelbench.backends.base import PreparedStep
 
 DEFAULT_BATCH_INPUTS = ("idx", "targets")
 """The ``make_state`` arrays split along their first axis, unless a kernel

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import ClassVar
 
-from backends import cpuinfo, discovery
-from backends.base import Availability, Backend, BackendError, BackendSettings, DeviceInfo, PreparedStep
+from accelbench.backends import cpuinfo, discovery
+from accelbench.backends.base import Availability, Backend, BackendError, BackendSettings, DeviceInfo, PreparedStep
 
 
 class JaxBackend(Backend):
@@ -148,7 +148,7 @@ class JaxAccelBackend(JaxBackend):
 
     def prepare(self, kernel, cfg, state) -> PreparedStep:
         self.select_platform()
-        from kernels import jax_models
+        from accelbench.kernels import jax_models
 
         jax_models.ATTENTION_IMPLEMENTATION = self.attention_implementation()
         prepared = super().prepare(kernel, cfg, state)

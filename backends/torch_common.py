@@ -7,7 +7,7 @@ import importlib.util
 from dataclasses import dataclass
 from typing import Any
 
-from backends.base import Availability, Backend, BackendSettings, PreparedStep
+from accelbench.backends.base import Availability, Backend, BackendSettings, PreparedStep
 
 
 @dataclass

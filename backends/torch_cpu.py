@@ -6,9 +6,9 @@ the default; ``--set precision=bf16`` is accepted for CPUs that have AMX.
 
 from __future__ import annotations
 
-from backends import cpuinfo
-from backends.base import Availability, DeviceInfo
-from backends.torch_common import TorchBackend, torch_importable
+from accelbench.backends import cpuinfo
+from accelbench.backends.base import Availability, DeviceInfo
+from accelbench.backends.torch_common import TorchBackend, torch_importable
 
 
 class TorchCpuBackend(TorchBackend):

@@ -2,7 +2,7 @@
 
 Default precision ``bf16``: autocast to bfloat16 around the forward pass with
 fp32 master weights, gradients and AdamW state (the kernels' lowerings do the
-autocast; ``kernels.torch_models.autocast_context``). AdamW is the fused CUDA
+autocast; ``accelbench.kernels.torch_models.autocast_context``). AdamW is the fused CUDA
 kernel (``fused=True``, chosen by the lowering for device type ``cuda``).
 Attention is ``F.scaled_dot_product_attention``, which picks FlashAttention-2
 for bf16 on sm80+ by itself; ``--set sdpa=flash|efficient|cudnn|math`` pins one.
@@ -37,9 +37,9 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Callable
 
-from backends import discovery
-from backends.base import Availability, BackendError, DeviceInfo, PreparedStep
-from backends.torch_common import TorchBackend, TorchSettings
+from accelbench.backends import discovery
+from accelbench.backends.base import Availability, BackendError, DeviceInfo, PreparedStep
+from accelbench.backends.torch_common import TorchBackend, TorchSettings
 
 SDPA_CHOICES = ("auto", "flash", "efficient", "cudnn", "math")
 PROBE_TIMEOUT_S = 60

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-from backends import discovery
-from backends.base import Availability, DeviceInfo
-from backends.torch_common import TorchBackend, TorchSettings
-from backends.torch_xla import minor_version
+from accelbench.backends import discovery
+from accelbench.backends.base import Availability, DeviceInfo
+from accelbench.backends.torch_common import TorchBackend, TorchSettings
+from accelbench.backends.torch_xla import minor_version
 
 NATIVE_FROM = (2, 13)
 """First torch-neuronx version that is the native backend (Neuron 2.33)."""

@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-from backends import cpuinfo, discovery
-from backends.base import Availability, BackendError, DeviceInfo, PreparedStep
-from backends.torch_common import TorchBackend, TorchSettings
+from accelbench.backends import cpuinfo, discovery
+from accelbench.backends.base import Availability, BackendError, DeviceInfo, PreparedStep
+from accelbench.backends.torch_common import TorchBackend, TorchSettings
 
 PJRT_DEVICES = ("CPU", "TPU", "NEURON", "CUDA")
 

@@ -4,7 +4,7 @@ Times the same 1024×1024×1024 fp32 GEMM on torch-cpu two ways in one run,
 interleaved round by round so drift on a shared machine hits both alike:
 
 * bare: a hand-written loop, ``perf_counter`` around each ``a @ b``;
-* harness: the full case path (``harness.worker.run_case``: backend, kernel
+* harness: the full case path (``accelbench.harness.worker.run_case``: backend, kernel
   lowering, numerics-free preset, warm-up, fenced timed steps, statistics).
 
 Prints both medians and their ratio (harness / bare); the goal is <= 1.03.
@@ -18,8 +18,8 @@ import argparse
 import statistics
 import time
 
-from harness.plan import Case
-from harness.worker import run_case
+from accelbench.harness.plan import Case
+from accelbench.harness.worker import run_case
 
 
 def bare_loop(a, b, steps: int) -> list[float]:
@@ -39,8 +39,7 @@ def main() -> int:
 
     import torch
 
-    import kernels
-
+    from accelbench import kernels
     kernel = kernels.get("gemm")
     state = kernel.make_state(kernel.config("1k"))
     a, b = torch.from_numpy(state["a"]), torch.from_numpy(state["b"])

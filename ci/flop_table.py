@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-import kernels
-from kernels import flops
+from accelbench import kernels
+from accelbench.kernels import flops
 
 
 def _ratio(value: float | None, analytic: float) -> str:

@@ -17,16 +17,16 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PYTHONUNBUFFERED=1
 
 "$py" -m pip install -q --no-deps --no-build-isolation -e . >/dev/null
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,power.limit --format=csv || true
-"$py" -m harness.cli backends
-"$py" -m harness.cli env
+"$py" -m accelbench.harness.cli backends
+"$py" -m accelbench.harness.cli env
 
 echo "== numerics and event timing on the GPU (tiny presets; tests marked gpu)"
 "$py" -m pytest -m gpu tests/test_backends_accel.py -q -p no:cacheprovider || true
 
 echo "== GPT-2 124M, batch 16"
-"$py" -m harness.cli run --kernel gpt2:124m --set batch=16 --backend torch-cuda --set compile=true --backend jax-gpu \
+"$py" -m accelbench.harness.cli run --kernel gpt2:124m --set batch=16 --backend torch-cuda --set compile=true --backend jax-gpu \
     --steps 20 --repeats 3 --out "$out/gpu" || true
-"$py" -m harness.cli run --kernel gpt2:124m --set batch=16 --backend torch-cuda \
+"$py" -m accelbench.harness.cli run --kernel gpt2:124m --set batch=16 --backend torch-cuda \
     --steps 20 --repeats 3 --out "$out/gpu-eager" || true
 
 "$py" - "$out" <<'PY'

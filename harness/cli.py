@@ -63,7 +63,7 @@ def build_parser() -> Parser:
     pricing.add_argument("--instance", metavar="NAME", help="price results as this instance (see `accelbench prices`)")
     pricing.add_argument("--usd-per-hour", type=float, metavar="X", help="price results at X US dollars per hour")
     r.add_argument("--prices", metavar="FILE", help="TOML price file merged over the built-in prices")
-    from harness.distributed import add_layout_arguments  # --nproc, --nnodes, ...: data-parallel runs
+    from accelbench.harness.distributed import add_layout_arguments  # --nproc, --nnodes, ...: data-parallel runs
 
     add_layout_arguments(r)
 
@@ -90,8 +90,7 @@ def build_parser() -> Parser:
 
 
 def cmd_backends(args) -> int:
-    import backends
-
+    from accelbench import backends
     rows = []
     for name in backends.names():
         cls = backends.get_class(name)
@@ -109,8 +108,7 @@ def cmd_backends(args) -> int:
 
 
 def cmd_kernels(args) -> int:
-    import kernels
-
+    from accelbench import kernels
     described = [kernels.get(n).describe() for n in kernels.names()]
     if args.json:
         print(json.dumps(described, indent=2))
@@ -125,7 +123,7 @@ def cmd_kernels(args) -> int:
 
 
 def cmd_env(args) -> int:
-    from harness import envinfo
+    from accelbench.harness import envinfo
 
     env = envinfo.capture()
     if args.json:
@@ -137,13 +135,13 @@ def cmd_env(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from harness import distributed, planfile, runner
+    from accelbench.harness import distributed, planfile, runner
 
     out, cases = planfile.resolve_run(args)
     cases = _with_pricing(cases, args)
     cases = distributed.layout_from_args(cases, args)
 
-    from harness.progress import make_renderer  # case, phase, steps, elapsed: rich, plain, jsonl or quiet
+    from accelbench.harness.progress import make_renderer  # case, phase, steps, elapsed: rich, plain, jsonl or quiet
 
     renderer = make_renderer("quiet" if args.quiet else args.progress, _describe)
     try:
@@ -182,7 +180,7 @@ def _describe(outcome) -> str:
 
 def _write_report(dirs, md_path: Path | None, html_path: Path | None = None, csv_path: Path | None = None,
                   baseline: str | None = None) -> str:
-    from reports import report
+    from accelbench.reports import report
 
     def warn(message: str) -> None:
         print(f"accelbench: warning: {message}", file=sys.stderr)
@@ -199,7 +197,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from reports import compare
+    from accelbench.reports import compare
 
     result = compare.compare_folders(args.old, args.new, args.threshold)
     for warning in result.warnings:
@@ -215,7 +213,7 @@ def _with_pricing(cases, args):
     them to every case; without them, cases keep what a stored plan had."""
     from dataclasses import replace
 
-    from harness import cost
+    from accelbench.harness import cost
 
     if args.instance is None and args.usd_per_hour is None and args.prices is None:
         for c in cases[:1]:
@@ -229,7 +227,7 @@ def _with_pricing(cases, args):
 def cmd_suites(args) -> int:
     import dataclasses
 
-    from harness import plan
+    from accelbench.harness import plan
 
     suites = [plan.load_suite(name) for name in plan.builtin_suites()]
     if args.json:
@@ -242,7 +240,7 @@ def cmd_suites(args) -> int:
 
 
 def cmd_prices(args) -> int:
-    from harness import catalog
+    from accelbench.harness import catalog
 
     print(catalog.describe(args.prices, as_json=args.json))
     return 0
@@ -253,11 +251,11 @@ COMMANDS = {"prices": cmd_prices, "suites": cmd_suites, "backends": cmd_backends
 
 
 def main(argv: list[str] | None = None) -> int:
-    from backends.base import BackendError
-    from harness.plan import PlanError
-    from harness.catalog import CatalogError
-    from harness.records import RecordError
-    from kernels.base import KernelError
+    from accelbench.backends.base import BackendError
+    from accelbench.harness.plan import PlanError
+    from accelbench.harness.catalog import CatalogError
+    from accelbench.harness.records import RecordError
+    from accelbench.kernels.base import KernelError
 
     try:
         args = build_parser().parse_args(argv)

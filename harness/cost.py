@@ -30,8 +30,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from harness.catalog import CatalogError, InstancePrice, load_prices
-from harness.metrics import chips_measured
+from accelbench.harness.catalog import CatalogError, InstancePrice, load_prices
+from accelbench.harness.metrics import chips_measured
 
 FORMULA = "usd_per_hour / (tokens_per_step / step_s * 3600) * 1e6"
 

@@ -9,8 +9,8 @@ computes (see ``backends.data_parallel`` for why).
 
 Processes of one case (the runner starts the first, in a session of its own)::
 
-    python -m harness.distributed launch CASE.json RECORD.json RUN_ID
-      torch: python -m torch.distributed.run --nproc-per-node N ... -m harness.distributed rank CASE RECORD RUN_ID
+    python -m accelbench.harness.distributed launch CASE.json RECORD.json RUN_ID
+      torch: python -m torch.distributed.run --nproc-per-node N ... -m accelbench.harness.distributed rank CASE RECORD RUN_ID
       jax:   the case runs in the launcher itself (XLA_FLAGS set before JAX loads)
 
 Rank 0 writes the record. A rank whose case fails writes ``rank-K.error.json``
@@ -42,10 +42,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import backends
-import kernels
-from harness.plan import Case, PlanError
-from harness.records import load_record, record_files, write_atomic, write_record
+from accelbench import backends
+from accelbench import kernels
+from accelbench.harness.plan import Case, PlanError
+from accelbench.harness.records import load_record, record_files, write_atomic, write_record
 
 RANK_ERROR_GLOB = "rank-*.error.json"
 TORCHRUN_LOG = "torchrun.log"
@@ -139,7 +139,7 @@ def layout_from_args(cases: list[Case], args) -> list[Case]:
 
 def worker_command(case: Case, case_file, record_file, run_id: str) -> list[str]:
     """The command of a case's process: the plain worker, or this module's launcher."""
-    entry = ["harness.distributed", "launch"] if devices_of(case) > 1 else ["harness.worker"]
+    entry = ["accelbench.harness.distributed", "launch"] if devices_of(case) > 1 else ["accelbench.harness.worker"]
     return [sys.executable, "-m", *entry, str(case_file), str(record_file), run_id]
 
 
@@ -153,13 +153,13 @@ def torchrun_command(case: Case, case_file, record_file, run_id: str) -> list[st
     else:
         cmd += [f"--nnodes={case.nnodes}", f"--node-rank={case.node_rank}",
                 f"--master-addr={case.master_addr}", f"--master-port={case.master_port}"]
-    return cmd + ["-m", "harness.distributed", "rank", str(case_file), str(record_file), run_id]
+    return cmd + ["-m", "accelbench.harness.distributed", "rank", str(case_file), str(record_file), run_id]
 
 
 # --------------------------------------------------------------- in the worker
 @dataclass
 class ParallelRun:
-    """The worker's view of a data-parallel case (``harness.worker._measure``
+    """The worker's view of a data-parallel case (``accelbench.harness.worker._measure``
     calls these in place of the one-device prepare and loss read)."""
 
     case: Case
@@ -281,8 +281,8 @@ def _launch(case_file: str, record_file: str, run_id: str) -> int:
 
 
 def _run_jax(case: Case, record_file: str, run_id: str) -> int:
-    from backends.data_parallel import JaxMesh
-    from harness import worker
+    from accelbench.backends.data_parallel import JaxMesh
+    from accelbench.harness import worker
 
     if getattr(backends.get_class(case.backend), "platform", "") == "cpu":
         flags = re.sub(r"--xla_force_host_platform_device_count=\S+", "", os.environ.get("XLA_FLAGS", ""))
@@ -305,8 +305,8 @@ def _rank(case_file: str, record_file: str, run_id: str) -> int:
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     error = None
     try:
-        from backends.data_parallel import TorchDDP
-        from harness import worker
+        from accelbench.backends.data_parallel import TorchDDP
+        from accelbench.harness import worker
 
         case = _load_case(case_file)
         engine = TorchDDP(rank, world, int(os.environ["LOCAL_RANK"]))
@@ -330,7 +330,7 @@ def _rank(case_file: str, record_file: str, run_id: str) -> int:
 
 
 def _write_not_writer(case: Case, record_file: str, run_id: str) -> None:
-    from harness.worker import new_record
+    from accelbench.harness.worker import new_record
 
     record = new_record(case, run_id, status="skipped")
     record.backend.device_count = devices_of(case)
@@ -342,7 +342,7 @@ def _write_not_writer(case: Case, record_file: str, run_id: str) -> None:
 def _write_failure(case: Case, record_file: str, run_id: str, code: int, tail: str) -> None:
     """A failed record naming the rank that failed first; rank 0's own record
     (or its last snapshot) is kept for what it measured."""
-    from harness.worker import new_record
+    from accelbench.harness.worker import new_record
 
     data = None
     for path in (record_file, record_file + SNAPSHOT_SUFFIX):
@@ -404,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     entries = {"launch": _launch, "rank": _rank}
     if len(argv) != 4 or argv[0] not in entries:
-        print("usage: python -m harness.distributed {launch|rank} CASE.json RECORD.json RUN_ID", file=sys.stderr)
+        print("usage: python -m accelbench.harness.distributed {launch|rank} CASE.json RECORD.json RUN_ID", file=sys.stderr)
         return 2
     return entries[argv[0]](*argv[1:])
 

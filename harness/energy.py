@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from harness.records import MetricsPart
+from accelbench.harness.records import MetricsPart
 
 RAPL_ROOT = "/sys/class/powercap"
 POWER_SAMPLE_INTERVAL_S = 0.05
@@ -267,7 +267,7 @@ def with_energy(metrics: MetricsPart, reading: EnergyReading, tokens_per_step: i
 
 def meter_for_backend(backend_part, rapl_root: str | os.PathLike = RAPL_ROOT) -> Meter:
     """``meter_for`` from a record's backend part (vendor from the device catalog)."""
-    from harness.catalog import CatalogError, load_devices
+    from accelbench.harness.catalog import CatalogError, load_devices
 
     vendor = None
     if backend_part.device_catalog_key:

@@ -13,7 +13,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from backends import cpuinfo
+from accelbench.backends import cpuinfo
 
 PACKAGES = ("accelbench", "numpy", "torch", "jax", "jaxlib", "torch_xla", "torch-neuronx", "jax-neuronx", "pandas")
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from harness.catalog import DeviceSpec
-from harness.records import MetricsPart
+from accelbench.harness.catalog import DeviceSpec
+from accelbench.harness.records import MetricsPart
 
 MFU_LIMIT = 1.0
 """An MFU above 100% is impossible: it means the FLOP count or the timing (a
@@ -127,7 +127,7 @@ def with_catalog_utilization(metrics: MetricsPart, kernel_part, backend_part, de
     """``with_device_utilization`` for a record: the device is looked up in the
     catalog by ``backend.device_catalog_key``; the FLOP convention and
     precision come from the record's kernel and backend parts."""
-    from harness.catalog import load_devices
+    from accelbench.harness.catalog import load_devices
 
     key = backend_part.device_catalog_key
     devices = load_devices() if devices is None else devices

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import backends
-import kernels
-from backends.base import BackendError
-from kernels.base import KernelError
+from accelbench import backends
+from accelbench import kernels
+from accelbench.backends.base import BackendError
+from accelbench.kernels.base import KernelError
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 DEFAULT_STEPS, DEFAULT_WARMUP, DEFAULT_REPEATS = 10, 2, 3
@@ -48,14 +48,14 @@ class Case:
     instance: str | None = None
     usd_per_hour: float | None = None
     prices_file: str | None = None
-    """How the worker prices the case (``--instance`` / ``--usd-per-hour`` / ``--prices``; see harness.cost)."""
+    """How the worker prices the case (``--instance`` / ``--usd-per-hour`` / ``--prices``; see accelbench.harness.cost)."""
     nproc: int = 1
     nnodes: int = 1
     node_rank: int = 0
     master_addr: str = ""
     master_port: int = 0
     rdzv_endpoint: str = ""
-    """Data parallelism over nproc devices per node × nnodes nodes (``--nproc`` ...; see harness.distributed)."""
+    """Data parallelism over nproc devices per node × nnodes nodes (``--nproc`` ...; see accelbench.harness.distributed)."""
 
     @property
     def case_id(self) -> str:

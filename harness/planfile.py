@@ -20,12 +20,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import backends
-import kernels
-from backends.base import BackendError
-from harness.plan import Case, PlanError, field_types
-from harness.records import PLAN_FILE, PLAN_SCHEMA, write_atomic
-from kernels.base import KernelError
+from accelbench import backends
+from accelbench import kernels
+from accelbench.backends.base import BackendError
+from accelbench.harness.plan import Case, PlanError, field_types
+from accelbench.harness.records import PLAN_FILE, PLAN_SCHEMA, write_atomic
+from accelbench.kernels.base import KernelError
 
 CASE_FIELDS = {f.name: f for f in dataclasses.fields(Case)}
 CASE_TYPES = typing.get_type_hints(Case)
@@ -118,7 +118,7 @@ def resolve_run(args) -> tuple[Path, list[Case]]:
     without plan options (--suite, --kernel, --backend, --set, --steps,
     --warmup, --repeats) runs the plan stored in the folder; with them, the
     plan they give. ``--timeout`` and ``--no-fit-check`` apply either way."""
-    from harness import plan
+    from accelbench.harness import plan
 
     resume_dir = args.resume if isinstance(args.resume, str) else None
     if resume_dir is not None and args.out is not None and Path(args.out) != Path(resume_dir):

@@ -33,8 +33,8 @@ from typing import Any
 
 import pytest
 
-from harness.plan import DEFAULT_REPEATS, DEFAULT_STEPS, DEFAULT_WARMUP, Case, PlanError
-from reports.pytest_benchmark import PLUGIN_SCHEMA as EXTRA_INFO_SCHEMA  # marks extra_info as ours
+from accelbench.harness.plan import DEFAULT_REPEATS, DEFAULT_STEPS, DEFAULT_WARMUP, Case, PlanError
+from accelbench.reports.pytest_benchmark import PLUGIN_SCHEMA as EXTRA_INFO_SCHEMA  # marks extra_info as ours
 
 MARKER = "accelbench"
 
@@ -66,7 +66,7 @@ def requested(config: pytest.Config) -> bool:
 
 def plan_cases(config: pytest.Config) -> list[Case]:
     """The cases the --accelbench-* options name, validated as `accelbench run` does."""
-    from harness import plan
+    from accelbench.harness import plan
 
     opt = config.option
     try:
@@ -109,9 +109,9 @@ def _accelbench_case(benchmark, request) -> None:
 def run_case(case: Case, benchmark) -> dict[str, Any]:
     """Prepare, compile, check and time one case with ``benchmark.pedantic``;
     returns the ``extra_info`` it set."""
-    import backends
-    import kernels
-    from harness import numerics
+    from accelbench import backends
+    from accelbench import kernels
+    from accelbench.harness import numerics
 
     availability = backends.availability(case.backend)
     if not availability.ok:
@@ -190,7 +190,7 @@ def step_metrics(info: dict[str, Any], median_s: float) -> dict[str, Any]:
     """tokens/s, TFLOP/s and bandwidth from the median fenced round, and MFU
     against the device catalog's dense peak where the catalog knows the device
     (``harness.metrics`` holds the formulas and their sources)."""
-    from harness import catalog, metrics
+    from accelbench.harness import catalog, metrics
 
     m = metrics.throughput(info["flops_per_step"], info["bytes_per_step"], info["tokens_per_step"], median_s)
     key = info["device_catalog_key"]

@@ -19,7 +19,7 @@ from typing import Any
 SCHEMA = "accelbench.result/1"
 STATUSES = ("ok", "failed", "skipped", "unavailable")
 PLAN_FILE, PLAN_SCHEMA = "plan.json", "accelbench.plan/1"
-"""A results folder's plan: the cases of its latest run (harness.planfile), so
+"""A results folder's plan: the cases of its latest run (accelbench.harness.planfile), so
 ``accelbench run --resume DIR`` can run them again. It holds no result."""
 
 

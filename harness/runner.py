@@ -38,13 +38,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-import backends
-import kernels
-from harness import distributed, fit, progress
-from harness.plan import Case
-from harness.planfile import write_plan
-from harness.records import RecordError, ResultRecord, load_record, write_atomic, write_record
-from harness.worker import PARENT_PID_VAR, SNAPSHOT_SUFFIX, new_record
+from accelbench import backends
+from accelbench import kernels
+from accelbench.harness import distributed, fit, progress
+from accelbench.harness.plan import Case
+from accelbench.harness.planfile import write_plan
+from accelbench.harness.records import RecordError, ResultRecord, load_record, write_atomic, write_record
+from accelbench.harness.worker import PARENT_PID_VAR, SNAPSHOT_SUFFIX, new_record
 
 STDERR_TAIL_CHARS = 2000
 """How much of a dead case's stderr its record keeps (the end, where the error is)."""

@@ -1,6 +1,6 @@
 """One case, measured in this process: the body of a case's own process.
 
-    python -m harness.worker CASE.json RECORD.json
+    python -m accelbench.harness.worker CASE.json RECORD.json
 
 The sequence, each phase timed apart:
 1. build the kernel's initial state with numpy (the same for every backend);
@@ -26,12 +26,12 @@ import traceback
 import uuid
 from datetime import datetime, timezone
 
-import backends
-import kernels
-from harness import cost, energy, envinfo, fit, metrics, numerics, stats
-from harness.plan import Case
-from harness.progress import emit as emit_progress
-from harness.records import BackendPart, KernelPart, ResultRecord, TimingPart, write_record
+from accelbench import backends
+from accelbench import kernels
+from accelbench.harness import cost, energy, envinfo, fit, metrics, numerics, stats
+from accelbench.harness.plan import Case
+from accelbench.harness.progress import emit as emit_progress
+from accelbench.harness.records import BackendPart, KernelPart, ResultRecord, TimingPart, write_record
 
 
 class CaseFailure(Exception):
@@ -76,7 +76,7 @@ def run_case(case: Case, run_id: str, snapshot_path: str | None = None, parallel
             record.error = {"type": "Incomplete", "message": f"the case process stopped during {phase}", "phase": phase}
             write_record(snapshot_path, record)
             record.error = None
-        emit_progress(phase, **progress_fields)  # to the runner's terminal, when it asked (harness.progress)
+        emit_progress(phase, **progress_fields)  # to the runner's terminal, when it asked (accelbench.harness.progress)
 
     try:
         checkpoint("setup")
@@ -206,7 +206,7 @@ def _loss(backend, outputs, parallel=None) -> float | None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) not in (2, 3):
-        print("usage: python -m harness.worker CASE.json RECORD.json [RUN_ID]", file=sys.stderr)
+        print("usage: python -m accelbench.harness.worker CASE.json RECORD.json [RUN_ID]", file=sys.stderr)
         return 2
     _die_with_parent()
     with open(argv[0]) as f:

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import importlib
 
-from kernels.base import Kernel, KernelError
+from accelbench.kernels.base import Kernel, KernelError
 
 _MODULES = {
-    "gemm": ("kernels.gemm", "Gemm"),
-    "linear": ("kernels.linear", "Linear"),
-    "attention": ("kernels.attention", "Attention"),
-    "layernorm": ("kernels.norms", "LayerNorm"),
-    "rmsnorm": ("kernels.norms", "RMSNorm"),
-    "cross_entropy": ("kernels.cross_entropy", "CrossEntropy"),
-    "adamw": ("kernels.adamw", "AdamW"),
-    "mlp": ("kernels.mlp", "MLP"),
-    "gpt2": ("kernels.gpt2", "GPT2"),
-    "llama": ("kernels.llama", "Llama"),
+    "gemm": ("accelbench.kernels.gemm", "Gemm"),
+    "linear": ("accelbench.kernels.linear", "Linear"),
+    "attention": ("accelbench.kernels.attention", "Attention"),
+    "layernorm": ("accelbench.kernels.norms", "LayerNorm"),
+    "rmsnorm": ("accelbench.kernels.norms", "RMSNorm"),
+    "cross_entropy": ("accelbench.kernels.cross_entropy", "CrossEntropy"),
+    "adamw": ("accelbench.kernels.adamw", "AdamW"),
+    "mlp": ("accelbench.kernels.mlp", "MLP"),
+    "gpt2": ("accelbench.kernels.gpt2", "GPT2"),
+    "llama": ("accelbench.kernels.llama", "Llama"),
 }
 
 _cache: dict[str, Kernel] = {}

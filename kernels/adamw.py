@@ -9,11 +9,11 @@ zero at the start. One step, per parameter p with gradient g at step t:
     m ← β1·m + (1 − β1)·g ;  v ← β2·v + (1 − β2)·g²
     p ← p − (lr / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + eps)
 
-* PyTorch: ``torch.optim.AdamW`` built by ``kernels.torch_models.adamw``:
+* PyTorch: ``torch.optim.AdamW`` built by ``accelbench.kernels.torch_models.adamw``:
   ``fused=True`` on CUDA (one fused kernel over all tensors), ``foreach=True``
   on the CPU (multi-tensor), the default elsewhere. ``wrap`` (torch.compile)
   applies to ``optimizer.step``.
-* JAX: ``kernels.jax_models.adamw_update``, the same update written op for op;
+* JAX: ``accelbench.kernels.jax_models.adamw_update``, the same update written op for op;
   XLA fuses it per tensor.
 
 All tensors are matrices, so both lowerings apply weight decay to every one
@@ -35,8 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels.base import JaxProgram, Kernel, Preset, TorchProgram, rng_normal
-from kernels.micro import ELEMENT_BYTES, ELEMENTWISE, jax_to_numpy, torch_to_numpy
+from accelbench.kernels.base import JaxProgram, Kernel, Preset, TorchProgram, rng_normal
+from accelbench.kernels.micro import ELEMENT_BYTES, ELEMENTWISE, jax_to_numpy, torch_to_numpy
 
 @dataclass(frozen=True)
 class AdamWConfig:
@@ -97,7 +97,7 @@ class AdamW(Kernel):
     def torch_program(self, cfg, state, device, precision, wrap=None) -> TorchProgram:
         import torch
 
-        from kernels import torch_models
+        from accelbench.kernels import torch_models
 
         dtype = torch.float64 if precision == "fp64" else torch.float32
         names = _tensor_names(cfg)
@@ -129,7 +129,7 @@ class AdamW(Kernel):
     def jax_program(self, cfg, precision) -> JaxProgram:
         import jax.numpy as jnp
 
-        from kernels import jax_models
+        from accelbench.kernels import jax_models
 
         dtype = jnp.float64 if precision == "fp64" else jnp.float32
         names = _tensor_names(cfg)

@@ -7,7 +7,7 @@ gradient d_out [B, H, T, D].
 * PyTorch: ``F.scaled_dot_product_attention(is_causal=True)``, which takes the
   fused flash / memory-efficient kernels on CUDA and the math path on the CPU.
 * JAX: ``jax.nn.dot_product_attention(is_causal=True)`` through
-  ``kernels.jax_models.causal_attention``, with the implementation the JAX
+  ``accelbench.kernels.jax_models.causal_attention``, with the implementation the JAX
   backend chose (its ``jax_attention`` setting: cuDNN's fused flash kernel
   for bf16 on GPUs by default, the counterpart of torch's flash SDPA; XLA
   elsewhere, which JAX 0.10 also picks by itself). ``causal_attention`` spells
@@ -43,8 +43,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels.base import JaxProgram, Kernel, Preset, TorchProgram, jax_dtype, rng_normal, torch_dtype
-from kernels.micro import ELEMENT_BYTES, jax_vjp_program, torch_vjp_program
+from accelbench.kernels.base import JaxProgram, Kernel, Preset, TorchProgram, jax_dtype, rng_normal, torch_dtype
+from accelbench.kernels.micro import ELEMENT_BYTES, jax_vjp_program, torch_vjp_program
 
 FULL_SQUARE = "attention-full-square"
 """12·B·H·T²·D for forward + backward: every matmul over the whole T×T
@@ -120,7 +120,7 @@ class Attention(Kernel):
     def jax_program(self, cfg, precision) -> JaxProgram:
         import jax.numpy as jnp
 
-        from kernels.jax_models import causal_attention
+        from accelbench.kernels.jax_models import causal_attention
 
         dtype = jax_dtype(precision)
 

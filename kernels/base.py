@@ -65,7 +65,7 @@ class Preset:
     description: str = ""
     timeout_s: float | None = None
     """Wall-clock limit of one case of this preset, compile included. None
-    takes the harness default (``harness.plan.default_timeout``); set it for
+    takes the harness default (``accelbench.harness.plan.default_timeout``); set it for
     presets that need longer, e.g. a model whose first compile takes minutes."""
 
 

@@ -8,7 +8,7 @@ padded) or 128,256 (Llama 3), one of the largest tensors of the step.
 
 * PyTorch: ``F.cross_entropy(logits, targets)`` and autograd.
 * JAX: ``jax.nn.log_softmax`` and ``take_along_axis``, as
-  ``kernels.jax_models.cross_entropy``, differentiated with ``jax.vjp``.
+  ``accelbench.kernels.jax_models.cross_entropy``, differentiated with ``jax.vjp``.
 
 FLOPs (``elementwise``), 6 per logit: forward row max (1), subtract the max
 (1), exp (1), row sum (1); backward softmax = exp·(1/sum) (1) and the 1/N of
@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels.base import JaxProgram, Kernel, Preset, TorchProgram, jax_dtype, torch_dtype
-from kernels.micro import ELEMENT_BYTES, ELEMENTWISE, jax_vjp_program, rng_normal_float32, torch_vjp_program
+from accelbench.kernels.base import JaxProgram, Kernel, Preset, TorchProgram, jax_dtype, torch_dtype
+from accelbench.kernels.micro import ELEMENT_BYTES, ELEMENTWISE, jax_vjp_program, rng_normal_float32, torch_vjp_program
 
 TARGET_BYTES = 4
 """Targets are counted as int32, the narrowest type that holds any vocabulary index here."""
@@ -94,7 +94,7 @@ class CrossEntropy(Kernel):
     def jax_program(self, cfg, precision) -> JaxProgram:
         import jax.numpy as jnp
 
-        from kernels.jax_models import cross_entropy
+        from accelbench.kernels.jax_models import cross_entropy
 
         dtype = jax_dtype(precision)
 

@@ -50,7 +50,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from kernels.base import PALM, Kernel
+from accelbench.kernels.base import PALM, Kernel
 
 Reference = Callable[[Kernel, Any], float]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels.base import (
+from accelbench.kernels.base import (
     EXACT_MATMUL,
     JaxProgram,
     Kernel,
@@ -24,7 +24,7 @@ from kernels.base import (
     rng_normal,
     torch_dtype,
 )
-from kernels.micro import ELEMENT_BYTES as _ELEMENT_BYTES
+from accelbench.kernels.micro import ELEMENT_BYTES as _ELEMENT_BYTES
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels.base import JaxProgram, Preset, TorchProgram, rng_normal
-from kernels.language_model import LanguageModel, synthetic_batch
+from accelbench.kernels.base import JaxProgram, Preset, TorchProgram, rng_normal
+from accelbench.kernels.language_model import LanguageModel, synthetic_batch
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ class GPT2(LanguageModel):
 
     # ------------------------------------------------------------------ torch
     def torch_program(self, cfg, state, device, precision, wrap=None) -> TorchProgram:
-        from kernels import torch_models
+        from accelbench.kernels import torch_models
 
         return torch_models.language_model_program(torch_models.GPT2Model(cfg), cfg, state, device, precision, wrap)
 
@@ -123,7 +123,7 @@ class GPT2(LanguageModel):
         import jax
         import jax.numpy as jnp
 
-        from kernels import jax_models
+        from accelbench.kernels import jax_models
 
         master = jnp.float64 if precision == "fp64" else jnp.float32
         compute = jnp.bfloat16 if precision == "bf16" else master

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels.base import CAUSAL_HALVED, PALM, Kernel
+from accelbench.kernels.base import CAUSAL_HALVED, PALM, Kernel
 
 
 class LanguageModel(Kernel):

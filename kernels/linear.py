@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels.base import EXACT_MATMUL, JaxProgram, Kernel, Preset, TorchProgram, jax_dtype, rng_normal, torch_dtype
-from kernels.micro import ELEMENT_BYTES, jax_vjp_program, torch_vjp_program
+from accelbench.kernels.base import EXACT_MATMUL, JaxProgram, Kernel, Preset, TorchProgram, jax_dtype, rng_normal, torch_dtype
+from accelbench.kernels.micro import ELEMENT_BYTES, jax_vjp_program, torch_vjp_program
 
 
 @dataclass(frozen=True)

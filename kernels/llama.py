@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels.base import JaxProgram, KernelError, Preset, TorchProgram, rng_normal
-from kernels.language_model import LanguageModel, synthetic_batch
+from accelbench.kernels.base import JaxProgram, KernelError, Preset, TorchProgram, rng_normal
+from accelbench.kernels.language_model import LanguageModel, synthetic_batch
 
 LLAMA3_VOCAB = 128256
 """Llama 3 tokenizer vocabulary (config.json ``vocab_size`` of Llama 3.1/3.2, checked 2026-11-26)."""
@@ -198,11 +198,11 @@ class Llama(LanguageModel):
         return state | synthetic_batch(cfg, seed)
 
     def torch_program(self, cfg, state, device, precision, wrap=None) -> TorchProgram:
-        from kernels import llama_torch
+        from accelbench.kernels import llama_torch
 
         return llama_torch.program(cfg, state, device, precision, wrap)
 
     def jax_program(self, cfg, precision) -> JaxProgram:
-        from kernels import llama_jax
+        from accelbench.kernels import llama_jax
 
         return llama_jax.program(cfg, precision)

@@ -11,9 +11,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from kernels import jax_models
-from kernels.base import JaxProgram
-from kernels.llama import LlamaConfig, rope_tables
+from accelbench.kernels import jax_models
+from accelbench.kernels.base import JaxProgram
+from accelbench.kernels.llama import LlamaConfig, rope_tables
 
 
 def rms_norm(x, w, eps):

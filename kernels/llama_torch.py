@@ -11,9 +11,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from kernels import torch_models
-from kernels.base import TorchProgram
-from kernels.llama import LlamaConfig, rope_tables
+from accelbench.kernels import torch_models
+from accelbench.kernels.base import TorchProgram
+from accelbench.kernels.llama import LlamaConfig, rope_tables
 
 
 class RMSNorm(nn.Module):

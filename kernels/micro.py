@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from kernels.base import JaxProgram, TorchProgram
+from accelbench.kernels.base import JaxProgram, TorchProgram
 
 ELEMENT_BYTES = {"fp64": 8, "fp32": 4, "tf32": 4, "bf16": 2}
 """Bytes of one stored element under each precision policy (tf32 stores fp32)."""
@@ -38,7 +38,7 @@ add, multiply, divide, compare, exp, log or sqrt counted as 1 FLOP."""
 def rng_normal_float32(seed: int, shape, scale: float = 1.0) -> np.ndarray:
     """Deterministic N(0, scale²) values drawn directly in float32. For tensors
     of around a billion elements (cross-entropy logits at Llama 3's vocabulary),
-    where ``kernels.base.rng_normal``'s float64 draw would need 16 bytes per
+    where ``accelbench.kernels.base.rng_normal``'s float64 draw would need 16 bytes per
     element at its peak; a different stream from ``rng_normal`` for the same seed."""
     values = np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
     values *= np.float32(scale)

@@ -34,10 +34,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels.base import (
+from accelbench.kernels.base import (
     EXACT_MATMUL, JaxProgram, Kernel, KernelError, Preset, TorchProgram, jax_dtype, rng_normal, torch_dtype,
 )
-from kernels.micro import ELEMENT_BYTES, jax_vjp_program, torch_vjp_program
+from accelbench.kernels.micro import ELEMENT_BYTES, jax_vjp_program, torch_vjp_program
 
 KINDS = ("gelu", "swiglu")
 MATMULS = {"gelu": 2, "swiglu": 3}

@@ -95,7 +95,7 @@ def language_model_program(model: nn.Module, cfg, state, device, precision: str,
     bf16 autocast for the ``bf16`` policy), cross-entropy in fp32 (fp64 for the
     reference), backward, AdamW on fp32 master weights. ``model``'s parameter
     names are the keys of ``state`` other than ``idx`` and ``targets``."""
-    from kernels.base import TorchProgram
+    from accelbench.kernels.base import TorchProgram
 
     dtype = torch.float64 if precision == "fp64" else torch.float32
     model = model.to(device=device, dtype=dtype)

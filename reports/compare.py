@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.records import RecordError
-from reports import load
+from accelbench.harness.records import RecordError
+from accelbench.reports import load
 
 DEFAULT_THRESHOLD_PCT = 5.0
 RESAMPLES = 5000

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from harness.records import SCHEMA, RecordError, load_record, read_json, record_files
+from accelbench.harness.records import SCHEMA, RecordError, load_record, read_json, record_files
 
 # A file format: (path, parsed JSON) -> the records in it, or None if not this format.
 # It raises RecordError when the file claims the format but breaks it.
@@ -121,6 +121,6 @@ def load_folders(folders) -> Loaded:
 
 
 # pytest-benchmark JSON written by accelbench's pytest plugin (harness/pytest_plugin.py).
-from reports.pytest_benchmark import pytest_benchmark_format  # noqa: E402
+from accelbench.reports.pytest_benchmark import pytest_benchmark_format  # noqa: E402
 
 register_format("pytest-benchmark", pytest_benchmark_format)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from reports.tables import number, ok_rows, value
+from accelbench.reports.tables import number, ok_rows, value
 
 FLOP_CONVENTIONS = {
     "palm-6N+12LdT": "6N + 12·L·d·T FLOP per token for a training step (forward + backward), "

@@ -18,7 +18,7 @@ import io
 import math
 from dataclasses import dataclass, field
 
-from reports.tables import interval, ok_rows, value, variant_labels
+from accelbench.reports.tables import interval, ok_rows, value, variant_labels
 
 DPI = 110
 
@@ -59,9 +59,9 @@ def device_specs() -> tuple[dict, str | None]:
     """Catalog entries by key (DeviceSpec with ``peak_tflops`` {precision:
     TFLOP/s} and ``memory_tbps``), and a note when there is no catalog."""
     try:
-        from harness import catalog
+        from accelbench.harness import catalog
     except ImportError:
-        return {}, "no device catalog (harness.catalog) in this installation"
+        return {}, "no device catalog (accelbench.harness.catalog) in this installation"
     try:
         devices = catalog.load_devices()
     except Exception as exc:  # a broken catalog must not stop the report

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from harness.records import SCHEMA, RecordError
+from accelbench.harness.records import SCHEMA, RecordError
 
 PLUGIN_SCHEMA = "accelbench.pytest-benchmark/1"
 """``extra_info["accelbench"]`` of every entry the accelbench pytest plugin writes."""
@@ -131,7 +131,7 @@ def _step_stats(stats: dict) -> dict[str, Any] | None:
     out["p10"] = out["p90"] = out["ci95"] = None
     samples = stats.get("data")
     if samples:
-        from harness.stats import summarize
+        from accelbench.harness.stats import summarize
 
         full = summarize(samples)
         out.update(p10=full.p10, p90=full.p90, ci95=list(full.ci95))

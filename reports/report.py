@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from reports import load, methodology, tables
+from accelbench.reports import load, methodology, tables
 
 TITLE = "accelbench results"
 
@@ -50,7 +50,7 @@ def build(loaded: load.Loaded, baseline: str | None = None, with_plots: bool = T
         warnings=list(loaded.warnings),
     )
     if with_plots and not df.empty:
-        from reports import plots
+        from accelbench.reports import plots
 
         drawn = plots.draw_all(df)
         report.figures, report.plots_skipped = drawn.figures, drawn.skipped
@@ -73,7 +73,7 @@ def write(
 ) -> tuple[Report, str]:
     """Load ``dirs`` and write the reports asked for; returns the report and
     its Markdown. Markdown plots go beside the .md file in ``<stem>_plots/``."""
-    from reports import html as html_render, render
+    from accelbench.reports import html as html_render, render
 
     loaded = load.load_folders(dirs)
     for warning in loaded.warnings:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from harness.records import RecordError
+from accelbench.harness.records import RecordError
 
 MISSING = "–"
 

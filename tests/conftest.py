@@ -10,7 +10,7 @@ import pytest
 
 def run_cli(*args, timeout=600, env=None, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *map(str, args)],
+        [sys.executable, "-m", "accelbench.harness.cli", *map(str, args)],
         capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd,
     )
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from backends import discovery
-from backends.base import BackendError
-from backends.jax_backend import JaxAccelSettings, JaxGpuBackend, JaxNeuronBackend, JaxTpuBackend, accel_availability
-from backends.torch_cuda import CudaSettings, TorchCudaBackend, TorchProbe, cuda_availability
-from backends.torch_neuron import neuron_availability, torch_neuronx_kind
-from backends.torch_xla import TorchXlaBackend, XlaSettings, resolve_pjrt_device, with_cache_dir, xla_availability
+from accelbench.backends import discovery
+from accelbench.backends.base import BackendError
+from accelbench.backends.jax_backend import JaxAccelSettings, JaxGpuBackend, JaxNeuronBackend, JaxTpuBackend, accel_availability
+from accelbench.backends.torch_cuda import CudaSettings, TorchCudaBackend, TorchProbe, cuda_availability
+from accelbench.backends.torch_neuron import neuron_availability, torch_neuronx_kind
+from accelbench.backends.torch_xla import TorchXlaBackend, XlaSettings, resolve_pjrt_device, with_cache_dir, xla_availability
 
 ACCEL = ("torch-cuda", "torch-xla", "torch-neuron", "jax-gpu", "jax-tpu", "jax-neuron")
 H200_PROBE = json.loads((Path(__file__).parent / "fixtures" / "nvidia-h200" / "python-probe.json").read_text())
@@ -47,7 +47,7 @@ def test_gpu_backends_say_why_not_here():
 
 @pytest.mark.skipif(bool(discovery.neuron_device_nodes()), reason="Neuron devices are here")
 def test_neuron_backends_say_why_not_here():
-    from backends.torch_neuron import TorchNeuronBackend
+    from accelbench.backends.torch_neuron import TorchNeuronBackend
 
     for backend in (JaxNeuronBackend, TorchNeuronBackend):
         assert "no /dev/neuron*" in backend.available().reason, backend.name

@@ -9,8 +9,8 @@ import textwrap
 
 import pytest
 
-from harness import catalog
-from harness.catalog import CatalogError, load_devices, load_prices
+from accelbench.harness import catalog
+from accelbench.harness.catalog import CatalogError, load_devices, load_prices
 
 CONTRACT_KEYS = {
     "trn1", "trn2", "trn3", "a100-sxm-40gb", "a100-sxm-80gb", "h100-sxm", "h100-pcie", "h200", "b200", "l4",
@@ -231,7 +231,7 @@ def test_malformed_user_price_file_is_one_line_naming_file_entry_problem(cli, tm
 
 
 def test_every_key_device_discovery_can_emit_is_in_the_catalog():
-    discovery = pytest.importorskip("backends.discovery")
+    discovery = pytest.importorskip("accelbench.backends.discovery")
     emitted = {key for _pattern, key, _example in getattr(discovery, "GPU_NAME_KEYS", [])}
     for table in ("TPU_KIND_KEYS", "TPU_PCI_KEYS", "NEURON_FAMILY_KEYS"):
         emitted |= set(getattr(discovery, table, {}).values())

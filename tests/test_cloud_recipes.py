@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-import backends
-from harness import catalog, plan
+from accelbench import backends
+from accelbench.harness import catalog, plan
 
 yaml = pytest.importorskip("yaml")
 jsonschema = pytest.importorskip("jsonschema")

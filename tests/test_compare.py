@@ -8,10 +8,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from harness import stats
-from harness.cli import main
-from harness.records import BackendPart, KernelPart, ResultRecord, TimingPart, write_record
-from reports import compare
+from accelbench.harness import stats
+from accelbench.harness.cli import main
+from accelbench.harness.records import BackendPart, KernelPart, ResultRecord, TimingPart, write_record
+from accelbench.reports import compare
 
 
 def make_record(kernel: str, backend: str, samples, status: str = "ok") -> ResultRecord:

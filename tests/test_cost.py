@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from harness import cost, metrics
-from harness.catalog import load_devices, load_prices
-from harness.records import MetricsPart, load_record, record_files
+from accelbench.harness import cost, metrics
+from accelbench.harness.catalog import load_devices, load_prices
+from accelbench.harness.records import MetricsPart, load_record, record_files
 
 PRICES = load_prices()
 DEVICES = load_devices()
@@ -127,10 +127,10 @@ def test_a_priced_run_records_the_formula_and_an_interval_that_brackets_it(cli, 
 def test_a_run_on_one_neuroncore_is_priced_and_rated_as_that_fraction_of_a_chip():
     """trn1: one process drives one of a chip's two NeuronCores, so the run
     used half a chip: MFU divides by half the chip's peak, price by half a chip."""
-    from harness.catalog import load_devices, load_prices
-    from harness.cost import PriceChoice, price_run
-    from harness.metrics import chips_measured, with_catalog_utilization
-    from harness.records import BackendPart, KernelPart, MetricsPart
+    from accelbench.harness.catalog import load_devices, load_prices
+    from accelbench.harness.cost import PriceChoice, price_run
+    from accelbench.harness.metrics import chips_measured, with_catalog_utilization
+    from accelbench.harness.records import BackendPart, KernelPart, MetricsPart
 
     backend = BackendPart(name="torch-xla", framework="torch", device_catalog_key="trn1", device_count=1,
                           precision="bf16", info={"device": {"chips_measured": 0.5}})

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from backends import discovery
-from harness.catalog import load_devices
+from accelbench.backends import discovery
+from accelbench.harness.catalog import load_devices
 
 FIXTURES = Path(__file__).parent / "fixtures"
 H200 = FIXTURES / "nvidia-h200"
@@ -204,8 +204,8 @@ def test_units():
 
 
 def test_importing_the_accelerator_backends_imports_no_framework():
-    code = ("import sys, backends.discovery, backends.torch_cuda, backends.torch_xla, backends.torch_neuron, "
-            "backends.jax_backend, backends; [backends.availability(n) for n in backends.names()];"
+    code = ("import sys, accelbench.backends.discovery, accelbench.backends.torch_cuda, accelbench.backends.torch_xla, accelbench.backends.torch_neuron, "
+            "accelbench.backends.jax_backend, backends; [backends.availability(n) for n in backends.names()];"
             "bad=[m for m in ('torch','jax','jaxlib','torch_xla','torch_neuronx') if m in sys.modules];"
             "print(bad); sys.exit(1 if bad else 0)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

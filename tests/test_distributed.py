@@ -1,4 +1,4 @@
-"""Data-parallel cases: ``accelbench run --nproc N`` (harness.distributed, backends.data_parallel).
+"""Data-parallel cases: ``accelbench run --nproc N`` (accelbench.harness.distributed, accelbench.backends.data_parallel).
 
 The default tier checks the plan, the commands, the batch split, the scaling
 and failure bookkeeping without starting a distributed run; the tests marked
@@ -18,18 +18,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import kernels
-from backends.data_parallel import shard_rows
-from harness import distributed
-from harness.numerics import TOLERANCE
-from harness.plan import Case
-from harness.records import BackendPart, KernelPart, MetricsPart, ResultRecord, load_record, write_record
+from accelbench import kernels
+from accelbench.backends.data_parallel import shard_rows
+from accelbench.harness import distributed
+from accelbench.harness.numerics import TOLERANCE
+from accelbench.harness.plan import Case
+from accelbench.harness.records import BackendPart, KernelPart, MetricsPart, ResultRecord, load_record, write_record
 
 FP32 = TOLERANCE["fp32"]
 
 
 def test_importing_the_distributed_modules_imports_no_framework():
-    code = ("import sys, harness.distributed, backends.data_parallel;"
+    code = ("import sys, accelbench.harness.distributed, accelbench.backends.data_parallel;"
             "bad=[m for m in ('torch','jax','jaxlib') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -55,10 +55,10 @@ def test_layout_changes_the_case_id_and_the_command():
     one = Case("gpt2", "tiny", "torch-cpu")
     [two] = distributed.with_layout([one], distributed.Layout(nproc=2))
     assert (two.nproc, two.case_id, one.case_id) == (2, "gpt2-tiny--torch-cpu--dp2", "gpt2-tiny--torch-cpu")
-    assert distributed.worker_command(one, "c", "r", "id")[1:3] == ["-m", "harness.worker"]
-    assert distributed.worker_command(two, "c", "r", "id")[1:4] == ["-m", "harness.distributed", "launch"]
+    assert distributed.worker_command(one, "c", "r", "id")[1:3] == ["-m", "accelbench.harness.worker"]
+    assert distributed.worker_command(two, "c", "r", "id")[1:4] == ["-m", "accelbench.harness.distributed", "launch"]
     cmd = distributed.torchrun_command(two, "c", "r", "id")
-    assert "--standalone" in cmd and "--nproc-per-node=2" in cmd and cmd[-5:] == ["harness.distributed", "rank", "c", "r", "id"]
+    assert "--standalone" in cmd and "--nproc-per-node=2" in cmd and cmd[-5:] == ["accelbench.harness.distributed", "rank", "c", "r", "id"]
     four = Case("gpt2", "tiny", "torch-cpu", kernel_settings={"batch": 4})
     [multi] = distributed.with_layout([four], distributed.Layout(nproc=2, nnodes=2, node_rank=1, master_addr="10.0.0.1"))
     cmd = distributed.torchrun_command(multi, "c", "r", "id")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import energy
-from harness.records import MetricsPart
+from accelbench.harness import energy
+from accelbench.harness.records import MetricsPart
 
 H200_PROBE = json.loads((Path(__file__).parent / "fixtures" / "nvidia-h200" / "python-probe.json").read_text())["nvml"]
 

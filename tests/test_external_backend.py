@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-import kernels
-from backends.base import Backend
+from accelbench import kernels
+from accelbench.backends.base import Backend
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "external_backend"
@@ -92,14 +92,14 @@ def test_backend_from_a_separate_package_is_listed_and_runs_the_smoke_suite(tmp_
                              capture_output=True, text=True, timeout=300)
     assert install.returncode == 0, install.stderr
 
-    listed = subprocess.run([str(python), "-m", "harness.cli", "backends", "--json"], capture_output=True,
+    listed = subprocess.run([str(python), "-m", "accelbench.harness.cli", "backends", "--json"], capture_output=True,
                             text=True, timeout=120, cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     rows = {row["name"]: row for row in json.loads(listed.stdout)}
     assert rows["example-cpu"]["available"] and "torch-cpu" in rows
 
     out = tmp_path / "out"
-    run = subprocess.run([str(python), "-m", "harness.cli", "run", "--suite", "smoke", "--backend", "example-cpu",
+    run = subprocess.run([str(python), "-m", "accelbench.harness.cli", "run", "--suite", "smoke", "--backend", "example-cpu",
                           "--steps", "2", "--repeats", "1", "--warmup", "0", "--out", str(out), "--quiet"],
                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
@@ -108,7 +108,7 @@ def test_backend_from_a_separate_package_is_listed_and_runs_the_smoke_suite(tmp_
     assert all(r["backend"]["settings"]["threads"] == 1 and r["numerics"]["passed"] for r in records)
 
     # and this environment does not have it
-    here = subprocess.run([sys.executable, "-m", "harness.cli", "backends"], capture_output=True, text=True)
+    here = subprocess.run([sys.executable, "-m", "accelbench.harness.cli", "backends"], capture_output=True, text=True)
     assert "example-cpu" not in here.stdout
 
 
@@ -132,8 +132,8 @@ def readme_kernel(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("backend", ["torch-cpu", "jax-cpu"])
 def test_readme_kernel_runs_through_the_harness(readme_kernel, backend):
-    from harness.plan import Case
-    from harness.worker import run_case
+    from accelbench.harness.plan import Case
+    from accelbench.harness.worker import run_case
 
     cfg = readme_kernel.config("tiny")
     assert readme_kernel.flops_per_step(cfg) == 2 * 4096 and readme_kernel.bytes_per_step(cfg) == 3 * 4096 * 4

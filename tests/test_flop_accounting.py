@@ -13,10 +13,10 @@ import math
 
 import pytest
 
-import kernels
-from kernels import flops
-from kernels.base import CAUSAL_HALVED, PALM
-from kernels.llama import count_params
+from accelbench import kernels
+from accelbench.kernels import flops
+from accelbench.kernels.base import CAUSAL_HALVED, PALM
+from accelbench.kernels.llama import count_params
 
 
 @pytest.mark.parametrize("name", kernels.names())

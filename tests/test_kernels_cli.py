@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-import kernels
-from harness import cli as cli_module
-from kernels.base import Kernel, Preset, TorchProgram
+from accelbench import kernels
+from accelbench.harness import cli as cli_module
+from accelbench.kernels.base import Kernel, Preset, TorchProgram
 
 
 def test_kernels_json_lists_every_kernel_with_presets_and_lowerings(cli):
@@ -73,7 +73,7 @@ def test_listing_and_flop_module_import_no_framework():
     """Listing kernels and importing ``kernels.flops`` load every kernel
     module and the CLI, and must not import torch or JAX."""
     code = (
-        "import sys, kernels, kernels.flops, harness.cli;"
+        "import sys, kernels, accelbench.kernels.flops, accelbench.harness.cli;"
         "[kernels.get(n).describe() for n in kernels.names()];"
         "bad=[m for m in ('torch','jax','jaxlib','torch_xla') if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"

@@ -11,10 +11,10 @@ import sys
 import numpy as np
 import pytest
 
-import kernels
-from harness import numerics
-from harness.plan import PlanError, build_plan
-from kernels.base import KernelError
+from accelbench import kernels
+from accelbench.harness import numerics
+from accelbench.harness.plan import PlanError, build_plan
+from accelbench.kernels.base import KernelError
 
 torch = pytest.importorskip("torch")
 jax = pytest.importorskip("jax")

@@ -18,8 +18,7 @@ import os
 import numpy as np
 import pytest
 
-import kernels
-
+from accelbench import kernels
 TOLERANCE = {"fp32": 1e-5, "bf16": 1e-2}
 UPDATE_TOLERANCE = {"fp32": 1e-3, "bf16": None}
 STEPS = 2
@@ -83,7 +82,7 @@ def test_llama_grouped_attention_reads_the_right_kv_head():
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     import jax.numpy as jnp
 
-    from kernels import llama_jax
+    from accelbench.kernels import llama_jax
 
     rng = np.random.default_rng(0)
     B, T, H, KV, D = 2, 8, 4, 2, 16

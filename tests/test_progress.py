@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import progress
-from harness.plan import Case
+from accelbench.harness import progress
+from accelbench.harness.plan import Case
 
 
 def test_emit_is_silent_without_the_variable_and_appends_lines_with_it(tmp_path, monkeypatch):

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from harness import planfile
-from harness.plan import SUITES_DIR, Case, PlanError, build_plan, load_suite, parse_assignment
-from harness.records import STATUSES, RecordError, load_record, write_record
-from harness.worker import new_record
+from accelbench.harness import planfile
+from accelbench.harness.plan import SUITES_DIR, Case, PlanError, build_plan, load_suite, parse_assignment
+from accelbench.harness.records import STATUSES, RecordError, load_record, write_record
+from accelbench.harness.worker import new_record
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FEW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -180,7 +180,7 @@ def test_truncations_of_a_record_are_refused():
 @example(b"[" * 100_000)
 @example(b"1" * 5000)
 def test_report_loader_skips_bad_files_with_a_warning(data):
-    from reports.load import load_folders
+    from accelbench.reports.load import load_folders
 
     path = written(data, "case.json")
     loaded = load_folders([path.parent])
@@ -208,7 +208,7 @@ def test_plan_file_loads_or_plan_error(data):
 
 
 # ------------------------------------------------------------ price files
-catalog = pytest.importorskip("harness.catalog")
+catalog = pytest.importorskip("accelbench.harness.catalog")
 PRICES_BYTES = catalog.PRICES_FILE.read_bytes()
 DEVICES = catalog.load_devices()
 

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from harness.records import SCHEMA, RecordError
-from reports.pytest_benchmark import PLUGIN_SCHEMA, records_from_pytest_benchmark
+from accelbench.harness.records import SCHEMA, RecordError
+from accelbench.reports.pytest_benchmark import PLUGIN_SCHEMA, records_from_pytest_benchmark
 
 pytest_plugins = ["pytester"]
 
@@ -49,7 +49,7 @@ def test_gemm_case_writes_accelbench_figures_to_benchmark_json(pytester):
     assert record["timing"]["step_s"]["median"] == entry["stats"]["median"]
     assert record["metrics"]["tflops"] == info["tflops"]
 
-    from reports import load  # `accelbench report` reads the same file among result records
+    from accelbench.reports import load  # `accelbench report` reads the same file among result records
 
     loaded = load.load_folders([out.parent])
     assert loaded.warnings == [] and len(loaded.records) == 1

@@ -53,7 +53,7 @@ def smoke_report(tmp_path_factory) -> Path:
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (apt-get install chromium chromium-driver)")
     out = tmp_path_factory.mktemp("smoke") / "results"
-    proc = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--out", str(out), "--steps", "3",
+    proc = subprocess.run([sys.executable, "-m", "accelbench.harness.cli", "run", "--out", str(out), "--steps", "3",
                            "--repeats", "2"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     return out / "report.html"
@@ -96,8 +96,8 @@ def test_hostile_record_renders_as_text(tmp_path):
     sys.path.insert(0, str(Path(__file__).parent))
     from test_reports import synthetic
 
-    from harness.records import write_record
-    from reports import report
+    from accelbench.harness.records import write_record
+    from accelbench.reports import report
 
     folder = tmp_path / "results"
     write_record(folder / "evil.json", synthetic(kernel="<script>console.error('pwned')</script>"))

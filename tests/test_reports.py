@@ -2,7 +2,7 @@
 
 One real smoke run per module (`accelbench run --steps 3 --repeats 2`, about
 25 s on 2 cores) gives real records; synthetic records made with the
-harness.records dataclasses cover what a CPU run cannot show (prices, MFU,
+accelbench.harness.records dataclasses cover what a CPU run cannot show (prices, MFU,
 failed numerics, a hostile kernel name, several device counts)."""
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import sys
 import numpy as np
 import pytest
 
-from harness import stats
-from harness.cli import main
-from harness.records import BackendPart, KernelPart, MetricsPart, NumericsPart, ResultRecord, TimingPart, write_record
-from reports import load, report
+from accelbench.harness import stats
+from accelbench.harness.cli import main
+from accelbench.harness.records import BackendPart, KernelPart, MetricsPart, NumericsPart, ResultRecord, TimingPart, write_record
+from accelbench.reports import load, report
 
 SMOKE_CASES = ("gemm-tiny--jax-cpu", "gemm-tiny--torch-cpu", "gpt2-tiny--jax-cpu", "gpt2-tiny--torch-cpu")
 
@@ -27,7 +27,7 @@ SMOKE_CASES = ("gemm-tiny--jax-cpu", "gemm-tiny--torch-cpu", "gpt2-tiny--jax-cpu
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     out = tmp_path_factory.mktemp("smoke") / "results"
-    proc = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--out", str(out), "--steps", "3",
+    proc = subprocess.run([sys.executable, "-m", "accelbench.harness.cli", "run", "--out", str(out), "--steps", "3",
                            "--repeats", "2"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     return out
@@ -195,7 +195,7 @@ def test_an_empty_folder_reports_no_records(tmp_path, capsys):
 
 
 def test_importing_reports_imports_no_framework():
-    code = ("import sys, reports, reports.load, reports.report, reports.tables, reports.compare, "
-            "reports.methodology, reports.html, reports.render, reports.plots; "
+    code = ("import sys, reports, accelbench.reports.load, accelbench.reports.report, accelbench.reports.tables, accelbench.reports.compare, "
+            "accelbench.reports.methodology, accelbench.reports.html, accelbench.reports.render, accelbench.reports.plots; "
             "assert not {'torch', 'jax'} & set(sys.modules), sorted(set(sys.modules) & {'torch', 'jax'})")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli, fit, planfile, runner
-from harness.plan import Case, PlanError, build_plan
-from harness.records import PLAN_FILE, load_record, record_files
+from accelbench.harness import cli, fit, planfile, runner
+from accelbench.harness.plan import Case, PlanError, build_plan
+from accelbench.harness.records import PLAN_FILE, load_record, record_files
 
 CPU = ["--backend", "torch-cpu"]
 QUICK = ["--steps", "2", "--repeats", "1", "--warmup", "0"]
@@ -42,7 +42,7 @@ def records_by_kernel(folder: Path) -> dict[str, dict]:
 def start_cli(*args, tmpdir: Path) -> subprocess.Popen:
     """The CLI in the background; TMPDIR marks its case processes so a test can find them."""
     env = {**os.environ, "TMPDIR": str(tmpdir)}
-    return subprocess.Popen([sys.executable, "-m", "harness.cli", *map(str, args)],
+    return subprocess.Popen([sys.executable, "-m", "accelbench.harness.cli", *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
@@ -57,7 +57,7 @@ def case_processes(tmpdir: Path) -> list[int]:
             state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if b"harness.worker" in cmdline and any(str(tmpdir).encode() in a for a in cmdline) and state != "Z":
+        if b"accelbench.harness.worker" in cmdline and any(str(tmpdir).encode() in a for a in cmdline) and state != "Z":
             found.append(int(entry.name))
     return found
 
@@ -208,9 +208,9 @@ def test_accelerator_case_that_cannot_fit_is_skipped_in_the_worker(monkeypatch):
     """For accelerators the device's memory is known once the case's process
     asks the backend (``device_info``); a stand-in backend with 1 MiB shows the
     worker's check without a GPU."""
-    import backends
-    from backends.base import Backend, DeviceInfo
-    from harness import worker
+    from accelbench import backends
+    from accelbench.backends.base import Backend, DeviceInfo
+    from accelbench.harness import worker
 
     class TinyAccelerator(Backend):
         name, framework, fence_description = "tiny-accel", "torch", "none"
@@ -323,7 +323,7 @@ def test_sigkill_half_way_then_resume_runs_only_the_unfinished_cases(tmp_path):
     assert 1 <= len(finished) < 4
     assert (out / PLAN_FILE).exists()
 
-    resumed = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--resume", str(out)],
+    resumed = subprocess.run([sys.executable, "-m", "accelbench.harness.cli", "run", "--resume", str(out)],
                              capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stderr.count("(kept from an earlier run)") == len(finished)

@@ -9,13 +9,13 @@ import sys
 import numpy as np
 import pytest
 
-from harness.records import load_record, record_files
+from accelbench.harness.records import load_record, record_files
 
 
 def test_importing_packages_imports_no_framework():
     code = (
-        "import sys, kernels, backends, harness.cli, harness.plan, harness.runner, harness.worker, reports.load;"
-        "import kernels.gpt2, kernels.gemm, backends.torch_cpu, backends.jax_backend;"
+        "import sys, kernels, backends, accelbench.harness.cli, accelbench.harness.plan, accelbench.harness.runner, accelbench.harness.worker, accelbench.reports.load;"
+        "import kernels.gpt2, accelbench.kernels.gemm, accelbench.backends.torch_cpu, accelbench.backends.jax_backend;"
         "bad=[m for m in ('torch','jax','jaxlib','torch_xla') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -79,8 +79,7 @@ def test_smoke_suite_end_to_end(cli, tmp_path):
 
 
 def test_gpt2_tiny_torch_and_jax_agree_on_first_loss():
-    import kernels
-
+    from accelbench import kernels
     kernel = kernels.get("gpt2")
     cfg = kernel.config("tiny")
     state = kernel.make_state(cfg)

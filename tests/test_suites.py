@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-import backends
-import kernels
-from harness import plan
+from accelbench import backends
+from accelbench import kernels
+from accelbench.harness import plan
 
 ACCELERATOR_BACKENDS = {"torch-cuda", "torch-xla", "torch-neuron", "jax-gpu", "jax-tpu", "jax-neuron"}
 """The backend names the design card fixes for accelerators; a suite may list

@@ -16,8 +16,8 @@ import sys
 
 import pytest
 
-import kernels
-from harness.records import record_files
+from accelbench import kernels
+from accelbench.harness.records import record_files
 
 pytestmark = pytest.mark.xla
 
@@ -31,7 +31,7 @@ def tiny_records(tmp_path_factory):
             "--repeats", "2", "--out", out]
     for name in TORCH_KERNELS:
         args += ["--kernel", f"{name}:tiny"]
-    proc = subprocess.run([sys.executable, "-m", "harness.cli", *map(str, args)], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "accelbench.harness.cli", *map(str, args)], capture_output=True, text=True,
                           timeout=1800, env={**os.environ, "PJRT_DEVICE": "CPU"})
     records = {}
     for path in record_files(out):
@@ -41,8 +41,7 @@ def tiny_records(tmp_path_factory):
 
 
 def test_backend_available_in_this_venv():
-    import backends
-
+    from accelbench import backends
     assert backends.availability("torch-xla").ok, backends.availability("torch-xla").reason
 
 
@@ -67,8 +66,8 @@ def test_recompiling_steps_are_flagged():
     backend must count those compilations inside the timed window."""
     import torch
 
-    from backends.base import PreparedStep
-    from backends.torch_xla import TorchXlaBackend, XlaSettings
+    from accelbench.backends.base import PreparedStep
+    from accelbench.backends.torch_xla import TorchXlaBackend, XlaSettings
 
     backend = TorchXlaBackend(XlaSettings(pjrt_device="CPU"))
     device = backend.torch_device()

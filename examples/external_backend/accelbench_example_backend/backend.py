@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from backends.base import Availability
-from backends.torch_common import TorchSettings, torch_importable
-from backends.torch_cpu import TorchCpuBackend
+from accelbench.backends.base import Availability
+from accelbench.backends.torch_common import TorchSettings, torch_importable
+from accelbench.backends.torch_cpu import TorchCpuBackend
 
 
 @dataclass
