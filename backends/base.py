@@ -65,9 +65,16 @@ class DeviceInfo:
     kind: str
     catalog_key: str | None
     count: int = 1
-    memory_bytes: int | None = None
+    memory_bytes: int | None = None  # of ONE visible device (a NeuronCore's share of HBM, not the chip's)
     driver: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    chip_share: float = 1.0  # the fraction of a physical chip that one visible device is (a NeuronCore: 1/8 ...)
+    chip_share_reason: str = "one visible device is one chip"
+
+    @property
+    def chips(self) -> float:
+        """Chips the visible devices add up to: what MFU peaks and prices are multiplied by."""
+        return self.count * self.chip_share
 
 
 @dataclass
