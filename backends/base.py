@@ -35,7 +35,7 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from accelbench.kernels.base import PRECISIONS
+from accelbench.kernels.precision import PRECISIONS
 
 
 class BackendError(ValueError):

@@ -7,8 +7,10 @@ skip MFU rather than borrow another chip's peak.
 
 Sources, each read through a vendor tool or the kernel's sysfs:
 
-* NVIDIA: NVML (``pynvml`` from nvidia-ml-py) when installed, else
-  ``nvidia-smi -q -x`` (XML), ``nvidia-smi --query-gpu=... --format=csv``, ``nvidia-smi -L``.
+* NVIDIA: ``nvidia-smi -L`` and the ``/dev/nvidia*`` nodes (is there one?),
+  ``nvidia-smi -q -x`` (XML: name, memory, driver, clocks); the SM clock
+  during timing from NVML (``pynvml``, nvidia-ml-py) when installed, else
+  ``nvidia-smi --query-gpu=clocks.sm``.
 * AWS Neuron: ``neuron-ls --json-output`` and the ``/dev/neuron*`` nodes.
 * Google TPU: PCI vendor/device ids in ``/sys/bus/pci/devices`` (the way JAX
   itself finds chips, ``jax/_src/hardware_utils.py``), and JAX ``device_kind``
@@ -174,39 +176,6 @@ def parse_nvidia_smi_xml(text: str) -> list[GpuRecord]:
             power_draw_w=power_draw,
             power_limit_w=power_limit,
             pci_bus_id=gpu.get("id"),
-        ))
-    return gpus
-
-
-CSV_QUERY = ("index", "name", "uuid", "memory.total", "driver_version", "clocks.sm", "clocks.max.sm",
-             "power.draw", "power.limit", "temperature.gpu", "pci.bus_id")
-"""The fields asked of ``nvidia-smi --query-gpu``; the parser reads columns by this order."""
-
-
-def parse_nvidia_smi_csv(text: str) -> list[GpuRecord]:
-    """``nvidia-smi --query-gpu=<CSV_QUERY> --format=csv``, header line included.
-    Columns are read by position: nvidia-smi renames some in the header
-    (``clocks.sm`` comes back as ``clocks.current.sm [MHz]``)."""
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    if lines and lines[0].startswith("index"):
-        lines = lines[1:]
-    gpus = []
-    for line in lines:
-        cells = [c.strip() for c in line.split(",")]
-        if len(cells) != len(CSV_QUERY):
-            raise ValueError(f"nvidia-smi CSV row has {len(cells)} columns, expected {len(CSV_QUERY)}: {line!r}")
-        row = dict(zip(CSV_QUERY, cells))
-        gpus.append(GpuRecord(
-            index=int(row["index"]),
-            name=row["name"],
-            uuid=row["uuid"],
-            memory_bytes=parse_bytes(row["memory.total"]),
-            driver=row["driver_version"],
-            sm_clock_mhz=parse_quantity(row["clocks.sm"]),
-            sm_clock_max_mhz=parse_quantity(row["clocks.max.sm"]),
-            power_draw_w=parse_quantity(row["power.draw"]),
-            power_limit_w=parse_quantity(row["power.limit"]),
-            pci_bus_id=row["pci.bus_id"],
         ))
     return gpus
 

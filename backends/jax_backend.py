@@ -19,6 +19,7 @@ from typing import ClassVar
 
 from accelbench.backends import cpuinfo, discovery
 from accelbench.backends.base import Availability, Backend, BackendError, BackendSettings, DeviceInfo, PreparedStep
+from accelbench.harness.envinfo import package_version
 
 
 class JaxBackend(Backend):
@@ -112,13 +113,6 @@ def _installed(pattern: str) -> list[str]:
     """Installed distributions whose name matches ``pattern`` (e.g. JAX's GPU plugins)."""
     names = {(d.metadata["Name"] or "").lower() for d in metadata.distributions()}
     return sorted(n for n in names if re.match(pattern, n))
-
-
-def _version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def accel_availability(jax_found: bool, hardware: tuple[bool, str], runtime: tuple[bool, str]) -> Availability:
@@ -243,7 +237,7 @@ class JaxNeuronBackend(JaxAccelBackend):
     def available(cls) -> Availability:
         nodes = discovery.neuron_device_nodes()
         hardware = (True, "") if nodes else (False, "no Neuron device (no /dev/neuron*; run on a trn1/trn2/trn3 instance)")
-        version = _version("libneuronxla")
+        version = package_version("libneuronxla")
         hint = "install jax-neuronx from the Neuron pip repository (https://pip.repos.neuron.amazonaws.com)"
         if importlib.util.find_spec("libneuronxla") is None:
             runtime = (False, f"libneuronxla (the JAX Neuron plugin) is not installed: {hint}")

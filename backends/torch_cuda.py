@@ -34,12 +34,12 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any, Callable
 
 from accelbench.backends import discovery
 from accelbench.backends.base import Availability, BackendError, DeviceInfo, PreparedStep
 from accelbench.backends.torch_common import TorchBackend, TorchSettings
+from accelbench.harness.envinfo import package_version
 
 SDPA_CHOICES = ("auto", "flash", "efficient", "cudnn", "math")
 PROBE_TIMEOUT_S = 60
@@ -64,13 +64,6 @@ class TorchProbe:
     cuda: str | None
     hip: str | None
     device_count: int
-
-
-def torch_version() -> str | None:
-    try:
-        return metadata.version("torch")
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def probe_torch(timeout_s: float = PROBE_TIMEOUT_S) -> TorchProbe | str:
@@ -139,7 +132,7 @@ class TorchCudaBackend(TorchBackend):
     @classmethod
     def available(cls) -> Availability:
         return cuda_availability(discovery.nvidia_gpu_present(), discovery.amd_gpu_present(),
-                                 torch_version(), probe_torch)
+                                 package_version("torch"), probe_torch)
 
     # ---------------------------------------------------------------- setup
     def torch_device(self):

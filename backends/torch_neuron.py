@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any
 
 from accelbench.backends import discovery
 from accelbench.backends.base import Availability, DeviceInfo
 from accelbench.backends.torch_common import TorchBackend, TorchSettings
 from accelbench.backends.torch_xla import minor_version
+from accelbench.harness.envinfo import package_version
 
 NATIVE_FROM = (2, 13)
 """First torch-neuronx version that is the native backend (Neuron 2.33)."""
@@ -74,12 +74,8 @@ class TorchNeuronBackend(TorchBackend):
 
     @classmethod
     def available(cls) -> Availability:
-        try:
-            version = metadata.version("torch-neuronx")
-        except metadata.PackageNotFoundError:
-            version = None
         return neuron_availability(discovery.neuron_device_nodes(), importlib.util.find_spec("torch_neuronx") is not None,
-                                   version)
+                                   package_version("torch-neuronx"))
 
     def torch_device(self):
         _load_torch_neuronx()

@@ -29,12 +29,12 @@ import os
 import shlex
 import sys
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any
 
 from accelbench.backends import cpuinfo, discovery
 from accelbench.backends.base import Availability, BackendError, DeviceInfo, PreparedStep
 from accelbench.backends.torch_common import TorchBackend, TorchSettings
+from accelbench.harness.envinfo import package_version
 
 PJRT_DEVICES = ("CPU", "TPU", "NEURON", "CUDA")
 
@@ -96,13 +96,6 @@ def compile_stats() -> CompileStats:
     return CompileStats(int(met.counter_value("UncachedCompile") or 0), (data[1] / 1e9) if data else 0.0)
 
 
-def _package_version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 class TorchXlaBackend(TorchBackend):
     name = "torch-xla"
     fence_description = "torch_xla.sync() ends each step; xm.wait_device_ops() before the clock is read"
@@ -116,8 +109,8 @@ class TorchXlaBackend(TorchBackend):
     @classmethod
     def available(cls) -> Availability:
         if importlib.util.find_spec("torch_xla") is None:
-            return xla_availability(_package_version("torch"), None)
-        return xla_availability(_package_version("torch"), _package_version("torch-xla") or _package_version("torch_xla"))
+            return xla_availability(package_version("torch"), None)
+        return xla_availability(package_version("torch"), package_version("torch-xla") or package_version("torch_xla"))
 
     # ----------------------------------------------------------- environment
     @property

@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from accelbench.kernels.precision import CATALOG_PEAKS
+
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEVICES_FILE = DATA_DIR / "devices.toml"
 PRICES_FILE = DATA_DIR / "prices.toml"
 
-CATALOG_PRECISIONS = ("fp32", "tf32", "bf16", "fp8")
+CATALOG_PRECISIONS = CATALOG_PEAKS  # the dense peaks a device entry may list: kernels/precision.py
 PRICING_KINDS = ("on-demand", "committed", "spot")
 _KEY = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 

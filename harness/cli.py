@@ -123,9 +123,10 @@ def cmd_kernels(args) -> int:
 
 
 def cmd_env(args) -> int:
+    from accelbench.backends import discovery
     from accelbench.harness import envinfo
 
-    env = envinfo.capture()
+    env = envinfo.capture() | {"accelerators": [vars(d) for d in discovery.discover_all()]}
     if args.json:
         print(json.dumps(env, indent=2))
     else:

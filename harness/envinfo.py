@@ -19,6 +19,8 @@ PACKAGES = ("accelbench", "numpy", "torch", "jax", "jaxlib", "torch_xla", "torch
 
 
 def package_version(name: str) -> str | None:
+    """The installed version of distribution ``name`` (from its metadata: no
+    import), or None when it is not installed."""
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:

@@ -19,16 +19,12 @@ import dataclasses
 
 from accelbench.harness.catalog import DeviceSpec
 from accelbench.harness.records import MetricsPart
+from accelbench.kernels.precision import POLICIES
 
 MFU_LIMIT = 1.0
 """An MFU above 100% is impossible: it means the FLOP count or the timing (a
 missing fence) is wrong, so the value is withheld and an error recorded."""
 
-PRECISION_TO_PEAK = {"fp32": "fp32", "tf32": "tf32", "bf16": "bf16"}
-"""Which dense peak a run's precision policy is measured against (see
-``kernels.base.PRECISIONS``): fp32 runs against the fp32 (non-tensor-core)
-peak, tf32 against the TF32 tensor peak, bf16 (autocast, fp32 master weights)
-against the bf16 peak. fp64 is the numerics reference and has no entry."""
 
 
 def throughput(flops_per_step, bytes_per_step, tokens_per_step, median_step_s: float) -> MetricsPart:
@@ -79,7 +75,8 @@ def with_device_utilization(
                                    "(CPUs and unrecognised chips have no catalog peak)"}
         return out
     chips = chips if chips and chips > 0 else 1
-    peak_key = PRECISION_TO_PEAK.get(precision or "")
+    # Which dense peak a precision policy is measured against: kernels/precision.py.
+    peak_key = POLICIES[precision].peak if precision in POLICIES else None
     peak = device.peak_tflops.get(peak_key) if peak_key else None
     basis = {
         "device": device.key,

@@ -18,14 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from accelbench.kernels.precision import policy
+
 NUMERICS_STEPS = 2
 """Steps run before observing: the second step's loss depends on the first
 update, so forward, backward and optimizer all show in the comparison."""
 
-TOLERANCE = {"fp64": 1e-9, "fp32": 1e-5, "tf32": 5e-3, "bf16": 2e-2}
-"""Relative-norm tolerance per precision policy. fp32: seen ≤ 1e-6 on the
-tiny presets; tf32 keeps a 10-bit mantissa (2⁻¹¹ ≈ 5e-4 per product, summed);
-bf16 keeps 8 bits (2⁻⁹ ≈ 2e-3 per rounding, a few roundings deep)."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +59,7 @@ def group_errors(observed: dict[str, np.ndarray], reference: dict[str, np.ndarra
 def compare(observed, reference, precision: str, reference_name: str) -> NumericsResult:
     errors = group_errors(observed, reference)
     worst = max(errors, key=errors.get)
-    tol = TOLERANCE[precision]
+    tol = policy(precision).tolerance  # kernels/precision.py says why each
     return NumericsResult(reference_name, errors[worst], worst, tol, errors[worst] <= tol)
 
 

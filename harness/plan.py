@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -30,6 +31,52 @@ DEFAULT_TIMEOUT_TINY_S, DEFAULT_TIMEOUT_S = 300.0, 3600.0
 
 class PlanError(ValueError):
     """Bad user input: one line saying what was wrong and what is accepted."""
+
+
+@dataclass(frozen=True)
+class CaseId:
+    """The one format of a case's id, which is also its record's file name:
+
+        KERNEL-PRESET--BACKEND[--SETTINGSHASH][--dpNPROC | --dpNNODESxNPROC]
+
+    e.g. ``gpt2-124m--torch-cuda``, ``gemm-tiny--jax-cpu--3f2a9c1d`` (``--set``
+    values, hashed), ``gpt2-tiny--torch-cpu--dp2``, ``gpt2-124m--torch-cuda--dp2x8``.
+    Kernel names hold no '-' (``kernels/__init__.py``), so the first '-' ends
+    the kernel; backend names hold no "--"."""
+
+    kernel: str
+    preset: str
+    backend: str
+    settings_hash: str | None = None
+    nproc: int = 1
+    nnodes: int = 1
+
+    def __str__(self) -> str:
+        text = f"{self.kernel}-{self.preset}--{self.backend}"
+        if self.settings_hash:
+            text += f"--{self.settings_hash}"
+        if self.nproc * self.nnodes > 1:
+            text += f"--dp{self.nproc}" if self.nnodes == 1 else f"--dp{self.nnodes}x{self.nproc}"
+        return text
+
+    @property
+    def devices(self) -> int:
+        return self.nproc * self.nnodes
+
+    @classmethod
+    def parse(cls, text: str) -> "CaseId | None":
+        """The parts of an id ``str(CaseId)`` wrote; None for any other text.
+        A prefix up to the last ':' (the file several records came from, as
+        ``reports.load`` writes for such files) is ignored."""
+        match = _CASE_ID.fullmatch(text.rpartition(":")[2])
+        if not match:
+            return None
+        nnodes, nproc = (match["nnodes"] or 1, match["nproc"] or 1)
+        return cls(match["kernel"], match["preset"], match["backend"], match["hash"], int(nproc), int(nnodes))
+
+
+_CASE_ID = re.compile(r"(?P<kernel>[a-z0-9_]+)-(?P<preset>[A-Za-z0-9_.-]+?)--(?P<backend>[A-Za-z0-9_.]+(?:-[A-Za-z0-9_.]+)*)"
+                      r"(?:--(?P<hash>[0-9a-f]{8}))?(?:--dp(?:(?P<nnodes>[0-9]+)x)?(?P<nproc>[0-9]+))?")
 
 
 @dataclass(frozen=True)
@@ -59,14 +106,12 @@ class Case:
 
     @property
     def case_id(self) -> str:
-        """File-name-safe id; settings that change the work add a short hash."""
-        base = f"{self.kernel}-{self.preset}--{self.backend}"
+        """File-name-safe id (see ``CaseId``); settings that change the work add a short hash."""
+        settings_hash = None
         if self.kernel_settings or self.backend_settings:
             blob = json.dumps([self.kernel_settings, self.backend_settings], sort_keys=True)
-            base += "--" + hashlib.sha256(blob.encode()).hexdigest()[:8]
-        if self.nproc * self.nnodes > 1:
-            base += f"--dp{self.nproc}" if self.nnodes == 1 else f"--dp{self.nnodes}x{self.nproc}"
-        return base
+            settings_hash = hashlib.sha256(blob.encode()).hexdigest()[:8]
+        return str(CaseId(self.kernel, self.preset, self.backend, settings_hash, self.nproc, self.nnodes))
 
     @property
     def label(self) -> str:

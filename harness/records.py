@@ -123,16 +123,21 @@ def _finite(value):
     return value
 
 
-def write_atomic(path: str | os.PathLike, data: dict[str, Any]) -> Path:
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder,
+    fsync'd, then renamed over the target: a reader (or a crash) sees the old
+    file or the new one, never half of one. The file gets the mode a plain
+    ``open()`` would give it (0666 less the umask, 0644 usually), not the
+    owner-only 0600 ``mkstemp`` creates it with. OSError on failure."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=False)
-            f.write("\n")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -141,6 +146,18 @@ def write_atomic(path: str | os.PathLike, data: dict[str, Any]) -> Path:
             pass
         raise
     return path
+
+
+def _umask() -> int:
+    """The process umask (reading it means setting it; set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_atomic(path: str | os.PathLike, data: dict[str, Any]) -> Path:
+    """A JSON document (a record, a plan), written as ``write_bytes_atomic`` does."""
+    return write_bytes_atomic(path, (json.dumps(data, indent=2, sort_keys=False) + "\n").encode())
 
 
 def write_record(path, record: ResultRecord) -> Path:
@@ -186,21 +203,3 @@ def record_files(folder: str | os.PathLike) -> list[Path]:
     """The candidate record files of a results folder (hidden temp files and the plan excluded)."""
     folder = Path(folder)
     return sorted(p for p in folder.glob("*.json") if not p.name.startswith(".") and p.name != PLAN_FILE)
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write a text file (a report) the same atomic way as a record."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path

@@ -35,8 +35,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accelbench.kernels.base import JaxProgram, Kernel, Preset, TorchProgram, rng_normal
-from accelbench.kernels.micro import ELEMENT_BYTES, ELEMENTWISE, jax_to_numpy, torch_to_numpy
+from accelbench.kernels.base import ELEMENTWISE, JaxProgram, Kernel, Preset, TorchProgram, rng_normal
+from accelbench.kernels.micro import jax_to_numpy, torch_to_numpy
+from accelbench.kernels.precision import DTYPE_BYTES, jax_dtype, policy, torch_dtype
+
 
 @dataclass(frozen=True)
 class AdamWConfig:
@@ -48,10 +50,6 @@ class AdamWConfig:
     beta2: float = 0.95
     eps: float = 1e-8
     weight_decay: float = 0.1
-
-
-def _state_precision(precision: str) -> str:
-    return "fp64" if precision == "fp64" else "fp32"
 
 
 def _tensor_names(cfg: AdamWConfig) -> list[str]:
@@ -79,11 +77,11 @@ class AdamW(Kernel):
         return 14.0 * self.n_params(cfg)
 
     def bytes_per_step(self, cfg: AdamWConfig, precision: str = "fp32") -> float:
-        return 7.0 * self.n_params(cfg) * ELEMENT_BYTES[_state_precision(precision)]
+        return 7.0 * self.n_params(cfg) * DTYPE_BYTES[policy(precision).master]
 
     def memory_estimate_bytes(self, cfg: AdamWConfig, precision: str) -> float:
         """Parameters, gradients and the two moments."""
-        return 4.0 * self.n_params(cfg) * ELEMENT_BYTES[_state_precision(precision)]
+        return 4.0 * self.n_params(cfg) * DTYPE_BYTES[policy(precision).master]
 
     def make_state(self, cfg: AdamWConfig, seed: int = 0) -> dict[str, np.ndarray]:
         state = {}
@@ -99,7 +97,7 @@ class AdamW(Kernel):
 
         from accelbench.kernels import torch_models
 
-        dtype = torch.float64 if precision == "fp64" else torch.float32
+        dtype = torch_dtype(precision, "master")
         names = _tensor_names(cfg)
         # copy=True: the optimizer updates in place, and the numpy state must stay
         # the initial values (the numerics reference starts from it too).
@@ -131,7 +129,7 @@ class AdamW(Kernel):
 
         from accelbench.kernels import jax_models
 
-        dtype = jnp.float64 if precision == "fp64" else jnp.float32
+        dtype = jax_dtype(precision, "master")
         names = _tensor_names(cfg)
 
         def init(arrays):

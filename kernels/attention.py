@@ -43,17 +43,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accelbench.kernels.base import JaxProgram, Kernel, Preset, TorchProgram, jax_dtype, rng_normal, torch_dtype
-from accelbench.kernels.micro import ELEMENT_BYTES, jax_vjp_program, torch_vjp_program
-
-FULL_SQUARE = "attention-full-square"
-"""12·B·H·T²·D for forward + backward: every matmul over the whole T×T
-score square, masked half included (PaLM appendix B; FlopCounterMode on SDPA's
-math path)."""
-CAUSAL_HALF = "attention-causal-half"
-"""6·B·H·T²·D for forward + backward: the causal (lower) half of the square
-only, as FlashAttention's benchmark scripts and MaxText count causal attention."""
-
+from accelbench.kernels.base import (
+    ATTENTION_CAUSAL_HALF, ATTENTION_FULL_SQUARE, JaxProgram, Kernel, Preset, TorchProgram, jax_dtype, rng_normal,
+    torch_dtype,
+)
+from accelbench.kernels.micro import jax_vjp_program, torch_vjp_program
+from accelbench.kernels.precision import element_bytes
 
 @dataclass(frozen=True)
 class AttentionConfig:
@@ -67,7 +62,7 @@ class Attention(Kernel):
     name = "attention"
     description = "causal scaled-dot-product attention [B, H, T, D], forward + backward (dq, dk, dv)"
     config_cls = AttentionConfig
-    flop_convention = CAUSAL_HALF
+    flop_convention = ATTENTION_CAUSAL_HALF
     presets = {
         "tiny": Preset("tiny", {}, "[2, 2, 64, 16]: CPU CI size"),
         "gpt2": Preset("gpt2", {"batch": 8, "heads": 12, "seq_len": 1024, "head_dim": 64}, "GPT-2 small, batch 8"),
@@ -81,21 +76,21 @@ class Attention(Kernel):
 
     def flops_by_convention(self, cfg: AttentionConfig) -> dict[str, float]:
         square = float(cfg.batch * cfg.heads * cfg.seq_len**2 * cfg.head_dim)
-        return {CAUSAL_HALF: 6.0 * square, FULL_SQUARE: 12.0 * square}
+        return {ATTENTION_CAUSAL_HALF: 6.0 * square, ATTENTION_FULL_SQUARE: 12.0 * square}
 
     def flops_per_step(self, cfg: AttentionConfig) -> float:
-        return self.flops_by_convention(cfg)[CAUSAL_HALF]
+        return self.flops_by_convention(cfg)[ATTENTION_CAUSAL_HALF]
 
     def _elements(self, cfg: AttentionConfig) -> int:
         return cfg.batch * cfg.heads * cfg.seq_len * cfg.head_dim
 
     def bytes_per_step(self, cfg: AttentionConfig, precision: str = "fp32") -> float:
-        return 8.0 * self._elements(cfg) * ELEMENT_BYTES[precision]
+        return 8.0 * self._elements(cfg) * element_bytes(precision)
 
     def memory_estimate_bytes(self, cfg: AttentionConfig, precision: str) -> float:
         """The 8 tensors of ``bytes_per_step`` plus, for an unfused (math)
         path, the T×T probabilities and their gradient per head."""
-        scores = 2.0 * cfg.batch * cfg.heads * cfg.seq_len**2 * ELEMENT_BYTES[precision]
+        scores = 2.0 * cfg.batch * cfg.heads * cfg.seq_len**2 * element_bytes(precision)
         return self.bytes_per_step(cfg, precision) + scores
 
     def make_state(self, cfg: AttentionConfig, seed: int = 0) -> dict[str, np.ndarray]:

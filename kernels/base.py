@@ -2,8 +2,11 @@
 
 A kernel declares its presets and config dataclass, its analytic work per step
 (FLOPs, bytes, tokens), deterministic numpy-made initial state, and two
-lowerings of the same math: one for PyTorch and one for JAX. Both lowerings of
-a kernel live in the kernel's own module so a reader sees that they match.
+lowerings of the same math: one for PyTorch and one for JAX. A micro kernel
+writes both side by side in its own module, so a reader sees that they match;
+the model kernels (gpt2, llama) call models built in modules of their own
+(``torch_models``, ``jax_models``, ``llama_torch``, ``llama_jax``), which load
+only with their framework.
 
 The contract a lowering fulfils (see ``TorchProgram`` and ``JaxProgram``):
 
@@ -30,28 +33,36 @@ from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 
-# FLOP conventions. Every result records the one its ``flops_per_step`` used.
+from accelbench.kernels.precision import PRECISIONS, jax_dtype, policy, torch_dtype  # noqa: F401 (the seam's vocabulary)
+
+# FLOP conventions. Every result records the one its ``flops_per_step`` used
+# (``kernel.flop_convention``); ``FLOP_CONVENTIONS`` says what each counts, in
+# the words the report's methodology section prints.
 EXACT_MATMUL = "matmul-exact"
-"""Micro kernels: 2 FLOPs per multiply-accumulate of every matmul, plus the
-elementwise work the kernel's docstring lists. No approximation."""
+ELEMENTWISE = "elementwise"
 PALM = "palm-6N+12LdT"
-"""Training steps: 6·N per token for the dense weights (2 forward + 4 backward
-FLOPs per parameter per token) plus 12·L·d·T per token for the attention score
-and value matmuls over the full T×T square. PaLM (Chowdhery et al. 2022),
-appendix B; used by nanoGPT's ``estimate_mfu`` and torchtitan."""
 CAUSAL_HALVED = "causal-6N+6LdT"
-"""As ``PALM`` but counting only the causal half of the attention square
-(6·L·d·T per token), as MaxText does since 2025."""
+ATTENTION_FULL_SQUARE = "attention-full-square"
+ATTENTION_CAUSAL_HALF = "attention-causal-half"
 
-PRECISIONS = ("fp64", "fp32", "tf32", "bf16")
-"""Precision policies a backend may ask a lowering for:
-
-* ``fp64``: everything in float64; the numerics reference on the CPU.
-* ``fp32``: everything in float32 (matmuls in full fp32).
-* ``tf32``: float32 storage, matmuls allowed to use TF32 tensor cores.
-* ``bf16``: model kernels run under bf16 autocast with fp32 master weights and
-  fp32 optimizer state; micro kernels take bf16 inputs and produce bf16 outputs.
-"""
+FLOP_CONVENTIONS: dict[str, str] = {
+    EXACT_MATMUL: "2 FLOP per multiply-accumulate of every matmul (2·m·n·k for an m×k by k×n product), plus the "
+                  "elementwise work the kernel's docstring lists; no approximation",
+    ELEMENTWISE: "kernels without matmuls (norms, cross-entropy, AdamW): the arithmetic per element the kernel's "
+                 "docstring lists, each add, multiply, divide, compare, exp, log or sqrt counted as 1 FLOP",
+    PALM: "6·N + 12·L·d·T FLOP per token for a training step (forward + backward): 6 per dense parameter "
+          "(2 forward, 4 backward) plus the attention score and value matmuls over the full T×T square; "
+          "N parameters, L layers, d model width, T sequence length; PaLM (Chowdhery et al. 2022) appendix B, "
+          "as nanoGPT's estimate_mfu and torchtitan count",
+    CAUSAL_HALVED: "6·N + 6·L·d·T FLOP per token: the PaLM count with only the causal half of the attention "
+                   "square (MaxText since 2025)",
+    ATTENTION_FULL_SQUARE: "12·B·H·T²·D FLOP for attention forward + backward: every matmul over the whole T×T "
+                           "score square, masked half included (PaLM appendix B; torch's FlopCounterMode on "
+                           "SDPA's math path)",
+    ATTENTION_CAUSAL_HALF: "6·B·H·T²·D FLOP for attention forward + backward: only the causal (lower) half of the "
+                           "score square, what a causal flash kernel computes, as FlashAttention's benchmarks and "
+                           "MaxText count it",
+}
 
 
 class KernelError(ValueError):
@@ -109,6 +120,7 @@ class Kernel:
     presets: ClassVar[dict[str, Preset]]
     is_training_step: ClassVar[bool] = False
     flop_convention: ClassVar[str] = EXACT_MATMUL
+    """A key of ``FLOP_CONVENTIONS``; so is every key of ``flops_by_convention``."""
 
     # ---- configuration -------------------------------------------------
     def config(self, preset: str = "tiny", overrides: Mapping[str, Any] | None = None):
@@ -226,21 +238,9 @@ def rng_normal(seed: int, shape, scale: float = 1.0, dtype=np.float32) -> np.nda
     return (np.random.default_rng(seed).standard_normal(shape) * scale).astype(dtype)
 
 
-def torch_dtype(precision: str):
-    import torch
-
-    return {"fp64": torch.float64, "fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16}[precision]
-
-
-def jax_dtype(precision: str):
-    import jax.numpy as jnp
-
-    return {"fp64": jnp.float64, "fp32": jnp.float32, "tf32": jnp.float32, "bf16": jnp.bfloat16}[precision]
-
-
 def jax_matmul_precision(precision: str):
     """fp32/fp64 ask XLA for full-precision matmuls (it may otherwise use
     bf16 passes on TPUs or TF32 on GPUs); tf32/bf16 take the default."""
     import jax
 
-    return jax.lax.Precision.HIGHEST if precision in ("fp32", "fp64") else jax.lax.Precision.DEFAULT
+    return jax.lax.Precision.HIGHEST if policy(precision).full_precision_matmuls else jax.lax.Precision.DEFAULT

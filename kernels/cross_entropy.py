@@ -30,8 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accelbench.kernels.base import JaxProgram, Kernel, Preset, TorchProgram, jax_dtype, torch_dtype
-from accelbench.kernels.micro import ELEMENT_BYTES, ELEMENTWISE, jax_vjp_program, rng_normal_float32, torch_vjp_program
+from accelbench.kernels.base import ELEMENTWISE, JaxProgram, Kernel, Preset, TorchProgram, jax_dtype, torch_dtype
+from accelbench.kernels.micro import jax_vjp_program, rng_normal_float32, torch_vjp_program
+from accelbench.kernels.precision import element_bytes
 
 TARGET_BYTES = 4
 """Targets are counted as int32, the narrowest type that holds any vocabulary index here."""
@@ -62,12 +63,12 @@ class CrossEntropy(Kernel):
         return 6.0 * cfg.tokens * cfg.vocab
 
     def bytes_per_step(self, cfg: CrossEntropyConfig, precision: str = "fp32") -> float:
-        element = ELEMENT_BYTES[precision]
+        element = element_bytes(precision)
         return float(2 * cfg.tokens * cfg.vocab * element + TARGET_BYTES * cfg.tokens + element)
 
     def memory_estimate_bytes(self, cfg: CrossEntropyConfig, precision: str) -> float:
         """Logits, gradient and the saved log-probabilities, each at least fp32 wide."""
-        return 3.0 * cfg.tokens * cfg.vocab * max(ELEMENT_BYTES[precision], 4)
+        return 3.0 * cfg.tokens * cfg.vocab * max(element_bytes(precision), 4)
 
     def make_state(self, cfg: CrossEntropyConfig, seed: int = 0) -> dict[str, np.ndarray]:
         return {

@@ -50,7 +50,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from accelbench.kernels.base import PALM, Kernel
+from accelbench.kernels.base import ATTENTION_FULL_SQUARE, PALM, Kernel
 
 Reference = Callable[[Kernel, Any], float]
 
@@ -129,9 +129,9 @@ EXPECTED: dict[str, FlopExpectation] = {
                          why="plus the bias add and the bias-gradient sum, 2·M·N = 1/(3K) of it"),
     ),
     "attention": FlopExpectation(
-        torch=CounterCheck(convention("attention-full-square"),
+        torch=CounterCheck(convention(ATTENTION_FULL_SQUARE),
                            why="the math SDPA path multiplies over the full T×T square"),
-        xla=CounterCheck(convention("attention-full-square"), 1.0, 1.15,
+        xla=CounterCheck(convention(ATTENTION_FULL_SQUARE), 1.0, 1.15,
                          why="full square plus scale, mask and softmax, ~10 FLOPs per score against 12·D = 192"),
     ),
     "layernorm": FlopExpectation(

@@ -24,7 +24,7 @@ from accelbench.kernels.base import (
     rng_normal,
     torch_dtype,
 )
-from accelbench.kernels.micro import ELEMENT_BYTES as _ELEMENT_BYTES
+from accelbench.kernels.precision import element_bytes
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class Gemm(Kernel):
         return 2.0 * cfg.m * cfg.n * cfg.k
 
     def bytes_per_step(self, cfg: GemmConfig, precision: str = "fp32") -> float:
-        return float(cfg.m * cfg.k + cfg.k * cfg.n + cfg.m * cfg.n) * _ELEMENT_BYTES[precision]
+        return float(cfg.m * cfg.k + cfg.k * cfg.n + cfg.m * cfg.n) * element_bytes(precision)
 
     def memory_estimate_bytes(self, cfg: GemmConfig, precision: str) -> float:
         return self.bytes_per_step(cfg, precision)

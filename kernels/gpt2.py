@@ -7,8 +7,9 @@ head tied to the token embedding. The vocabulary is padded to 50,304 (a
 multiple of 64), as nanoGPT does, for all real presets.
 
 Parameters live in one flat dict whose names are those of nanoGPT's
-``state_dict`` (``transformer.`` prefix dropped), so the torch module and the
-JAX functions below read the same arrays.
+``state_dict`` (``transformer.`` prefix dropped), so the torch model
+(``kernels/torch_models.py``) and the JAX lowering (``kernels/jax_models.py``)
+read the same arrays.
 
 Mixed precision (``bf16``): weights, gradients and AdamW state stay in fp32;
 matmuls and attention run in bf16; LayerNorm, softmax and the loss in fp32.
@@ -24,6 +25,7 @@ import numpy as np
 
 from accelbench.kernels.base import JaxProgram, Preset, TorchProgram, rng_normal
 from accelbench.kernels.language_model import LanguageModel, synthetic_batch
+from accelbench.kernels.precision import DTYPE_BYTES, policy
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ class GPT2(LanguageModel):
         """fp32 weights, grads and two moments (16 B/param) plus activations:
         about 34·T·d + 5·H·T² bytes per layer per sequence in 16-bit
         (Korthikanti et al. 2022, eq. 1), doubled for fp32, plus the logits."""
-        act_bytes = 2 if precision == "bf16" else 4
+        act_bytes = DTYPE_BYTES[policy(precision).compute]
         per_layer = (34 * cfg.seq_len * cfg.d_model + 5 * cfg.n_head * cfg.seq_len**2) * act_bytes / 2
         logits = 3 * cfg.seq_len * cfg.vocab_size * 4
         return 16.0 * count_params(cfg, non_embedding=False) + cfg.batch * (cfg.n_layer * per_layer + logits)

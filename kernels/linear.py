@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from accelbench.kernels.base import EXACT_MATMUL, JaxProgram, Kernel, Preset, TorchProgram, jax_dtype, rng_normal, torch_dtype
-from accelbench.kernels.micro import ELEMENT_BYTES, jax_vjp_program, torch_vjp_program
+from accelbench.kernels.micro import jax_vjp_program, torch_vjp_program
+from accelbench.kernels.precision import element_bytes
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class Linear(Kernel):
     def bytes_per_step(self, cfg: LinearConfig, precision: str = "fp32") -> float:
         m, k, n = cfg.tokens, cfg.in_features, cfg.out_features
         elements = m * k + n * k + m * n + (n if cfg.bias else 0)
-        return 2.0 * elements * ELEMENT_BYTES[precision]
+        return 2.0 * elements * element_bytes(precision)
 
     def memory_estimate_bytes(self, cfg: LinearConfig, precision: str) -> float:
         return self.bytes_per_step(cfg, precision)

@@ -32,6 +32,7 @@ import numpy as np
 
 from accelbench.kernels.base import JaxProgram, KernelError, Preset, TorchProgram, rng_normal
 from accelbench.kernels.language_model import LanguageModel, synthetic_batch
+from accelbench.kernels.precision import DTYPE_BYTES, policy
 
 LLAMA3_VOCAB = 128256
 """Llama 3 tokenizer vocabulary (config.json ``vocab_size`` of Llama 3.1/3.2, checked 2026-11-26)."""
@@ -177,10 +178,11 @@ class Llama(LanguageModel):
         output (d), the attention probabilities of a non-fused kernel (H·T),
         w1 and w3 outputs, silu(w1) and the product (4·f); plus fp32 logits,
         their gradient and a bf16 copy (≈ 12 bytes × vocab per token)."""
-        act = 2 if precision == "bf16" else (8 if precision == "fp64" else 4)
+        dtypes = policy(precision)
+        act = DTYPE_BYTES[dtypes.compute]
         d, kv, f = cfg.d_model, cfg.kv_dim, cfg.ffn_hidden
         per_token_layer = 8 * d + act * (4 * d + 2 * kv + 4 * f + cfg.n_head * cfg.seq_len)
-        weights = (18.0 if precision == "bf16" else 16.0) * count_params(cfg, non_embedding=False)
+        weights = (18.0 if dtypes.compute != dtypes.master else 16.0) * count_params(cfg, non_embedding=False)
         tokens = self.tokens_per_step(cfg)
         return weights + tokens * (cfg.n_layer * per_token_layer + 12 * cfg.vocab_size)
 

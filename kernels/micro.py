@@ -1,4 +1,4 @@
-"""What the micro kernels share: element sizes, and the two lowerings of
+"""What the micro kernels share: the two lowerings of
 "run an operator forward, then pull a fixed upstream gradient back through it".
 
 A micro kernel's step is one forward and one backward of an operator
@@ -24,16 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from accelbench.kernels.base import JaxProgram, TorchProgram
-
-ELEMENT_BYTES = {"fp64": 8, "fp32": 4, "tf32": 4, "bf16": 2}
-"""Bytes of one stored element under each precision policy (tf32 stores fp32)."""
-
-ELEMENTWISE = "elementwise"
-"""FLOP convention of the kernels without matmuls (norms, cross-entropy,
-AdamW): the arithmetic per element that the kernel's docstring lists, each
-add, multiply, divide, compare, exp, log or sqrt counted as 1 FLOP."""
-
+from accelbench.kernels.base import JaxProgram, TorchProgram, policy
 
 def rng_normal_float32(seed: int, shape, scale: float = 1.0) -> np.ndarray:
     """Deterministic N(0, scale²) values drawn directly in float32. For tensors
@@ -98,7 +89,7 @@ def jax_matmul_scope(precision: str):
     ``jax.nn.dot_product_attention``) and the transposed dots of the backward."""
     import jax
 
-    return jax.default_matmul_precision("highest") if precision in ("fp32", "fp64") else contextlib.nullcontext()
+    return jax.default_matmul_precision("highest") if policy(precision).full_precision_matmuls else contextlib.nullcontext()
 
 
 def jax_vjp_program(

@@ -3,7 +3,8 @@
 x [N, d] (N tokens, model width d), upstream gradient dy [N, d]; the step
 returns y [N, d], dx and the gradient of every weight.
 
-* ``kind="gelu"`` (GPT-2, as ``kernels.torch_models.GeluMLP``):
+* ``kind="gelu"`` (GPT-2's MLP, the ``mlp.c_fc``/``mlp.c_proj`` pair of the
+  gpt2 kernel's blocks, written out here as plain functions):
   y = W_proj·gelu_tanh(W_fc·x + b_fc) + b_proj, hidden width h = 4·d by default.
 * ``kind="swiglu"`` (Shazeer 2020; Llama): y = W_down·(silu(W_gate·x) ⊙ W_up·x),
   no biases, h = 8·d/3 rounded up to a multiple of 256 by default (Llama's
@@ -37,7 +38,8 @@ import numpy as np
 from accelbench.kernels.base import (
     EXACT_MATMUL, JaxProgram, Kernel, KernelError, Preset, TorchProgram, jax_dtype, rng_normal, torch_dtype,
 )
-from accelbench.kernels.micro import ELEMENT_BYTES, jax_vjp_program, torch_vjp_program
+from accelbench.kernels.micro import jax_vjp_program, torch_vjp_program
+from accelbench.kernels.precision import element_bytes
 
 KINDS = ("gelu", "swiglu")
 MATMULS = {"gelu": 2, "swiglu": 3}
@@ -97,13 +99,13 @@ class MLP(Kernel):
 
     def bytes_per_step(self, cfg: MLPConfig, precision: str = "fp32") -> float:
         weights = sum(math.prod(s) for s in weight_shapes(cfg).values())
-        return float(4 * cfg.tokens * cfg.d_model + 2 * weights) * ELEMENT_BYTES[precision]
+        return float(4 * cfg.tokens * cfg.d_model + 2 * weights) * element_bytes(precision)
 
     def memory_estimate_bytes(self, cfg: MLPConfig, precision: str) -> float:
         """``bytes_per_step`` plus the [N, h] activations autograd keeps and
         their gradients: about 2 per forward matmul."""
         activations = 2 * MATMULS[cfg.kind] * cfg.tokens * hidden_width(cfg)
-        return self.bytes_per_step(cfg, precision) + activations * ELEMENT_BYTES[precision]
+        return self.bytes_per_step(cfg, precision) + activations * element_bytes(precision)
 
     def make_state(self, cfg: MLPConfig, seed: int = 0) -> dict[str, np.ndarray]:
         state = {"x": rng_normal(seed, (cfg.tokens, cfg.d_model))}

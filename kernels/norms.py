@@ -25,8 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accelbench.kernels.base import JaxProgram, Kernel, Preset, TorchProgram, jax_dtype, rng_normal, torch_dtype
-from accelbench.kernels.micro import ELEMENT_BYTES, ELEMENTWISE, jax_vjp_program, torch_vjp_program
+from accelbench.kernels.base import ELEMENTWISE, JaxProgram, Kernel, Preset, TorchProgram, jax_dtype, rng_normal, torch_dtype
+from accelbench.kernels.micro import jax_vjp_program, torch_vjp_program
+from accelbench.kernels.precision import element_bytes
 
 @dataclass(frozen=True)
 class NormConfig:
@@ -57,7 +58,7 @@ class _Norm(Kernel):
         """x and dy read, y and dx written (4·R·d); w (and b) read and their
         gradients written (2·d each)."""
         params = 2 if self.has_bias else 1
-        return float(4 * cfg.rows * cfg.dim + 2 * params * cfg.dim) * ELEMENT_BYTES[precision]
+        return float(4 * cfg.rows * cfg.dim + 2 * params * cfg.dim) * element_bytes(precision)
 
     def memory_estimate_bytes(self, cfg: NormConfig, precision: str) -> float:
         """The tensors of ``bytes_per_step`` plus fp32 intermediates the size of x."""

@@ -4,7 +4,6 @@ torch lowering). Parameter names match the flat dicts of ``make_state``."""
 from __future__ import annotations
 
 import contextlib
-import math
 
 import torch
 import torch.nn as nn
@@ -84,10 +83,6 @@ def autocast_context(device, precision: str):
         return contextlib.nullcontext
     kind = torch.device(device).type
     return lambda: torch.autocast(device_type=kind, dtype=torch.bfloat16)
-
-
-def init_std(n_layer: int) -> float:
-    return 0.02 / math.sqrt(2 * n_layer)
 
 
 def language_model_program(model: nn.Module, cfg, state, device, precision: str, wrap=None):

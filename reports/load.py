@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from accelbench.harness.plan import CaseId
 from accelbench.harness.records import SCHEMA, RecordError, load_record, read_json, record_files
 
 # A file format: (path, parsed JSON) -> the records in it, or None if not this format.
@@ -81,7 +82,7 @@ def case_id(record: dict) -> str:
 
 def _plain_case_id(record: dict) -> str:
     kernel, backend = record.get("kernel") or {}, record.get("backend") or {}
-    return f"{kernel.get('name')}-{kernel.get('preset')}--{backend.get('name')}"
+    return str(CaseId(str(kernel.get("name")), str(kernel.get("preset")), str(backend.get("name"))))
 
 
 def load_file(path: Path) -> list[dict]:

@@ -7,15 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from accelbench.kernels.base import FLOP_CONVENTIONS
 from accelbench.reports.tables import number, ok_rows, value
-
-FLOP_CONVENTIONS = {
-    "palm-6N+12LdT": "6N + 12·L·d·T FLOP per token for a training step (forward + backward), "
-                     "N parameters, L layers, d model width, T sequence length; PaLM (Chowdhery et al. 2022) "
-                     "appendix B, as used by nanoGPT and torchtitan",
-    "causal-6N+6LdT": "6N + 6·L·d·T: the PaLM count with the causal half of attention left out (MaxText since 2025)",
-    "matmul-exact": "2·m·n·k FLOP for an m×k by k×n matrix product (one multiply and one add per term)",
-}
 
 ENV_KEYS = ("python", "torch", "jax", "jaxlib", "torch_xla", "torch_neuronx", "jax_neuronx", "numpy",
             "pandas", "accelbench", "git_commit", "driver", "host", "cpu", "platform")
@@ -36,11 +29,6 @@ def _unique(df, column) -> list:
             continue
         seen.append(v)
     return seen
-
-
-def _who(rows) -> str:
-    names = sorted({f"{r['workload']} on {r['backend.name']}" for _, r in rows.iterrows()})
-    return ", ".join(names)
 
 
 def sections(df, warnings: list[str], baseline: str | None) -> list[Section]:
@@ -94,9 +82,12 @@ def _flops(ok) -> Section:
     s = Section("FLOP convention")
     for workload in sorted(set(ok["workload"])) if not ok.empty else []:
         rows = ok[ok["workload"] == workload]
-        conventions = _unique(rows, "kernel.flop_convention") or ["not recorded"]
-        for c in conventions:
-            s.items.append(f"{workload}: {c}: {FLOP_CONVENTIONS.get(c, 'see the kernel module')}")
+        for c in _unique(rows, "kernel.flop_convention") or [None]:
+            if c is None:
+                s.items.append(f"{workload}: FLOP convention not recorded")
+            else:  # the words live with the conventions, in kernels/base.py
+                described = FLOP_CONVENTIONS.get(c, "a convention this version of accelbench does not describe")
+                s.items.append(f"{workload}: {c}: {described}")
     s.items.append("TFLOP/s = FLOP per step ÷ median step time ÷ 10¹²; MFU = that ÷ the device's dense peak "
                    "for the precision used (never a sparse peak).")
     return s

@@ -6,13 +6,12 @@ loaded records, then rendered as Markdown, HTML and CSV.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from accelbench.harness.records import write_bytes_atomic
 from accelbench.reports import load, methodology, tables
 
 TITLE = "accelbench results"
@@ -97,23 +96,9 @@ def write(
 
 
 def write_atomic(path: str | Path, data: bytes) -> None:
-    """Temp file + rename, so a reader never sees half a report; readable by
-    others as a plain file would be (mkstemp alone makes it owner-only)."""
-    path = Path(path)
+    """``records.write_bytes_atomic`` (a reader never sees half a report; mode
+    as a plain file), its OSError told as a ReportError naming the file."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        write_bytes_atomic(path, data)
     except OSError as exc:
         raise tables.ReportError(f"{path}: cannot write the report there ({exc.strerror or exc})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise tables.ReportError(f"{path}: cannot write the report there ({exc.strerror or exc})") from None
-        raise

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from accelbench.harness.plan import CaseId
 from accelbench.harness.records import RecordError
 
 MISSING = "–"
@@ -171,11 +172,17 @@ def _baseline_median(rows, baseline: str | None) -> float | None:
     base = rows[rows["backend.name"] == baseline]
     if base.empty:
         return None
-    # Several cases of the baseline backend (settings varied): the one with the
-    # plain case id (default settings) when there is one, else the first.
-    plain = base[~base["case_id"].str.contains("--.*--", regex=True)]
-    chosen = (plain if not plain.empty else base).iloc[0]
+    # Several cases of the baseline backend: prefer default settings (no
+    # settings hash in the case id), then one device, then the first.
+    chosen = min(base.iterrows(), key=lambda item: _baseline_rank(item[1]["case_id"]))[1]
     return value(chosen, "timing.step_s.median")
+
+
+def _baseline_rank(case_id: str) -> tuple[bool, bool]:
+    parsed = CaseId.parse(str(case_id))
+    if parsed is None:  # not an id accelbench wrote (a renamed file): last
+        return True, True
+    return parsed.settings_hash is not None, parsed.devices != 1
 
 
 def _row(r, label: str, base_median: float | None, baseline: str | None) -> list[str]:

@@ -28,21 +28,6 @@ def test_nvidia_smi_xml_from_a_real_h200():
     assert gpu.pci_bus_id == "00000000:00:06.0" and gpu.uuid.startswith("GPU-")
 
 
-def test_nvidia_smi_csv_agrees_with_the_xml():
-    (row,) = discovery.parse_nvidia_smi_csv((H200 / "nvidia-smi-query.csv").read_text())
-    (xml,) = discovery.parse_nvidia_smi_xml((H200 / "nvidia-smi-q.xml").read_text())
-    for name in ("index", "name", "uuid", "memory_bytes", "driver", "sm_clock_mhz", "sm_clock_max_mhz",
-                 "power_limit_w", "pci_bus_id"):
-        assert getattr(row, name) == getattr(xml, name), name
-    # The recorded header says 'clocks.current.sm' for the 'clocks.sm' we ask for: columns go by position.
-    assert "clocks.current.sm" in (H200 / "nvidia-smi-query.csv").read_text().splitlines()[0]
-
-
-def test_nvidia_smi_csv_rejects_a_row_of_another_query():
-    with pytest.raises(ValueError, match="columns"):
-        discovery.parse_nvidia_smi_csv("0, NVIDIA H200, 143771 MiB\n")
-
-
 def test_nvidia_smi_list():
     (gpu,) = discovery.parse_nvidia_smi_list((H200 / "nvidia-smi-L.txt").read_text())
     assert (gpu.index, gpu.name, gpu.catalog_key) == (0, "NVIDIA H200", "h200")

@@ -21,11 +21,11 @@ import pytest
 from accelbench import kernels
 from accelbench.backends.data_parallel import shard_rows
 from accelbench.harness import distributed
-from accelbench.harness.numerics import TOLERANCE
+from accelbench.kernels.precision import policy
 from accelbench.harness.plan import Case
 from accelbench.harness.records import BackendPart, KernelPart, MetricsPart, ResultRecord, load_record, write_record
 
-FP32 = TOLERANCE["fp32"]
+FP32 = policy("fp32").tolerance
 
 
 def test_importing_the_distributed_modules_imports_no_framework():

@@ -15,6 +15,7 @@ from accelbench import kernels
 from accelbench.harness import numerics
 from accelbench.harness.plan import PlanError, build_plan
 from accelbench.kernels.base import KernelError
+from accelbench.kernels.precision import policy
 
 torch = pytest.importorskip("torch")
 jax = pytest.importorskip("jax")
@@ -102,7 +103,7 @@ def test_lowerings_match_reference_and_each_other(name, overrides):
         observed[("torch", precision)] = _run_torch(kernel, cfg, state, precision)
         observed[("jax", precision)] = _run_jax(kernel, cfg, state, precision)
     for (framework, precision), values in observed.items():
-        tol = FP32_REL if precision == "fp32" else numerics.TOLERANCE["bf16"]
+        tol = FP32_REL if precision == "fp32" else policy("bf16").tolerance
         _assert_close(values, reference, tol, f"{framework} {precision} vs fp64 reference")
     _assert_close(observed[("jax", "fp32")], observed[("torch", "fp32")], FP32_REL, "jax vs torch, fp32")
     if ("jax", "bf16") in observed:
