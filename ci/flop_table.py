@@ -44,7 +44,7 @@ def rows(names: list[str], preset: str) -> tuple[list[str], bool]:
         cfg = kernel.config(preset)
         analytic = kernel.flops_per_step(cfg)
         counted = flops.count(kernel, cfg)
-        expected = flops.expectation(name)
+        expected = flops.expectation(kernel)
         problems = [
             label
             for label, value, check in (("torch", counted.torch, expected.torch), ("xla", counted.xla, expected.xla))

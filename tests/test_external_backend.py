@@ -4,25 +4,25 @@
   entry point registers ``example-cpu``, installed into a temporary virtual
   environment next to accelbench, is listed by ``accelbench backends`` and
   runs the smoke suite (slow tier: it builds a venv and runs two cases);
-* "Adding a kernel": the README's code block, run through the harness on
-  torch-cpu and jax-cpu with its numerics check.
+* "Adding a kernel": the README's code block and registry line added to a
+  copy of the package, run through the harness on torch-cpu and jax-cpu with
+  its numerics check, and through the FLOP accounting test.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tomllib
-import uuid
 from pathlib import Path
 
 import pytest
 
-from accelbench import kernels
 from accelbench.backends.base import Backend
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,31 +113,60 @@ def test_backend_from_a_separate_package_is_listed_and_runs_the_smoke_suite(tmp_
 
 
 # ------------------------------------------------------------------- kernel
-@pytest.fixture
-def readme_kernel(tmp_path, monkeypatch):
-    """The README's kernel, imported as a module and registered as `axpy` for this test."""
-    (block,) = code_blocks(readme_section("Adding a kernel"), "python")
-    module_name = f"readme_axpy_{uuid.uuid4().hex[:8]}"
-    path = tmp_path / f"{module_name}.py"
-    path.write_text(block)
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, module_name, module)
-    spec.loader.exec_module(module)
-    monkeypatch.setitem(kernels._MODULES, "axpy", (module_name, "Axpy"))
-    kernels._cache.pop("axpy", None)
-    yield kernels.get("axpy")
-    kernels._cache.pop("axpy", None)
+PACKAGE_PARTS = ("__init__.py", "kernels", "backends", "harness", "reports")
+"""What installs as the ``accelbench`` package (pyproject maps the root to it)."""
 
 
-@pytest.mark.parametrize("backend", ["torch-cpu", "jax-cpu"])
-def test_readme_kernel_runs_through_the_harness(readme_kernel, backend):
-    from accelbench.harness.plan import Case
-    from accelbench.harness.worker import run_case
+def add_the_readme_kernel(package: Path) -> None:
+    """Do what "Adding a kernel" says, in ``package`` (a copy of accelbench):
+    save the code block as kernels/<name>.py and add the quoted line to
+    ``_MODULES`` in kernels/__init__.py. Nothing else."""
+    section = readme_section("Adding a kernel")
+    (block,) = code_blocks(section, "python")
+    path, registry_line = re.search(r"Save it as `(kernels/\w+\.py)`, add `([^`]+)` to `_MODULES`", section).groups()
+    (package / path).write_text(block)
+    init = package / "kernels" / "__init__.py"
+    text = init.read_text()
+    assert text.count("_MODULES = {\n") == 1
+    init.write_text(text.replace("_MODULES = {\n", "_MODULES = {\n    " + registry_line.rstrip(",") + ",\n"))
 
-    cfg = readme_kernel.config("tiny")
-    assert readme_kernel.flops_per_step(cfg) == 2 * 4096 and readme_kernel.bytes_per_step(cfg) == 3 * 4096 * 4
-    record = run_case(Case(kernel="axpy", preset="tiny", backend=backend, steps=3, warmup=1, repeats=1), "readme")
-    assert record.status == "ok", record.error
-    assert record.numerics.passed and record.numerics.max_rel_err < 1e-6
-    assert record.metrics.tflops > 0 and record.kernel.flop_convention == "matmul-exact"
+
+def test_readme_kernel_needs_two_files_and_runs_through_the_harness_and_the_flop_check(tmp_path):
+    """The README's kernel added to a copy of the package exactly as the README
+    says (this checkout's registry is never touched), then run the way a user
+    would: `accelbench run` on torch-cpu and jax-cpu in processes that import
+    the copy, and the FLOP accounting test, which has no entry for it."""
+    package = tmp_path / "src" / "accelbench"
+    package.mkdir(parents=True)
+    for part in PACKAGE_PARTS:
+        source = ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, package / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, package / part)
+    add_the_readme_kernel(package)
+    changed = subprocess.run(["diff", "-rq", "-x", "__pycache__", str(ROOT / "kernels"), str(package / "kernels")],
+                             capture_output=True, text=True).stdout.splitlines()
+    assert len(changed) == 2, changed  # kernels/__init__.py differs, kernels/axpy.py is new
+
+    # The copy first on the path; the installed accelbench's metadata still names the backends.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(package.parent), os.environ.get("PYTHONPATH", "")])}
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-m", "accelbench.harness.cli", "run", "--kernel", "axpy", "--backend",
+                          "torch-cpu", "--backend", "jax-cpu", "--steps", "3", "--warmup", "1", "--repeats", "1",
+                          "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=600, cwd=tmp_path,
+                         env=env)
+    assert run.returncode == 0, run.stderr
+    records = {p.stem: json.loads(p.read_text()) for p in out.glob("axpy-*.json")}
+    assert sorted(records) == ["axpy-tiny--jax-cpu", "axpy-tiny--torch-cpu"]
+    for record in records.values():
+        assert record["status"] == "ok", record["error"]
+        assert record["numerics"]["passed"] and record["numerics"]["max_rel_err"] < 1e-6
+        assert record["kernel"]["flop_convention"] == "elementwise"
+        assert record["kernel"]["flops_per_step"] == 2 * 4096 and record["kernel"]["bytes_per_step"] == 3 * 4096 * 4
+        assert record["metrics"]["tflops"] > 0
+
+    flop_test = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "axpy",
+                                str(ROOT / "tests" / "test_flop_accounting.py")],
+                               capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
+    assert flop_test.returncode == 0 and "1 passed" in flop_test.stdout, flop_test.stdout + flop_test.stderr

@@ -1,10 +1,9 @@
 """Analytic FLOP counts against torch's FlopCounterMode and XLA's cost analysis.
 
 Every registered kernel's ``tiny`` preset is counted by both tools and checked
-against the expectation ``kernels.flops.EXPECTED`` states for it; that
-module's docstring explains why each counter differs from the formulas. A
-kernel added without an entry gets the matmul-exact default, and fails here
-if it is not matmul-exact, until its entry says what to expect and why.
+against the expectation ``kernels.flops.EXPECTED`` states for it, or else the
+default of its FLOP convention (``kernels.flops.BY_CONVENTION``); that
+module's docstring explains why each counter differs from the formulas.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ import pytest
 
 from accelbench import kernels
 from accelbench.kernels import flops
-from accelbench.kernels.base import CAUSAL_HALVED, PALM
+from accelbench.kernels.base import CAUSAL_HALVED, EXACT_MATMUL, PALM
 from accelbench.kernels.llama import count_params
 
 
@@ -23,14 +22,20 @@ from accelbench.kernels.llama import count_params
 def test_tiny_preset_flops_agree_with_both_counters(name):
     kernel = kernels.get(name)
     cfg = kernel.config("tiny")
-    expected = flops.expectation(name)
     counted = flops.count(kernel, cfg)
     assert counted.torch is not None or counted.xla is not None, f"{name} has neither a torch nor a jax lowering"
+    # Its own expectation, and its convention's default too: that default is
+    # what a kernel added without an EXPECTED entry is held to, so it must
+    # hold for every kernel of that convention we have.
+    expectations = {"expected": flops.expectation(kernel)}
+    if kernel.flop_convention in flops.BY_CONVENTION:
+        expectations["convention default"] = flops.BY_CONVENTION[kernel.flop_convention]
     problems = []
-    for counter, value, check in (("FlopCounterMode", counted.torch, expected.torch),
-                                  ("XLA cost_analysis", counted.xla, expected.xla)):
-        if value is not None and (problem := check.problem(kernel, cfg, value)):
-            problems.append(f"{counter}: {problem}")
+    for which, expected in expectations.items():
+        for counter, value, check in (("FlopCounterMode", counted.torch, expected.torch),
+                                      ("XLA cost_analysis", counted.xla, expected.xla)):
+            if value is not None and (problem := check.problem(kernel, cfg, value)):
+                problems.append(f"{counter} ({which}): {problem}")
     analytic = kernel.flops_per_step(cfg)
     assert not problems, f"{name}:tiny, analytic {analytic:,.0f} FLOPs: " + "; ".join(problems)
 
@@ -50,10 +55,19 @@ def test_training_step_matmul_count_is_exact(name):
 def test_counter_check_rejects_a_wrong_count():
     kernel = kernels.get("gemm")
     cfg = kernel.config("tiny")
-    check = flops.expectation("gemm").torch
+    check = flops.expectation(kernel).torch
     assert check.problem(kernel, cfg, kernel.flops_per_step(cfg)) is None
     assert "expected" in check.problem(kernel, cfg, 1.01 * kernel.flops_per_step(cfg))
-    assert flops.DEFAULT.torch.problem(kernel, cfg, 0.0) is not None
+    assert flops.BY_CONVENTION[EXACT_MATMUL].torch.problem(kernel, cfg, 0.0) is not None
+
+
+def test_a_convention_without_a_default_needs_an_entry():
+    attention = kernels.get("attention")
+    assert attention.flop_convention not in flops.BY_CONVENTION
+    assert flops.expectation(attention) is flops.EXPECTED["attention"]
+    renamed = type("Unlisted", (type(attention),), {"name": "unlisted"})()
+    with pytest.raises(KeyError, match="add an entry for it to EXPECTED"):
+        flops.expectation(renamed)
 
 
 @pytest.mark.parametrize(
