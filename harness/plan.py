@@ -75,8 +75,12 @@ class CaseId:
         return cls(match["kernel"], match["preset"], match["backend"], match["hash"], int(nproc), int(nnodes))
 
 
-_CASE_ID = re.compile(r"(?P<kernel>[a-z0-9_]+)-(?P<preset>[A-Za-z0-9_.-]+?)--(?P<backend>[A-Za-z0-9_.]+(?:-[A-Za-z0-9_.]+)*)"
-                      r"(?:--(?P<hash>[0-9a-f]{8}))?(?:--dp(?:(?P<nnodes>[0-9]+)x)?(?P<nproc>[0-9]+))?")
+_CASE_ID = re.compile(
+    r"(?P<kernel>[a-z0-9_]+)-(?P<preset>[A-Za-z0-9_.]+(?:-[A-Za-z0-9_.]+)*)"
+    r"--(?P<backend>[A-Za-z0-9_.]+(?:-[A-Za-z0-9_.]+)*)"
+    r"(?:--(?P<hash>[0-9a-f]{8}))?"
+    r"(?:--dp(?:(?P<nnodes>[0-9]+)x)?(?P<nproc>[0-9]+))?"
+)
 
 
 @dataclass(frozen=True)
