@@ -7,7 +7,8 @@
 #
 # 1. tests marked gpu: tiny presets on torch-cuda and jax-gpu, numerics against the float64 CPU reference;
 # 2. GPT-2 124M, batch 16, T=1024, bf16: torch-cuda eager, torch-cuda with torch.compile, jax-gpu;
-# 3. prints tokens/s and MFU of each next to the anchors of DESIGN.md (H200, 2026-11-26).
+# 3. prints tokens/s and MFU of each next to ANCHORS below: the same runs measured on one NVIDIA H200 on
+#    2026-11-26, one run each, when the project started (docs/architecture.md: where the pieces are).
 # Records and reports land in $OUT/gpu and $OUT/gpu-eager.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +31,7 @@ echo "== GPT-2 124M, batch 16"
     --steps 20 --repeats 3 --out "$out/gpu-eager" || true
 
 "$py" - "$out" <<'PY'
-"""Each GPT-2 124M record next to its DESIGN.md anchor (H200, bf16 autocast, 6N+12LdT over 989 TFLOP/s)."""
+"""Each GPT-2 124M record next to its H200 anchor (2026-11-26, one run each; bf16 autocast, 6N+12LdT over 989 TFLOP/s)."""
 import json, sys
 from pathlib import Path
 
