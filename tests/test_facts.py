@@ -173,3 +173,14 @@ def test_the_wheel_installs_only_the_accelbench_package(tmp_path):
     assert zipfile.ZipFile(wheel).read(f"{info}/top_level.txt").decode().split() == ["accelbench"]
     assert {"accelbench/kernels/precision.py", "accelbench/harness/suites/smoke.toml"} <= set(names)
     assert not any(n.startswith(("accelbench/tests/", "accelbench/ci/")) for n in names)
+
+
+# ------------------------------------------------------------------ README
+def test_readme_layout_names_every_module():
+    text = (ROOT / "README.md").read_text()
+    layout = text[text.index("\n## Layout\n"):text.index("\n## ", text.index("\n## Layout\n") + 1)]
+    words = set(re.findall(r"[a-z_0-9]+", layout))
+    for folder in ("kernels", "backends", "harness", "reports"):
+        for module in (ROOT / folder).rglob("*.py"):
+            name = module.stem if module.stem not in ("__init__", "__main__") else module.parent.name
+            assert name in words, f"README's Layout does not name {module.relative_to(ROOT)}"
