@@ -43,12 +43,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accelbench.kernels.base import (
-    ATTENTION_CAUSAL_HALF, ATTENTION_FULL_SQUARE, JaxProgram, Kernel, Preset, TorchProgram, jax_dtype, rng_normal,
-    torch_dtype,
-)
-from accelbench.kernels.micro import jax_vjp_program, torch_vjp_program
-from accelbench.kernels.precision import element_bytes
+from accelbench.kernels.base import ATTENTION_CAUSAL_HALF, ATTENTION_FULL_SQUARE, JaxProgram, Kernel, Preset, TorchProgram
+from accelbench.kernels.base import rng_normal
+from accelbench.kernels.micro import jax_vjp_program, torch_state_vjp_program
+from accelbench.kernels.precision import element_bytes, jax_dtype
+
 
 @dataclass(frozen=True)
 class AttentionConfig:
@@ -99,17 +98,12 @@ class Attention(Kernel):
 
     # ------------------------------------------------------------------ torch
     def torch_program(self, cfg, state, device, precision, wrap=None) -> TorchProgram:
-        import torch
         import torch.nn.functional as F
-
-        dtype = torch_dtype(precision)
-        put = lambda a: torch.from_numpy(a).to(device=device, dtype=dtype)  # noqa: E731
 
         def forward(q, k, v):
             return F.scaled_dot_product_attention(q, k, v, is_causal=True)
 
-        inputs = {name: put(state[name]) for name in ("q", "k", "v")}
-        return torch_vjp_program(forward, inputs, put(state["d_out"]), "out", wrap)
+        return torch_state_vjp_program(forward, state, ["q", "k", "v"], "d_out", "out", device, precision, wrap)
 
     # -------------------------------------------------------------------- jax
     def jax_program(self, cfg, precision) -> JaxProgram:

@@ -33,7 +33,8 @@ from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 
-from accelbench.kernels.precision import PRECISIONS, jax_dtype, policy, torch_dtype  # noqa: F401 (the seam's vocabulary)
+# The precision vocabulary, re-exported: kernels import it with the rest of the seam.
+from accelbench.kernels.precision import PRECISIONS, jax_dtype, policy, torch_dtype  # noqa: F401
 
 # FLOP conventions. Every result records the one its ``flops_per_step`` used
 # (``kernel.flop_convention``); ``FLOP_CONVENTIONS`` says what each counts, in

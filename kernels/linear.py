@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accelbench.kernels.base import EXACT_MATMUL, JaxProgram, Kernel, Preset, TorchProgram, jax_dtype, rng_normal, torch_dtype
-from accelbench.kernels.micro import jax_vjp_program, torch_vjp_program
+from accelbench.kernels.base import EXACT_MATMUL, JaxProgram, Kernel, Preset, TorchProgram, rng_normal
+from accelbench.kernels.micro import jax_vjp_program, torch_state_vjp_program
 from accelbench.kernels.precision import element_bytes
 
 
@@ -85,29 +85,19 @@ class Linear(Kernel):
 
     # ------------------------------------------------------------------ torch
     def torch_program(self, cfg, state, device, precision, wrap=None) -> TorchProgram:
-        import torch
         import torch.nn.functional as F
-
-        dtype = torch_dtype(precision)
-        put = lambda a: torch.from_numpy(a).to(device=device, dtype=dtype)  # noqa: E731
 
         def forward(x, w, b=None):
             return F.linear(x, w, b)
 
-        inputs = {name: put(state[name]) for name in self._differentiated(cfg)}
-        return torch_vjp_program(forward, inputs, put(state["dy"]), "y", wrap)
+        return torch_state_vjp_program(forward, state, self._differentiated(cfg), "dy", "y", device, precision, wrap)
 
     # -------------------------------------------------------------------- jax
     def jax_program(self, cfg, precision) -> JaxProgram:
         import jax.numpy as jnp
 
-        dtype = jax_dtype(precision)
-
-        def init(arrays):
-            return {name: jnp.asarray(value, dtype) for name, value in arrays.items()}
-
         def forward(v):
             y = jnp.matmul(v["x"], v["w"].T)
             return y + v["b"] if cfg.bias else y
 
-        return jax_vjp_program(init, forward, self._differentiated(cfg), "dy", "y", precision)
+        return jax_vjp_program(None, forward, self._differentiated(cfg), "dy", "y", precision)

@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from accelbench.kernels.base import JaxProgram, TorchProgram, policy
+from accelbench.kernels.base import JaxProgram, TorchProgram, jax_dtype, policy, torch_dtype
 
 def rng_normal_float32(seed: int, shape, scale: float = 1.0) -> np.ndarray:
     """Deterministic N(0, scale²) values drawn directly in float32. For tensors
@@ -75,6 +75,28 @@ def torch_vjp_program(
     return TorchProgram(step=step, observe=observe)
 
 
+def torch_state_vjp_program(
+    forward: Callable[..., Any],
+    state: Mapping[str, np.ndarray],
+    differentiate: Sequence[str],
+    cotangent: str,
+    output_name: str,
+    device,
+    precision: str,
+    wrap: Callable | None = None,
+) -> TorchProgram:
+    """``torch_vjp_program`` over arrays of the state: the ``differentiate``
+    inputs and the ``cotangent`` placed on ``device`` in the policy's storage dtype."""
+    import torch
+
+    dtype = torch_dtype(precision)
+
+    def put(name):
+        return torch.from_numpy(state[name]).to(device=device, dtype=dtype)
+
+    return torch_vjp_program(forward, {name: put(name) for name in differentiate}, put(cotangent), output_name, wrap)
+
+
 # ------------------------------------------------------------------------- jax
 def jax_to_numpy(array) -> np.ndarray:
     """float64 stays float64; bf16 and fp32 become float32."""
@@ -89,11 +111,13 @@ def jax_matmul_scope(precision: str):
     ``jax.nn.dot_product_attention``) and the transposed dots of the backward."""
     import jax
 
-    return jax.default_matmul_precision("highest") if policy(precision).full_precision_matmuls else contextlib.nullcontext()
+    if policy(precision).full_precision_matmuls:
+        return jax.default_matmul_precision("highest")
+    return contextlib.nullcontext()
 
 
 def jax_vjp_program(
-    init: Callable[[dict[str, np.ndarray]], dict[str, Any]],
+    init: Callable[[dict[str, np.ndarray]], dict[str, Any]] | None,
     forward: Callable[[dict[str, Any]], Any],
     differentiate: Sequence[str],
     cotangent: str | None,
@@ -105,11 +129,17 @@ def jax_vjp_program(
     ``differentiate`` entries substituted; the step returns ``y`` and the
     pullback of ``state[cotangent]`` (ones for a scalar when None).
     ``to_reference_layout(name, array)`` undoes a layout change ``init`` made,
-    so observables match the layout of ``make_state``."""
+    so observables match the layout of ``make_state``. ``init`` None: every
+    array in the policy's storage dtype."""
     import jax
     import jax.numpy as jnp
 
     names = list(differentiate)
+    if init is None:
+        dtype = jax_dtype(precision)
+
+        def init(arrays):
+            return {name: jnp.asarray(value, dtype) for name, value in arrays.items()}
 
     def step(state):
         with jax_matmul_scope(precision):

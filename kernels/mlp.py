@@ -35,10 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accelbench.kernels.base import (
-    EXACT_MATMUL, JaxProgram, Kernel, KernelError, Preset, TorchProgram, jax_dtype, rng_normal, torch_dtype,
-)
-from accelbench.kernels.micro import jax_vjp_program, torch_vjp_program
+from accelbench.kernels.base import EXACT_MATMUL, JaxProgram, Kernel, KernelError, Preset, TorchProgram, rng_normal
+from accelbench.kernels.micro import jax_vjp_program, torch_state_vjp_program
 from accelbench.kernels.precision import element_bytes
 
 KINDS = ("gelu", "swiglu")
@@ -120,11 +118,7 @@ class MLP(Kernel):
 
     # ------------------------------------------------------------------ torch
     def torch_program(self, cfg, state, device, precision, wrap=None) -> TorchProgram:
-        import torch
         import torch.nn.functional as F
-
-        dtype = torch_dtype(precision)
-        put = lambda a: torch.from_numpy(a).to(device=device, dtype=dtype)  # noqa: E731
 
         def gelu_mlp(x, w_fc, b_fc, w_proj, b_proj):
             return F.linear(F.gelu(F.linear(x, w_fc, b_fc), approximate="tanh"), w_proj, b_proj)
@@ -133,18 +127,11 @@ class MLP(Kernel):
             return F.linear(F.silu(F.linear(x, w_gate)) * F.linear(x, w_up), w_down)
 
         forward = swiglu_mlp if cfg.kind == "swiglu" else gelu_mlp
-        inputs = {name: put(state[name]) for name in self._differentiated(cfg)}
-        return torch_vjp_program(forward, inputs, put(state["dy"]), "y", wrap)
+        return torch_state_vjp_program(forward, state, self._differentiated(cfg), "dy", "y", device, precision, wrap)
 
     # -------------------------------------------------------------------- jax
     def jax_program(self, cfg, precision) -> JaxProgram:
         import jax
-        import jax.numpy as jnp
-
-        dtype = jax_dtype(precision)
-
-        def init(arrays):
-            return {name: jnp.asarray(value, dtype) for name, value in arrays.items()}
 
         def gelu_mlp(v):
             h = jax.nn.gelu(v["x"] @ v["w_fc"].T + v["b_fc"], approximate=True)
@@ -155,4 +142,4 @@ class MLP(Kernel):
             return (jax.nn.silu(x @ v["w_gate"].T) * (x @ v["w_up"].T)) @ v["w_down"].T
 
         forward = swiglu_mlp if cfg.kind == "swiglu" else gelu_mlp
-        return jax_vjp_program(init, forward, self._differentiated(cfg), "dy", "y", precision)
+        return jax_vjp_program(None, forward, self._differentiated(cfg), "dy", "y", precision)

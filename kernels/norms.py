@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accelbench.kernels.base import ELEMENTWISE, JaxProgram, Kernel, Preset, TorchProgram, jax_dtype, rng_normal, torch_dtype
-from accelbench.kernels.micro import jax_vjp_program, torch_vjp_program
+from accelbench.kernels.base import ELEMENTWISE, JaxProgram, Kernel, Preset, TorchProgram, rng_normal
+from accelbench.kernels.micro import jax_vjp_program, torch_state_vjp_program
 from accelbench.kernels.precision import element_bytes
 
 @dataclass(frozen=True)
@@ -85,22 +85,11 @@ class _Norm(Kernel):
         raise NotImplementedError
 
     def torch_program(self, cfg, state, device, precision, wrap=None) -> TorchProgram:
-        import torch
-
-        dtype = torch_dtype(precision)
-        put = lambda a: torch.from_numpy(a).to(device=device, dtype=dtype)  # noqa: E731
-        inputs = {name: put(state[name]) for name in ["x", *self._param_names()]}
-        return torch_vjp_program(self.torch_forward(cfg), inputs, put(state["dy"]), "y", wrap)
+        return torch_state_vjp_program(self.torch_forward(cfg), state, ["x", *self._param_names()], "dy", "y", device,
+                                       precision, wrap)
 
     def jax_program(self, cfg, precision) -> JaxProgram:
-        import jax.numpy as jnp
-
-        dtype = jax_dtype(precision)
-
-        def init(arrays):
-            return {name: jnp.asarray(value, dtype) for name, value in arrays.items()}
-
-        return jax_vjp_program(init, self.jax_forward(cfg), ["x", *self._param_names()], "dy", "y", precision)
+        return jax_vjp_program(None, self.jax_forward(cfg), ["x", *self._param_names()], "dy", "y", precision)
 
 
 def _jax_statistics_dtype(dtype):
