@@ -19,6 +19,7 @@ from typing import ClassVar
 
 from accelbench.backends import chip_share, cpuinfo, discovery, matmul_precision
 from accelbench.backends.base import Availability, Backend, BackendError, BackendSettings, DeviceInfo, PreparedStep
+from accelbench.harness import fit
 
 
 class JaxBackend(Backend):
@@ -155,22 +156,26 @@ class JaxAccelBackend(JaxBackend):
         if flag:
             os.environ["NEURON_CC_FLAGS"] = matmul_precision.with_neuron_flag(os.environ.get("NEURON_CC_FLAGS", ""), flag)
 
-    def prepare(self, kernel, cfg, state) -> PreparedStep:
-        self.select_platform()
+    def matmul_scope(self):
+        """Where a step is lowered: fp32 asks XLA for full-precision dots (jax.default_matmul_precision,
+        a context manager, so nothing outlives this lowering). Engines that compile the step
+        themselves (data parallelism) lower it inside this too."""
         import contextlib
 
         import jax
 
+        precision = self.matmul_plan.xla_precision
+        return jax.default_matmul_precision(precision) if precision else contextlib.nullcontext()
+
+    def prepare(self, kernel, cfg, state) -> PreparedStep:
+        self.select_platform()
         from accelbench.kernels import jax_models
 
         jax_models.ATTENTION_IMPLEMENTATION = self.attention_implementation()
-        plan = self.matmul_plan
-        # Scoped to this lowering: the step is compiled ahead of time inside prepare().
-        scope = jax.default_matmul_precision(plan.xla_precision) if plan.xla_precision else contextlib.nullcontext()
-        with scope:
+        with self.matmul_scope():  # the step is compiled ahead of time inside prepare()
             prepared = super().prepare(kernel, cfg, state)
         prepared.info["jax_attention"] = jax_models.ATTENTION_IMPLEMENTATION or "xla"
-        prepared.info["matmul_precision"] = plan.to_dict()
+        prepared.info["matmul_precision"] = self.matmul_plan.to_dict()
         return prepared
 
     def catalog_key(self, device_kind: str) -> str | None:
@@ -284,8 +289,8 @@ class JaxNeuronBackend(JaxAccelBackend):
         info = super().device_info()
         if info.memory_bytes is None:  # the plugin keeps no allocator statistics: the core's share of the chip's HBM
             devices = discovery.neuron_devices()
-            if devices and devices[0].memory_bytes:
-                info.memory_bytes = int(devices[0].memory_bytes * info.chip_share)
+            if devices:
+                info.memory_bytes = fit.visible_device_bytes(devices[0].memory_bytes, info.chip_share)
         return info
 
     @classmethod

@@ -28,6 +28,7 @@ from typing import Any
 from accelbench.backends import chip_share, discovery, matmul_precision
 from accelbench.backends.base import Availability, DeviceInfo
 from accelbench.backends.torch_common import TorchBackend, TorchSettings
+from accelbench.harness import fit
 from accelbench.backends.torch_xla import minor_version
 
 NATIVE_FROM = (2, 13)
@@ -126,7 +127,7 @@ class TorchNeuronBackend(TorchBackend):
             kind=f"AWS Neuron ({first.instance_type or 'unknown instance'})" if first else "AWS Neuron",
             catalog_key=key,
             count=1,
-            memory_bytes=int(first.memory_bytes * share.share) if first and first.memory_bytes else None,
+            memory_bytes=fit.visible_device_bytes(first.memory_bytes if first else None, share.share),
             chip_share=share.share,
             chip_share_reason=share.reason,
             extra={"neuron_devices": len(devices), "visible_neuron_devices": _accelerator_count(torch),

@@ -35,6 +35,7 @@ from typing import Any
 from accelbench.backends import chip_share, cpuinfo, discovery, matmul_precision
 from accelbench.backends.base import Availability, BackendError, DeviceInfo, PreparedStep
 from accelbench.backends.torch_common import TorchBackend, TorchSettings
+from accelbench.harness import fit
 
 PJRT_DEVICES = ("CPU", "TPU", "NEURON", "CUDA")
 MATMUL_PLATFORM = {"CPU": "cpu", "TPU": "tpu", "NEURON": "neuron", "CUDA": "gpu"}
@@ -234,7 +235,8 @@ class TorchXlaBackend(TorchBackend):
                                           os.environ.get("NEURON_LOGICAL_NC_CONFIG"))
             return DeviceInfo(kind=f"AWS Neuron ({first.instance_type or 'unknown instance'})" if first else "AWS Neuron",
                               catalog_key=key, count=1, extra=extra, chip_share=share.share,
-                              chip_share_reason=share.reason, memory_bytes=_share_of(first, share.share))
+                              chip_share_reason=share.reason,
+                              memory_bytes=fit.visible_device_bytes(first.memory_bytes if first else None, share.share))
         if pjrt == "TPU":
             chips = discovery.tpu_chips()
             extra["tpu_chips"] = chips.count
@@ -262,13 +264,6 @@ class TorchXlaBackend(TorchBackend):
             return None
         peak = info.get("peak_bytes_used", info.get("bytes_used")) if isinstance(info, dict) else None
         return int(peak) if peak is not None else None
-
-
-def _share_of(neuron_device, share: float) -> int | None:
-    """One visible device's memory: its share of the chip's HBM (neuron-ls ``memory_size`` is per chip)."""
-    if neuron_device is None or not neuron_device.memory_bytes:
-        return None
-    return int(neuron_device.memory_bytes * share)
 
 
 def _xm():
