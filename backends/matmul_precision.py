@@ -53,13 +53,20 @@ class MatmulPlan:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
-def plan(platform: str, precision: str) -> MatmulPlan:
+def plan(platform: str, precision: str, xla_knob: bool = True) -> MatmulPlan:
     """``platform``: 'neuron', 'tpu', 'gpu' (XLA on a GPU: jax-gpu, torch-xla
-    with PJRT CUDA) or 'cpu'; ``precision``: the run's precision policy."""
+    with PJRT CUDA) or 'cpu'; ``precision``: the run's precision policy;
+    ``xla_knob``: whether the framework can set XLA's matmul precision
+    (torch-xla before 2.8 has no ``torch_xla.backends``): without it the
+    record says what XLA's default runs instead."""
     if precision == "fp32":
         if platform == "neuron":
             return MatmulPlan("fp32", "fp32", f"NEURON_CC_FLAGS {NEURON_FP32_FLAG}: neuronx-cc keeps fp32 matmuls",
                               NEURON_DOC, neuron_cc_flag=NEURON_FP32_FLAG)
+        if platform in ("tpu", "gpu") and not xla_knob:
+            default = "bf16" if platform == "tpu" else "tf32"
+            return MatmulPlan("fp32", default, f"XLA's default precision ({default} dots): this framework version "
+                                               "cannot ask for 'highest'", XLA_DOC)
         if platform in ("tpu", "gpu"):
             return MatmulPlan("fp32", "fp32", "XLA matmul precision 'highest': full fp32 dots", XLA_DOC,
                               xla_precision="highest")
@@ -67,6 +74,8 @@ def plan(platform: str, precision: str) -> MatmulPlan:
     if precision == "tf32":
         if platform == "neuron":
             return MatmulPlan("tf32", "bf16", "neuronx-cc's default auto-cast runs fp32 matmuls in bf16", NEURON_DOC)
+        if platform == "tpu" and not xla_knob:
+            return MatmulPlan("tf32", "bf16", "XLA's default precision on TPU: one bf16 pass", XLA_DOC)
         if platform == "tpu":
             return MatmulPlan("tf32", "bf16_3x", "XLA matmul precision 'high': 3-pass bf16 on TPU (no TF32 there)",
                               XLA_DOC, xla_precision="high")

@@ -142,7 +142,9 @@ class TorchXlaBackend(TorchBackend):
 
     @property
     def matmul_plan(self) -> matmul_precision.MatmulPlan:
-        return matmul_precision.plan(MATMUL_PLATFORM[self.pjrt_device], self.precision)
+        # torch_xla.backends.set_mat_mul_precision exists from torch-xla 2.8 (docs.pytorch.org/xla/release/r2.8).
+        knob = (minor_version(_package_version("torch-xla") or _package_version("torch_xla")) or (0, 0)) >= (2, 8)
+        return matmul_precision.plan(MATMUL_PLATFORM[self.pjrt_device], self.precision, xla_knob=knob)
 
     def configure(self) -> None:
         super().configure()

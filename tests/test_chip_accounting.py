@@ -286,3 +286,9 @@ def test_bad_run_pricing_is_one_line_exit_2(cli, tmp_path):
                "--out", tmp_path / "o")
     assert proc.returncode == 2 and "--chips-per-instance needs a price" in proc.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_without_the_xla_knob_the_record_says_what_xla_ran():
+    assert matmul_precision.plan("tpu", "fp32", xla_knob=False).effective == "bf16"
+    assert matmul_precision.plan("gpu", "fp32", xla_knob=False).effective == "tf32"
+    assert matmul_precision.plan("tpu", "fp32", xla_knob=False).xla_precision is None
