@@ -4,6 +4,7 @@ and the one top-level name the distribution installs."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -189,3 +190,13 @@ def test_readme_layout_names_every_module():
                 continue
             name = module.stem if module.stem not in ("__init__", "__main__") else module.parent.name
             assert name in words, f"README's Layout does not name {module.relative_to(ROOT)}"
+
+
+def test_env_lists_the_accelerators_discovery_finds(capsys):
+    from accelbench.backends import discovery
+    from accelbench.harness.cli import main
+
+    assert main(["env", "--json"]) == 0
+    env = json.loads(capsys.readouterr().out)
+    assert env["accelerators"] == [vars(d) for d in discovery.discover_all()]
+    assert env["numpy"] == envinfo.package_version("numpy")
