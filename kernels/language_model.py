@@ -15,6 +15,7 @@ class LanguageModel(Kernel):
 
     is_training_step = True
     flop_convention = PALM
+    uses_attention = True
 
     def count_params(self, cfg, non_embedding: bool = True) -> int:
         raise NotImplementedError

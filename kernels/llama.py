@@ -58,6 +58,8 @@ class LlamaConfig:
     eps: float = 1e-8
     weight_decay: float = 0.1
     seed: int = 0
+    remat: bool = False
+    """Activation checkpointing per block (torch.utils.checkpoint / jax.checkpoint)."""
 
     @property
     def head_dim(self) -> int:
@@ -202,7 +204,7 @@ class Llama(LanguageModel):
 
         return llama_torch.program(cfg, state, device, precision, wrap)
 
-    def jax_program(self, cfg, precision) -> JaxProgram:
+    def jax_program(self, cfg, precision, attention=None) -> JaxProgram:
         from accelbench.kernels import llama_jax
 
-        return llama_jax.program(cfg, precision)
+        return llama_jax.program(cfg, precision, attention)
