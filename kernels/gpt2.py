@@ -96,14 +96,16 @@ class GPT2(LanguageModel):
     def count_params(self, cfg: GPT2Config, non_embedding: bool = True) -> int:
         return count_params(cfg, non_embedding)
 
-    def memory_estimate_bytes(self, cfg: GPT2Config, precision: str) -> float:
-        """fp32 weights, grads and two moments (16 B/param) plus activations:
-        about 34·T·d + 5·H·T² bytes per layer per sequence in 16-bit
-        (Korthikanti et al. 2022, eq. 1), doubled for fp32, plus the logits."""
-        act_bytes = 2 if precision == "bf16" else 4
-        per_layer = (34 * cfg.seq_len * cfg.d_model + 5 * cfg.n_head * cfg.seq_len**2) * act_bytes / 2
-        logits = 3 * cfg.seq_len * cfg.vocab_size * 4
-        return 16.0 * count_params(cfg, non_embedding=False) + cfg.batch * (cfg.n_layer * per_layer + logits)
+    def block_parameter_count(self, cfg: GPT2Config) -> int:
+        return 12 * cfg.d_model**2 + 13 * cfg.d_model
+
+    def activation_bytes_per_token_layer(self, cfg: GPT2Config, precision: str) -> float:
+        """About 34·d + 5·H·T bytes per token per layer in 16-bit (Korthikanti
+        et al. 2022, eq. 1, divided by the sequence's T tokens), doubled for
+        fp32; with fused attention the 5·H·T probabilities term is not kept,
+        so this errs high."""
+        act_bytes = 2 if precision == "bf16" else (8 if precision == "fp64" else 4)
+        return (34 * cfg.d_model + 5 * cfg.n_head * cfg.seq_len) * act_bytes / 2
 
     def make_state(self, cfg: GPT2Config, seed: int = 0) -> dict[str, np.ndarray]:
         state = {}
