@@ -136,9 +136,8 @@ def layout_from_args(cases: list[Case], args) -> list[Case]:
     """Apply the command line's layout to every case, or, when none was given
     (e.g. ``--resume`` of a stored plan), check each case's own."""
     given = {k: getattr(args, k) for k in LAYOUT_FIELDS if getattr(args, k, None) is not None}
-    if given:
-        return with_layout(cases, Layout(**given))
-    return [with_layout([c], Layout(**{k: getattr(c, k) for k in LAYOUT_FIELDS}))[0] for c in cases]
+    # what the command line leaves out stays the case's own (a suite's nproc under --nnodes/--node-rank)
+    return [with_layout([c], Layout(**({k: getattr(c, k) for k in LAYOUT_FIELDS} | given)))[0] for c in cases]
 
 
 def worker_command(case: Case, case_file, record_file, run_id: str) -> list[str]:
