@@ -291,7 +291,7 @@ def _launch(case_file: str, record_file: str, run_id: str) -> int:
 
 
 def _run_jax(case: Case, record_file: str, run_id: str) -> int:
-    from accelbench.backends.data_parallel import JaxMesh
+    from accelbench.backends.jax_mesh import JaxMesh
     from accelbench.harness import worker
 
     if getattr(backends.get_class(case.backend), "platform", "") == "cpu":

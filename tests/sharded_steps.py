@@ -64,7 +64,7 @@ def torch_main(kernel_name: str, strategy: str, steps: int) -> None:
 def jax_main(kernel_name: str, strategy: str, steps: int, batch: int) -> None:
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     from accelbench import kernels
-    from accelbench.backends.data_parallel import JaxMesh
+    from accelbench.backends.jax_mesh import JaxMesh
     from accelbench.backends.jax_backend import JaxCpuBackend
 
     kernel = kernels.get(kernel_name)

@@ -110,7 +110,7 @@ def test_jax_remat_checkpoints_each_block():
 def test_fsdp_partition_is_the_largest_divisible_axis():
     from jax.sharding import PartitionSpec
 
-    from accelbench.backends.data_parallel import fsdp_spec
+    from accelbench.backends.jax_mesh import fsdp_spec
 
     assert fsdp_spec((256, 64), 4) == PartitionSpec("data", None)
     assert fsdp_spec((64, 192), 4) == PartitionSpec(None, "data")
