@@ -179,7 +179,10 @@ class TorchDataParallel:
         block (the last one not resharded after forward: the backward needs it
         at once), then on the root for the rest (embeddings, head, norms). The
         parameters become DTensors sharded on dim 0 over the world; the
-        optimizer is made afterwards on them (the lowering does so)."""
+        optimizer is made afterwards on them (the lowering does so). FSDP2
+        runs on CUDA and CPU (gloo) per the torch docs, and on TorchNeuron's
+        ``neuron`` device (Neuron docs, "How to use torch.distributed on
+        Neuron": DDP, FSDP2, DTensor)."""
         from torch.distributed.device_mesh import init_device_mesh
         from torch.distributed.fsdp import fully_shard
 

@@ -122,3 +122,16 @@ def test_suite_per_kernel_settings_yield_to_set(tmp_path):
     suite.write_text('description = "x"\nkernels = ["gpt2:tiny"]\nbackends = ["torch-cpu"]\n[kernel_settings.llama]\nbatch = 4\n')
     with pytest.raises(plan.PlanError, match="kernel_settings for 'llama', which the suite does not run"):
         plan.build_plan(str(suite), [], [], [])
+
+
+def test_command_line_layout_keeps_the_suite_nproc_it_does_not_give():
+    """A multi-node recipe gives --nnodes/--node-rank/--master-addr; the devices per node stay the suite's."""
+    from types import SimpleNamespace
+
+    from accelbench.harness import distributed
+
+    cases = plan.build_plan("whole-p5", [], ["torch-cuda"], [])
+    args = SimpleNamespace(nproc=None, nnodes=2, node_rank=1, master_addr="10.0.0.1", master_port=None, rdzv_endpoint=None)
+    laid = distributed.layout_from_args(cases, args)
+    assert {(c.nproc, c.nnodes, c.node_rank, c.master_addr) for c in laid} == {(8, 2, 1, "10.0.0.1")}
+    assert all(c.case_id.endswith("--dp2x8") for c in laid)
