@@ -13,6 +13,7 @@ Framework imports happen inside functions only.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from typing import Any
@@ -118,8 +119,9 @@ class JaxMesh:
         out_shardings = jax.tree.map(lambda _: whole, jax.eval_shape(program.step, placed)[1])
         current = {"state": placed, "outputs": None}
         t0 = time.perf_counter()
-        compiled = jax.jit(program.step, in_shardings=(shardings,), out_shardings=(shardings, out_shardings),
-                           donate_argnums=0).lower(placed).compile()
+        with getattr(backend, "matmul_scope", contextlib.nullcontext)():  # the backend's matmul precision, as its own prepare
+            compiled = jax.jit(program.step, in_shardings=(shardings,), out_shardings=(shardings, out_shardings),
+                               donate_argnums=0).lower(placed).compile()
         compile_s = time.perf_counter() - t0
         hlo = compiled.as_text() or ""
 
@@ -139,6 +141,8 @@ class JaxMesh:
                                     for op in ("all-reduce", "all-gather", "reduce-scatter")},
                 **backend.attention_info(kernel, compiled)}
         info["hlo_all_reduce_ops"] = info["hlo_collectives"]["all-reduce"]
+        if hasattr(backend, "matmul_plan"):
+            info["matmul_precision"] = backend.matmul_plan.to_dict()
         return PreparedStep(step=step, observe=observe, compile_s=compile_s, info=info)
 
     def shard_info(self) -> dict[str, Any]:
