@@ -61,7 +61,7 @@ class JaxBackend(Backend):
         from accelbench.kernels import jax_models
 
         requested = self.attention_implementation()
-        return {"jax_attention": jax_models.attention_that_ran(compiled.as_text() or "", requested),
+        return {"jax_attention": jax_models.attention_that_ran(compiled.as_text() or ""),
                 "jax_attention_requested": requested or "default (xla)"}
 
     def prepare(self, kernel, cfg, state) -> PreparedStep:

@@ -44,7 +44,7 @@ def layer_norm(x, w, b, eps=1e-5):
     return (xf - mean) * jax.lax.rsqrt(var + eps) * w + b
 
 
-def attention_that_ran(compiled_hlo: str, requested: str | None) -> str:
+def attention_that_ran(compiled_hlo: str) -> str:
     """Which attention implementation a compiled step holds: "cudnn" when
     cuDNN's fused attention custom call is in its HLO, else "xla"."""
     return "cudnn" if CUDNN_ATTENTION_CALL in (compiled_hlo or "") else "xla"

@@ -145,3 +145,22 @@ def test_jax_record_says_which_attention_ran():
     gemm = kernels.get("gemm")
     info = JaxCpuBackend().prepare(gemm, gemm.config("tiny"), gemm.make_state(gemm.config("tiny"))).info
     assert "jax_attention" not in info  # no attention in a GEMM: nothing to say
+
+
+def test_cudnn_attention_call_names_match_the_installed_jax():
+    """The record's "jax_attention: cudnn" rests on the custom-call targets of
+    cuDNN fused attention starting with ``__cudnn$fmha``: checked against the
+    installed JAX's own table (jax/_src/cudnn/fused_attention_stablehlo.py)."""
+    import importlib.util
+    import re
+
+    from accelbench.kernels import jax_models
+
+    spec = importlib.util.find_spec("jax._src.cudnn.fused_attention_stablehlo")
+    if spec is None or spec.origin is None:
+        pytest.skip("this JAX has no cuDNN fused-attention module")
+    targets = set(re.findall(r'"(__cudnn\$[A-Za-z0-9]+)"', open(spec.origin).read()))
+    assert targets and all(t.startswith(jax_models.CUDNN_ATTENTION_CALL) for t in targets if "fmha" in t), targets
+    hlo = 'custom-call(...), custom_call_target="__cudnn$fmhaSoftmax"'
+    assert jax_models.attention_that_ran(hlo) == "cudnn"
+    assert jax_models.attention_that_ran("fusion(...) dot(...)") == "xla"
