@@ -57,6 +57,8 @@ def build_parser() -> Parser:
                    help="progress on stderr: rich (live, the default on a terminal), plain lines (the default "
                         "otherwise), or jsonl (one JSON event per line, for scripts)")
     r.add_argument("--quiet", action="store_true", help="no progress and no summary on stderr; errors only")
+    r.add_argument("--dry-run", action="store_true",
+                   help="print the cases, their per-device memory, the estimated time and (with a price) cost; run nothing")
     r.add_argument("--no-fit-check", action="store_true",
                    help="run cases even when the kernel's memory estimate exceeds the memory available")
     pricing = r.add_mutually_exclusive_group()  # harness/cost.py says how a run is priced
@@ -152,6 +154,11 @@ def cmd_run(args) -> int:
     out, cases = planfile.resolve_run(args)
     cases = _with_pricing(cases, args)
     cases = distributed.layout_from_args(cases, args)
+    if args.dry_run:  # before anything is written (accelbench.harness.dryrun)
+        from accelbench.harness import dryrun
+
+        print(dryrun.describe(cases, out, bool(args.resume)))
+        return 0
 
     from accelbench.harness.progress import make_renderer  # case, phase, steps, elapsed: rich, plain, jsonl or quiet
 
