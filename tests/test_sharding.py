@@ -23,11 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from accelbench.harness.numerics import TOLERANCE
+from accelbench.kernels.precision import policy
 
 pytestmark = pytest.mark.distributed
 
-FP32 = TOLERANCE["fp32"]
+FP32 = policy("fp32").tolerance
 HELPER = Path(__file__).resolve().parent / "sharded_steps.py"
 
 

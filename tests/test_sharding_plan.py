@@ -15,9 +15,9 @@ import pytest
 from accelbench import kernels
 from accelbench.harness import sharding
 from accelbench.harness.plan import Case
-from accelbench.harness.numerics import TOLERANCE
+from accelbench.kernels.precision import policy
 
-FP32 = TOLERANCE["fp32"]
+FP32 = policy("fp32").tolerance
 
 
 @pytest.mark.parametrize("args, needle", [
