@@ -70,6 +70,8 @@ class Loaded:
         df["case_id"] = [case_id(r) for r in self.records]
         df["source"] = [r.get("_source") for r in self.records]
         df["folder"] = [r.get("_folder") for r in self.records]
+        df["published"] = [bool(r.get("_published")) for r in self.records]
+        df["record"] = self.records  # the whole record, for what the flat columns do not hold (samples, sharding)
         return df
 
 
