@@ -346,7 +346,8 @@ def summary(df, baseline: str | None) -> list[str]:
         if fast:
             r = max(fast, key=lambda x: x.per_chip)
             ratio = (" — the baseline itself" if r is base else
-                     f", {with_interval(r.ratio, r.ratio_ci, '×')} {baseline}'s" if r.ratio is not None else "")
+                     f", {with_interval(r.ratio, r.ratio_ci, '×')} the throughput per chip of {baseline}"
+                     if r.ratio is not None else "")
             out.append(f"{workload}: fastest is {r.chip} ({r.label}) at {with_interval(r.per_chip, r.per_chip_ci)} "
                        f"{unit}{ratio}.")
     return out

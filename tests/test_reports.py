@@ -66,10 +66,11 @@ def test_run_writes_markdown_and_html_reports(smoke):
     html = (smoke / "report.html").read_text()
     for case in ("gemm:tiny", "gpt2:tiny"):
         assert f"## {case}" in md and f"<h2>{case}</h2>" in html
-    assert '<meta name="viewport"' in html and 'class="table-wrap"' in html
-    assert html.count('<img src="data:image/png;base64,') >= 2  # throughput and roofline
+    assert '<meta name="viewport"' in html and 'class="headline"' in html and "<details>" in html
+    assert html.count('<img src="data:image/svg+xml;base64,') >= 1  # throughput (no price, no roof on a CPU)
     assert "<script" not in html and "<link" not in html and 'src="http' not in html
-    assert (smoke / "report_plots" / "throughput_cost.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = (smoke / "report_plots" / "throughput.svg").read_text()
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg and "<script" not in svg
 
 
 def test_report_all_formats_with_a_baseline(smoke, tmp_path, capsys):
@@ -78,8 +79,9 @@ def test_report_all_formats_with_a_baseline(smoke, tmp_path, capsys):
     assert code == 0, err
     assert out == ""  # written to files, not printed
     md = (tmp_path / "r.md").read_text()
-    assert "against `torch-cpu`" in md and md.count("1.00× (baseline)") == 2
-    assert "![Throughput and cost per device](r_plots/throughput_cost.png)" in md
+    assert "against `torch-cpu`" in md and md.count("1× (baseline)") == 2
+    assert "![tokens/s per chip on" in md and "](r_plots/throughput.svg)" in md
+    assert "## Summary" in md and "gpt2:tiny: fastest is" in md
     for heading in ("### Timing", "### Completion fences", "### FLOP convention", "### Prices", "### Software and hosts"):
         assert heading in md
     assert "no price for:" in md and "Energy not measured for" in md and "MFU not measured for" in md
@@ -117,7 +119,7 @@ def test_bad_files_are_skipped_with_one_warning_each(smoke, tmp_path, capsys):
                       ("unrelated.json", "not a result record")):
         assert sum(name in w and why in w for w in warnings) == 1, (name, warnings)
     md = (tmp_path / "r.md").read_text()
-    assert md.count("| torch-cpu |") == 2 and "### Files skipped" in md
+    assert md.count("| torch-cpu |") == 4 and "### Files skipped" in md  # headline and detail, two workloads
 
 
 def test_compare_smoke_folder_against_itself(smoke, capsys):
@@ -153,18 +155,29 @@ def test_prices_mfu_energy_and_flags(tmp_path, capsys):
     bad.backend.info = {"recompiled_during_timing": True}
     write_record(tmp_path / "gpt2-124m--jax-gpu.json", bad)
     rep = report.build(load.load_folders([tmp_path]), baseline="torch-cuda")
-    rows = {row[0]: row for row in rep.tables[0].rows}
-    assert rows["torch-cuda"][6] == "33.4%" and rows["torch-cuda"][7] == "11.7 (11.5–11.8)"
-    assert rows["torch-cuda"][8] == "0.41" and rows["torch-cuda"][10] == "1.00× (baseline)"
-    assert rows["jax-gpu"][7] == "–" and rows["jax-gpu"][10] == "1.11×"
-    assert "numerics FAILED" in rows["jax-gpu"][11] and "RECOMPILED" in rows["jax-gpu"][11]
-    assert rep.tables[0].flagged == [True, False]  # sorted fastest first
+    table = rep.tables[0]
+    col = {h: i for i, h in enumerate(table.headers)}
+    rows = {row[0]: row for row in table.rows}
+    assert "chip" not in col and "On every row: chip NVIDIA H100 80GB HBM3" in table.notes[0]
+    assert rows["torch-cuda"][col["MFU"]] == "33.4%" and rows["torch-cuda"][col["$/1M tokens (95% CI)"]] == "11.7 (11.5–11.8)"
+    assert rows["torch-cuda"][col["× torch-cuda (95% CI)"]] == "1× (baseline)"
+    ratio = rows["jax-gpu"][col["× torch-cuda (95% CI)"]]
+    assert ratio.startswith("1.11× (") and rows["jax-gpu"][col["$/1M tokens (95% CI)"]] == "–"
+    lo, hi = (float(x) for x in ratio.split("(")[1].rstrip(")").split("–"))
+    assert lo < 1.11 < hi  # a bootstrap interval around the ratio
+    assert "numerics FAILED" in rows["jax-gpu"][col["checks"]] and "RECOMPILED" in rows["jax-gpu"][col["checks"]]
+    assert table.flagged == [True, False]  # sorted fastest first
+    detail = {row[0]: row for row in table.detail.rows}
+    assert detail["torch-cuda"][table.detail.headers.index("J/token")] == "0.41"
+    assert detail["torch-cuda"][table.detail.headers.index("compile (s)")] == "20"
     sections = {s.title: s.items for s in rep.sections}
     flagged = sections["Flagged cases: read these figures with care"]
     assert any("numerics FAILED" in i for i in flagged) and any("recompiled" in i for i in flagged)
     assert any("p5.48xlarge" in i and "2025-06-05" in i and "aws.amazon.com" in i for i in sections["Prices"])
     assert any(i.startswith("no price for: gpt2:124m on jax-gpu") for i in sections["Prices"])
-    assert [f.name for f in rep.figures] == ["throughput_cost", "mfu"]
+    assert [f.name for f in rep.figures] == ["cost", "throughput", "mfu"]
+    assert any("fastest is NVIDIA H100 80GB HBM3 (jax-gpu)" in s and "the throughput per chip of torch-cuda" in s for s in rep.summary)
+    assert any("cheapest is NVIDIA H100 80GB HBM3 (torch-cuda)" in s and "the baseline itself" in s for s in rep.summary)
 
 
 def test_failures_are_listed_apart(tmp_path):
@@ -185,8 +198,17 @@ def test_roofline_against_the_catalog_and_scaling(tmp_path):
     rep = report.build(load.load_folders([tmp_path]))
     figures = {f.name: f for f in rep.figures}
     assert set(figures) == {"roofline", "scaling"}
-    assert "Roofs:" in figures["roofline"].caption and "devices without a catalog key" in figures["roofline"].caption
-    assert rep.tables[0].rows[0][1].endswith("×4")  # device count shown
+    assert "roofs: min(dense peak" in figures["roofline"].caption
+    chip = rep.tables[0].headers.index("chip")
+    assert sorted(row[chip] for row in rep.tables[0].rows)[-1] == "NVIDIA H100 80GB HBM3 ×4"  # chips used shown
+
+
+def test_no_roofline_without_a_roof(tmp_path):
+    write_record(tmp_path / "gemm-cpu.json", synthetic(kernel="gemm", tokens=None, flops=1.1e12, bytes_=4e8,
+                                                       backend="torch-cpu", device="Intel Xeon", catalog_key=None))
+    rep = report.build(load.load_folders([tmp_path]))
+    assert "roofline" not in {f.name for f in rep.figures}
+    assert any(s.startswith("roofline: no roof to draw") for s in rep.plots_skipped)
 
 
 def test_an_empty_folder_reports_no_records(tmp_path, capsys):
