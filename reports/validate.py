@@ -69,6 +69,9 @@ def _short(value: Any) -> str:
 
 def record_problem(record: dict) -> str | None:
     """The first field of ``record`` a report cannot use, and why; None when all are usable."""
+    preset = _get(record, "kernel.preset")
+    if not isinstance(preset, str) or not preset:
+        return f"field 'kernel.preset' must be a non-empty string, got {_short(preset)}"
     for name in _TABLES:
         value = _get(record, name)
         if value is not None and not isinstance(value, dict):
