@@ -20,6 +20,9 @@ from typing import Any
 LONGEST_STEP_S = 7 * 24 * 3600.0
 """A step longer than a week is not a measurement any case here can make (the longest timeout is hours)."""
 
+MOST_DEVICES = 1_000_000
+"""More devices than any cluster has: a corrupted count, not a run."""
+
 _NUMBERS = (
     "kernel.flops_per_step", "kernel.bytes_per_step", "kernel.tokens_per_step",
     "timing.compile_s", "timing.first_step_s", "timing.warmup_steps", "timing.steps", "timing.repeats",
@@ -108,8 +111,8 @@ def record_problem(record: dict) -> str | None:
             if (why := number_problem(item)) or not 0 < float(item) < LONGEST_STEP_S:
                 return f"field 'timing.samples_s' holds {_short(item)}: {why or 'not a step time above 0 and under a week'}"
     count = _get(record, "backend.device_count")
-    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
-        return f"field 'backend.device_count' must be a whole number of 1 or more, got {_short(count)}"
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MOST_DEVICES):
+        return f"field 'backend.device_count' must be a whole number from 1 to {MOST_DEVICES:,}, got {_short(count)}"
     for name in _WORD_LISTS:
         value = _get(record, name)
         if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
