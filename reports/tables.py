@@ -140,7 +140,7 @@ def variant_labels(rows) -> dict:
     different settings, kernel configs or runs stay apart:
     ``torch-cpu (compile=True)``; published rows by their framework."""
     labels = {}
-    config_keys = _differing([r["kernel_config"] for _, r in rows.iterrows()])
+    config_keys = _differing([r["kernel_config"] for _, r in rows.iterrows() if r["backend.name"] != PUBLISHED])
     for backend, group in rows.groupby("backend.name", sort=False):
         setting_keys = _differing([r["backend_settings"] for _, r in group.iterrows()])
         for index, r in group.iterrows():

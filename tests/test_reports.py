@@ -221,3 +221,120 @@ def test_importing_reports_imports_no_framework():
             "accelbench.reports.methodology, accelbench.reports.html, accelbench.reports.render, accelbench.reports.plots; "
             "assert not {'torch', 'jax'} & set(sys.modules), sorted(set(sys.modules) & {'torch', 'jax'})")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+# ----------------------------------------------------------------- marks, references, runs
+def test_price_marks_and_unstable_cases_are_marked_in_rows_and_plots(tmp_path):
+    what_if = synthetic(backend="torch-cpu", device="AMD EPYC", catalog_key=None, median=0.5,
+                        cost={"usd_per_mtok": 40.0, "device_matches": False})  # a record from before cost.marks
+    marked = synthetic(cost={"usd_per_mtok": 2.0, "marks": ["stale", "other-region"], "price_source": "p5 (eu)"})
+    write_record(tmp_path / "a.json", what_if)
+    data = marked.to_dict()
+    data["timing"]["unstable"] = ["load average 3.1 on 2 cores"]  # written by the timing checks
+    (tmp_path / "b.json").write_text(json.dumps(data))
+    rep = report.build(load.load_folders([tmp_path]))
+    table = rep.tables[0]
+    cost, checks = table.headers.index("$/1M tokens (95% CI)"), table.headers.index("checks")
+    rows = {row[0]: row for row in table.rows}
+    assert rows["torch-cpu"][cost].endswith("[what-if]")
+    assert rows["torch-cuda"][cost].endswith("[stale, other-region]")
+    assert "UNSTABLE: load average 3.1 on 2 cores" in rows["torch-cuda"][checks]
+    assert table.flagged[[r[0] for r in table.rows].index("torch-cuda")] is True
+    svg = {f.name: f.svg.decode() for f in rep.figures}["cost"]
+    assert "what-if" in svg or "[what-if]" in {f.name: f for f in rep.figures}["cost"].caption
+    assert "<pattern" in svg  # marked bars are hatched
+    flagged = {s.title: s.items for s in rep.sections}["Flagged cases: read these figures with care"]
+    assert any("timing UNSTABLE" in i for i in flagged) and any("its price is what-if" in i for i in flagged)
+    from accelbench.reports import html as html_render
+
+    page = html_render.document(rep)
+    assert '<span class="mark">what-if</span>' in page and '<span class="mark">stale</span>' in page
+
+
+def test_published_references_are_rows_costed_with_the_catalog_and_hatched(tmp_path, capsys):
+    write_record(tmp_path / "llama-8b--torch-cuda.json",
+                 synthetic(kernel="llama", device="NVIDIA H100 80GB HBM3", tokens=8192, median=1.0,
+                           cost={"usd_per_mtok": 0.9}))
+    rec = json.loads((tmp_path / "llama-8b--torch-cuda.json").read_text())
+    rec["kernel"]["preset"], rec["kernel"]["config"] = "8b", {"batch": 1, "seq_len": 8192}
+    (tmp_path / "llama-8b--torch-cuda.json").write_text(json.dumps(rec))
+    code, _, err = report_cli(capsys, tmp_path, "--references", "--md", tmp_path / "r.md", "--html", tmp_path / "r.html")
+    assert code == 0, err
+    md = (tmp_path / "r.md").read_text()
+    table = md.split("## llama:8b")[1].split("###")[0]
+    assert table.count("| published: ") == 4 and "| torch-cuda |" in table
+    # trn1: 767.2 tokens/s per chip at the catalog's trn1.32xlarge price per chip-hour
+    from accelbench.harness import catalog
+
+    price = catalog.load_prices()["trn1.32xlarge"]
+    expected = price.usd_per_hour / price.accelerators / (767.2 * 3600) * 1e6
+    trn1 = next(line for line in table.splitlines() if line.startswith("| published: NeuronX Distributed"))
+    assert f"{expected:.3g}" in trn1 and "[unconfirmed]" in trn1
+    assert "published: NeuronX Distributed on AWS Trainium" in table and "differs from our runs" in table
+    assert "512 chips (ours: 1)" in table
+    html = (tmp_path / "r.html").read_text()
+    assert html.count('<tr class="published">') == 8  # headline and detail rows
+    svg = (tmp_path / "r_plots" / "cost.svg").read_text()
+    assert "<pattern" in svg  # published bars hatched
+    assert "### Published reference points" in md and "training_data_decoder.csv" in md
+    assert "4 published" not in md.split("\n")[2]  # the case count counts our runs only
+    assert md.split("\n")[2].startswith("1 cases from")
+
+
+def test_the_flop_note_follows_each_row_when_sizes_differ(tmp_path):
+    small = synthetic(flops=1e15)
+    big = synthetic(backend="jax-gpu", flops=2e15, tokens=32768)
+    big.kernel.config = {"batch": 32}
+    write_record(tmp_path / "a.json", small)
+    write_record(tmp_path / "b.json", big)
+    rep = report.build(load.load_folders([tmp_path]), with_plots=False)
+    detail = rep.tables[0].detail
+    flop = detail.headers.index("FLOP / step")
+    assert sorted(row[flop] for row in detail.rows) == ["1,000,000,000,000,000", "2,000,000,000,000,000"]
+    assert any("differ between rows" in n for n in detail.notes)
+    config = rep.tables[0].headers.index("configuration")
+    assert {row[config].split(",")[0] for row in rep.tables[0].rows} == {"batch 16", "batch 32"}
+
+
+def test_duplicate_folders_and_records_are_read_once_with_a_warning(tmp_path, capsys):
+    write_record(tmp_path / "a" / "gpt2-124m--torch-cuda.json", synthetic())
+    shutil.copy(tmp_path / "a" / "gpt2-124m--torch-cuda.json", tmp_path / "a" / "copy.json")
+    code, out, err = report_cli(capsys, tmp_path / "a", tmp_path / "a")
+    assert code == 0
+    assert err.count("given twice") == 1 and err.count("duplicate record") == 1, err
+    assert out.count("| torch-cuda |") == 2  # headline and detail: one row each
+
+
+def test_a_case_from_two_runs_shows_the_newest_unless_asked(tmp_path, capsys):
+    old, new = synthetic(median=0.2), synthetic(median=0.1)
+    new.run_id, new.created_at = "later", "2026-11-27T00:00:00+00:00"
+    write_record(tmp_path / "run1" / "gpt2-124m--torch-cuda.json", old)
+    write_record(tmp_path / "run2" / "gpt2-124m--torch-cuda.json", new)
+    code, out, err = report_cli(capsys, tmp_path / "run1", tmp_path / "run2")
+    assert code == 0 and err.count("has records from 2 runs") == 1 and "showing the newest" in err
+    assert "163,840" in out and "81,920" not in out  # 16384 tokens / 0.1 s, not / 0.2 s
+    code, out, err = report_cli(capsys, tmp_path / "run1", tmp_path / "run2", "--all-runs")
+    assert code == 0 and "163,840" in out and "81,920" in out and "run later" in out
+
+
+def test_records_left_by_an_earlier_run_into_the_folder_are_named(tmp_path):
+    from accelbench.harness import planfile
+    from accelbench.harness.plan import build_plan
+
+    planfile.write_plan(tmp_path, build_plan(None, ["gpt2:124m"], ["torch-cuda"], []))
+    write_record(tmp_path / "gpt2-124m--torch-cuda.json", synthetic())
+    write_record(tmp_path / "gpt2-124m--jax-gpu.json", synthetic(backend="jax-gpu"))
+    loaded = load.load_folders([tmp_path])
+    assert any("not in its latest plan" in w and "gpt2-124m--jax-gpu" in w for w in loaded.warnings)
+
+
+def test_report_html_path_does_not_overwrite_the_markdown(tmp_path, capsys):
+    from accelbench.harness.preflight import report_paths
+
+    assert report_paths(str(tmp_path / "r.html"), tmp_path) == (tmp_path / "r.md", tmp_path / "r.html")
+    assert report_paths(None, tmp_path) == (tmp_path / "report.md", tmp_path / "report.html")
+    code = main(["run", "--kernel", "gemm:tiny", "--backend", "torch-cpu", "--steps", "1", "--repeats", "1",
+                 "--warmup", "0", "--quiet", "--out", str(tmp_path / "res"), "--report", str(tmp_path / "r.html")])
+    assert code == 0, capsys.readouterr().err
+    assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
+    assert (tmp_path / "r.md").read_text().startswith("# accelbench results")
