@@ -45,7 +45,7 @@ def latest(root: Path = RESULTS_ROOT) -> Path | None:
     """The folder ``root/latest`` points at, or None when there is no pointer."""
     pointer = root / LATEST
     if pointer.is_symlink() or pointer.is_dir():
-        return pointer.resolve() if pointer.exists() else None
+        return root / pointer.resolve().name if pointer.exists() else None
     if pointer.is_file():
         try:
             name = pointer.read_text().strip()

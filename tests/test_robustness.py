@@ -384,9 +384,11 @@ def test_sigkill_half_way_then_resume_runs_only_the_unfinished_cases(tmp_path):
     finished = {p.name: load_record(p) for p in record_files(out)}  # every record readable
     assert 1 <= len(finished) < 4
     assert (out / PLAN_FILE).exists()
+    assert list(tmp.glob("accelbench-case-*")), "SIGKILL leaves the running case's folder behind"
 
     resumed = subprocess.run([sys.executable, "-m", "accelbench.harness.cli", "run", "--resume", str(out)],
-                             capture_output=True, text=True, timeout=300)
+                             capture_output=True, text=True, timeout=300, env={**os.environ, "TMPDIR": str(tmp)})
+    assert not list(tmp.glob("accelbench-case-*")), "the next run cleans it up"
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stderr.count("(kept from an earlier run)") == len(finished)
     final = {p.name: load_record(p) for p in record_files(out)}
@@ -418,3 +420,45 @@ def test_sigterm_stops_the_running_case_and_keeps_finished_records(tmp_path):
     assert list(records) == ["gemm:tiny@torch-cpu"] and records["gemm:tiny@torch-cpu"]["status"] == "ok"
     assert not [p for p in out.iterdir() if p.name.startswith(".")], "nothing half-written"
     assert len(planfile.load_plan(out)) == 2
+
+
+# ------------------------------------------------------------ temp folders and run history
+def test_case_folders_of_a_dead_runner_are_removed_and_others_kept(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # its pid now names no process (pids are not reused this fast)
+    orphan = tmp_path / f"{runner.CASE_DIR_PREFIX}orphan"
+    mine = tmp_path / f"{runner.CASE_DIR_PREFIX}mine"
+    unowned = tmp_path / f"{runner.CASE_DIR_PREFIX}unowned"
+    for folder, owner in ((orphan, dead.pid), (mine, os.getpid()), (unowned, None)):
+        folder.mkdir()
+        (folder / "case.json").write_text("{}")
+        if owner is not None:
+            (folder / runner.OWNER_FILE).write_text(str(owner))
+    assert runner.remove_orphan_case_dirs(str(tmp_path)) == [orphan]
+    assert not orphan.exists() and mine.exists() and unowned.exists()
+
+
+def test_run_without_out_keeps_a_history_and_compare_takes_the_last_two(tmp_path):
+    from accelbench.harness import history
+
+    args = ["run", "--kernel", "gemm:tiny", *CPU, *QUICK, "--quiet"]
+    first = subprocess.run([sys.executable, "-m", "accelbench.harness.cli", *args], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    root = tmp_path / "results"
+    (run1,) = history.runs(root)
+    assert history.latest(root) == run1 and (run1 / "report.md").exists() and (run1 / "report.html").exists()
+    second = subprocess.run([sys.executable, "-m", "accelbench.harness.cli", *args], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr
+    run1_, run2 = history.runs(root)
+    assert run1_ == run1 and history.latest(root) == run2, "latest follows the newest run"
+    assert (run1 / "gemm-tiny--torch-cpu.json").exists(), "the older run is kept apart, not overwritten"
+    compared = subprocess.run([sys.executable, "-m", "accelbench.harness.cli", "compare", "results", "--threshold",
+                               "100000"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert compared.returncode == 0, compared.stderr
+    assert f"results/{run2.name} against results/{run1.name}" in compared.stdout
+    resumed = subprocess.run([sys.executable, "-m", "accelbench.harness.cli", "run", "--resume"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0 and "(kept from an earlier run)" in resumed.stderr, resumed.stderr
+    assert history.runs(root) == [run1, run2], "--resume alone finishes the latest run, in place"
