@@ -74,7 +74,7 @@ def _timing(ok, baseline) -> Section:
                    "its interval from the step-time interval.")
     combos = {}
     for _, r in ok.iterrows():
-        key = (value(r, "timing.steps"), value(r, "timing.warmup_steps"), value(r, "timing.repeats"))
+        key = tuple(_whole(value(r, f"timing.{k}")) for k in ("steps", "warmup_steps", "repeats"))
         combos.setdefault(key, []).append(r)
     for (steps, warmup, repeats), rows in sorted(combos.items(), key=lambda kv: str(kv[0])):
         who = "all cases" if len(combos) == 1 else ", ".join(sorted({f"{r['workload']} on {r['backend.name']}" for r in rows}))
@@ -87,6 +87,11 @@ def _timing(ok, baseline) -> Section:
     s.items.append("A row marked UNSTABLE was flagged by the timing checks (timing.unstable: e.g. a busy machine, "
                    "a drifting clock); its figures are shown but not to be trusted.")
     return s
+
+
+def _whole(v):
+    """A count as the record holds it (a frame with published rows turns the column to floats)."""
+    return int(v) if isinstance(v, float) and v.is_integer() else v
 
 
 def _fences(df) -> Section:
@@ -191,7 +196,8 @@ def _flags(df) -> Section:
             s.items.append(f"{who}: timing UNSTABLE: {', '.join(map(str, unstable))}")
         marks = price_marks(r["record"]) if "record" in r else []
         if marks and value(r, "cost.usd_per_mtok") is not None:
-            s.items.append(f"{who}: its price is {', '.join(marks)} ({PRICE_MARK_MEANING_SHORT})")
+            meaning = "; ".join(f"{m}: {PRICE_MARK_MEANING[m]}" for m in marks if m in PRICE_MARK_MEANING)
+            s.items.append(f"{who}: its price is {', '.join(marks)} ({meaning})")
     return s
 
 
@@ -201,7 +207,6 @@ PRICE_MARK_MEANING = {
     "stale": "a price older than the catalog's freshness limit",
     "other-region": "a price from another region than the one asked for",
 }
-PRICE_MARK_MEANING_SHORT = "; ".join(f"{k}: {v}" for k, v in PRICE_MARK_MEANING.items())
 
 
 def published(df) -> list[Section]:

@@ -20,15 +20,18 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 from dataclasses import dataclass, field
 
 from accelbench.reports.rows import PRICE_MARKS
 from accelbench.reports.tables import ok_rows, value, workload_rows
 
 MEASURED, PUBLISHED_GREY, MARKED = "#1f77b4", "#9aa5b1", "#f0a44b"
-WIDTH_IN = 6.2
-LABEL_PT = 10
-UNIT_IN = 0.2
+WIDTH_IN = 5.0
+LABEL_PT = 12
+UNIT_IN = 0.21
+NAME_CHARS = 44
+"""At 5 inches wide and 11 pt, a figure shown 370 px wide on a phone keeps its text about 11 px high."""
 
 
 @dataclass
@@ -88,20 +91,29 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}"
 
 
+def _bar_name(bar: Bar) -> list[str]:
+    name = bar.label + (" (published)" if bar.published and "published" not in bar.label else "")
+    name += f" [{', '.join(bar.marks)}]" if bar.marks else ""
+    return textwrap.wrap(name, NAME_CHARS) or [""]
+
+
 def bar_chart(bars: list[Bar], xlabel: str):
-    """Horizontal bars grouped by workload, each bar's name above it. Units of
-    the y axis are UNIT_IN inches, so text and bars keep their spacing at any count."""
+    """Horizontal bars grouped by workload, each bar's name above it (wrapped,
+    so a long name adds a line instead of widening the figure). The y axis is
+    in units of UNIT_IN inches, so text and bars keep their spacing at any count."""
+    from matplotlib.ticker import MaxNLocator
+
     groups = list(dict.fromkeys(b.group for b in bars))
     slots, y = [], 0.0
     for group in groups:
-        slots.append(("group", group, y + 0.5))
-        y += 1.2
+        slots.append(("group", group, y + 0.55))
+        y += 1.3
         for bar in (b for b in bars if b.group == group):
-            y += 0.9  # the bar's name, above it
+            y += 1.0 * len(_bar_name(bar))  # the bar's name, above it
             slots.append(("bar", bar, y + 0.4))
-            y += 1.1
+            y += 1.15
         y += 0.3
-    fig = _new_figure(WIDTH_IN, 0.55 + UNIT_IN * y)
+    fig = _new_figure(WIDTH_IN, 0.7 + UNIT_IN * y)
     ax = fig.subplots()
     top = max((b.ci[1] if b.ci else b.value) for b in bars) or 1.0
     for kind, item, ypos in slots:
@@ -111,20 +123,21 @@ def bar_chart(bars: list[Bar], xlabel: str):
         bar = item
         colour = PUBLISHED_GREY if bar.published else (MARKED if bar.marks else MEASURED)
         hatch = "///" if bar.published else ("xx" if bar.marks else None)
-        ax.barh([ypos], [bar.value], height=0.7, color=colour, hatch=hatch, edgecolor="#333333", linewidth=0.4)
+        ax.barh([ypos], [bar.value], height=0.75, color=colour, hatch=hatch, edgecolor="#333333", linewidth=0.4)
         if bar.ci:
             ax.errorbar([bar.value], [ypos], xerr=[[max(bar.value - bar.ci[0], 0)], [max(bar.ci[1] - bar.value, 0)]],
                         fmt="none", ecolor="#222222", capsize=3, linewidth=1)
-        name = bar.label + (" (published)" if bar.published and "published" not in bar.label else "") + (f" [{', '.join(bar.marks)}]" if bar.marks else "")
-        ax.text(0, ypos - 0.45, _text(name), fontsize=LABEL_PT - 1, va="bottom", color="#222222")
+        ax.text(0, ypos - 0.5, _text("\n".join(_bar_name(bar))), fontsize=LABEL_PT - 1, va="bottom",
+                color="#222222", linespacing=1.1)
         end = bar.ci[1] if bar.ci else bar.value
         ax.text(end + top * 0.015, ypos, _text(_fmt(bar.value)), fontsize=LABEL_PT - 1, va="center")
-    ax.set_xlim(0, top * 1.18)
+    ax.set_xlim(0, top * 1.22)
     ax.set_ylim(y, 0)
     ax.set_yticks([])
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
-    ax.set_xlabel(_text(xlabel), fontsize=LABEL_PT)
+    ax.set_xlabel(_text(xlabel), fontsize=LABEL_PT - 1)
+    ax.xaxis.set_major_locator(MaxNLocator(4))  # few ticks: their labels stay apart at phone width
     ax.tick_params(axis="x", labelsize=LABEL_PT - 1)
     ax.grid(axis="x", alpha=0.3)
     return fig

@@ -157,7 +157,8 @@ def as_record(ref: Reference, devices: dict, prices: dict) -> dict:
     return {
         "schema": "accelbench.result/1", "run_id": f"{PUBLISHED}:{ref.key}", "created_at": ref.as_of, "status": "ok",
         "kernel": {"name": kernel_name, "preset": preset or "tiny", "config": {}},
-        "backend": {"name": PUBLISHED, "framework": ref.framework, "device_kind": device.name,
+        "backend": {"name": PUBLISHED, "framework": ref.framework, "device_kind": ref.hardware,  # the catalog key: short
+                    "device_name": device.name,
                     "device_catalog_key": ref.hardware, "device_count": ref.chips, "precision": ref.precision,
                     "fence": "not applicable: a published figure", "settings": {}, "info": {}},
         "timing": {}, "numerics": {},

@@ -270,7 +270,7 @@ def test_published_references_are_rows_costed_with_the_catalog_and_hatched(tmp_p
     expected = price.usd_per_hour / price.accelerators / (767.2 * 3600) * 1e6
     trn1 = next(line for line in table.splitlines() if line.startswith("| published: NeuronX Distributed"))
     assert f"{expected:.3g}" in trn1 and "[unconfirmed]" in trn1
-    assert "published: NeuronX Distributed on AWS Trainium" in table and "differs from our runs" in table
+    assert "published: NeuronX Distributed on trn1 ×512" in table and "differs from our runs" in table
     assert "512 chips (ours: 1)" in table
     html = (tmp_path / "r.html").read_text()
     assert html.count('<tr class="published">') == 8  # headline and detail rows
