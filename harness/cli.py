@@ -70,12 +70,7 @@ def build_parser() -> Parser:
                    help="run cases even when the kernel's memory estimate exceeds the memory available "
                         "(default: off, such cases are recorded skipped)")
     pricing = r.add_mutually_exclusive_group()  # harness/cost.py says how a run is priced
-    pricing.add_argument("--instance", metavar="NAME",
-                         help="price results as this instance (see `accelbench prices`) (default: unpriced)")
-    pricing.add_argument("--usd-per-hour", type=float, metavar="X",
-                         help="price results at X US dollars per hour (default: unpriced)")
-    r.add_argument("--prices", metavar="FILE",
-                   help="TOML price file merged over the built-in prices (default: the built-in prices only)")
+    _add_pricing_arguments(r)
     from accelbench.harness.distributed import add_layout_arguments  # --nproc, --nnodes, ...: data-parallel runs
 
     add_layout_arguments(r)
@@ -103,6 +98,7 @@ def build_parser() -> Parser:
                           "'published' (default: off)")
     rep.add_argument("--all-runs", action="store_true",
                      help="keep every record of a case found in several runs (default: off, the newest only)")
+    _add_pricing_arguments(rep, when="re-price the saved records: ")
 
     cmp = sub.add_parser("compare", help="exit 1 when a case in NEW is slower than in OLD past the threshold, "
                                          "failing, or missing")
@@ -113,6 +109,22 @@ def build_parser() -> Parser:
     cmp.add_argument("--threshold", type=float, default=5.0, metavar="PCT",
                      help="smallest slowdown in %% that counts, when outside the noise (default: 5)")
     return p
+
+
+def _add_pricing_arguments(p, when: str = "") -> None:
+    """--instance | --usd-per-hour, --chips-per-instance, --prices (harness/cost.py says how a run is priced)."""
+    pricing = p.add_mutually_exclusive_group()
+    pricing.add_argument("--instance", metavar="NAME",
+                         help=when + "price as this instance (see `accelbench prices`) (default: unpriced"
+                         + (", or the price the run was given)" if when else ")"))
+    pricing.add_argument("--usd-per-hour", type=float, metavar="X",
+                         help=when + "price at X US dollars per hour for the WHOLE instance; a run is charged "
+                                     "X x chips measured / chips per instance (default: unpriced)")
+    p.add_argument("--chips-per-instance", type=int, metavar="N",
+                   help="chips of the priced instance, when discovery on the host cannot tell (or to override it) "
+                        "(default: from discovery, else the price list)")
+    p.add_argument("--prices", metavar="FILE",
+                   help="TOML price file merged over the built-in prices (default: the built-in prices only)")
 
 
 def cmd_backends(args) -> int:
@@ -220,8 +232,11 @@ def cmd_run(args) -> int:
         return 128 + signum
     _write_report([out], md_path, html_path=html_path)
     counts = {s: sum(o.status == s for o in summary.outcomes) for s in ("ok", "failed", "skipped", "unavailable")}
+    from accelbench.harness.cost import closing_marks
+
     renderer.finish(f"{len(summary.outcomes)} cases: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v)
-                    + f"; records in {out}/, report {md_path} and {html_path}", counts)
+                    + f"; records in {out}/, report {md_path} and {html_path}"
+                    + closing_marks([o.record for o in summary.outcomes]), counts)
     return min(summary.failed, 125)
 
 
@@ -242,24 +257,28 @@ def _describe(outcome) -> str:
 
 
 def _write_report(dirs, md_path: Path | None, html_path: Path | None = None, csv_path: Path | None = None,
-                  baseline: str | None = None, references: bool = False, all_runs: bool = False) -> str:
+                  baseline: str | None = None, references: bool = False, all_runs: bool = False,
+                  reprice=None) -> str:
     from accelbench.reports import report
 
     def warn(message: str) -> None:
         print(f"accelbench: warning: {message}", file=sys.stderr)
 
     _, text = report.write(dirs, md=md_path, html=html_path, csv=csv_path, baseline=baseline, warn=warn,
-                           references=references, all_runs=all_runs)
+                           references=references, all_runs=all_runs, transform=reprice)
     return text
 
 
 def cmd_report(args) -> int:
     from accelbench.harness import preflight
+    from accelbench.reports import pricing  # --instance/--usd-per-hour: re-price the saved records
 
     for flag in ("md", "html", "csv"):
         if getattr(args, flag) is not None:
             preflight.check_file_writable(getattr(args, flag), f"--{flag}")
-    text = _write_report(args.dirs, args.md, args.html, args.csv, args.baseline, args.references, args.all_runs)
+    reprice = pricing.from_args(args.instance, args.usd_per_hour, args.chips_per_instance, args.prices)
+    text = _write_report(args.dirs, args.md, args.html, args.csv, args.baseline, args.references, args.all_runs,
+                         reprice)
     if not (args.md or args.html or args.csv):
         print(text)
     return 0
@@ -286,14 +305,15 @@ def _with_pricing(cases, args):
 
     from accelbench.harness import cost
 
-    if args.instance is None and args.usd_per_hour is None and args.prices is None:
+    if args.instance is None and args.usd_per_hour is None and args.prices is None and args.chips_per_instance is None:
         # a stored plan: every case's own pricing, checked before the first case runs
-        for pricing in {(c.instance, c.usd_per_hour, c.prices_file) for c in cases}:
+        for pricing in {(c.instance, c.usd_per_hour, c.prices_file, c.chips_per_instance) for c in cases}:
             cost.resolve(*pricing)
         return cases
-    cost.resolve(args.instance, args.usd_per_hour, args.prices)
+    cost.resolve(args.instance, args.usd_per_hour, args.prices, args.chips_per_instance)
     prices_file = str(Path(args.prices).resolve()) if args.prices else None
-    return [replace(c, instance=args.instance, usd_per_hour=args.usd_per_hour, prices_file=prices_file) for c in cases]
+    return [replace(c, instance=args.instance, usd_per_hour=args.usd_per_hour, prices_file=prices_file,
+                    chips_per_instance=args.chips_per_instance) for c in cases]
 
 
 def cmd_suites(args) -> int:

@@ -48,7 +48,9 @@ class Case:
     instance: str | None = None
     usd_per_hour: float | None = None
     prices_file: str | None = None
-    """How the worker prices the case (``--instance`` / ``--usd-per-hour`` / ``--prices``; see accelbench.harness.cost)."""
+    chips_per_instance: int | None = None
+    """How the worker prices the case (``--instance`` / ``--usd-per-hour`` / ``--prices`` / ``--chips-per-instance``;
+    see accelbench.harness.cost)."""
     nproc: int = 1
     nnodes: int = 1
     node_rank: int = 0

@@ -123,7 +123,9 @@ def _measure(case: Case, record: ResultRecord, checkpoint=lambda phase: None, pa
         precision=precision,
         fence=backend.fence_description,
         settings=dataclasses.asdict(backend.settings),
-        info={"device": {"memory_bytes": device.memory_bytes, "driver": device.driver, **device.extra}},
+        info={"device": {"memory_bytes": device.memory_bytes, "driver": device.driver, **device.extra,
+                         "chip_share": device.chip_share, "chip_share_reason": device.chip_share_reason},
+              "host": cost.host_facts()},  # the host's chips and region: what a price needs, now or at report time
     )
     if parallel:
         parallel.describe(record)

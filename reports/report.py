@@ -75,14 +75,18 @@ def write(
     warn: Callable[[str], None] | None = None,
     references: bool = False,
     all_runs: bool = False,
+    transform: Callable[[load.Loaded], None] | None = None,
 ) -> tuple[Report, str]:
     """Load ``dirs`` (and, with ``references``, the published reference
     points) and write the reports asked for; returns the report and its
-    Markdown. Markdown plots go beside the .md file in ``<stem>_plots/``."""
+    Markdown. Markdown plots go beside the .md file in ``<stem>_plots/``.
+    ``transform`` changes the loaded records in place before anything is built."""
     from accelbench.reports import html as html_render, render
 
     loaded = load.load_folders(dirs, all_runs=all_runs)
-    if references:
+    if transform:  # e.g. re-pricing the saved records (reports/pricing.py)
+        transform(loaded)
+    if references:  # after re-pricing: published rows are priced from the catalog by reports/references.py
         from accelbench.reports.references import published_records
 
         loaded.records += published_records()
