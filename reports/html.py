@@ -64,7 +64,7 @@ li { margin: 0.2rem 0; overflow-wrap: anywhere; }
 """
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
-_FIGURE = re.compile(r"^(?P<value>.*?)(?: \((?P<ci>[^()]*–[^()]*)\))?(?: \[(?P<marks>[^\[\]]+)\])?$")
+_FIGURE = re.compile(r"^(?P<value>.*?)(?: \((?P<ci>[^()]*–[^()]*)\))?(?P<marks>(?: \[[^\[\]]+\])*)$")
 
 
 def _cell(text: str) -> str:
@@ -75,9 +75,8 @@ def _cell(text: str) -> str:
     out = escape(match["value"])
     if match["ci"]:
         out += f'<span class="ci">{escape(match["ci"])}</span>'
-    for mark in (match["marks"] or "").split(", "):
-        if mark:
-            out += f'<span class="mark">{escape(mark)}</span>'
+    for mark in re.findall(r"\[([^\[\]]+)\]", match["marks"] or ""):
+        out += f'<span class="mark">{escape(mark)}</span>'
     return out
 
 

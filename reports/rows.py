@@ -14,9 +14,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from accelbench.harness.cost import MARKS as PRICE_MARKS  # "what-if", "unconfirmed", "stale", "other-region"
+
 MISSING = "–"
-WHAT_IF, UNCONFIRMED, STALE, OTHER_REGION = "what-if", "unconfirmed", "stale", "other-region"
-PRICE_MARKS = (WHAT_IF, UNCONFIRMED, STALE, OTHER_REGION)
+WHAT_IF, UNCONFIRMED = "what-if", "unconfirmed"
 SOFTWARE_KEYS = ("software", "torch", "jax", "jaxlib", "torch_xla", "torch_neuronx", "jax_neuronx", "neuronx_cc", "libtpu",
                  "cuda", "cudnn", "nccl", "driver", "neuron_sdk", "rocm")
 
@@ -89,17 +90,10 @@ def price_marks(record: dict) -> list[str]:
 
 
 def chips_of(record: dict) -> float:
-    """Chips the case used: ``backend.chips`` where the record has it, else
-    devices × the chip share of one device, else the device count."""
-    backend = record.get("backend") or {}
-    for source in (backend.get("chips"), (backend.get("info") or {}).get("chips")):
-        if isinstance(source, (int, float)) and not isinstance(source, bool) and source > 0:
-            return float(source)
-    count = backend.get("device_count") or 1
-    share = backend.get("chip_share") or (backend.get("info") or {}).get("chip_share")
-    if isinstance(share, (int, float)) and not isinstance(share, bool) and 0 < share <= 1:
-        return float(count) * float(share)
-    return float(count)
+    """Chips the case used (devices × the chip share of one device: harness.metrics.chips_used)."""
+    from accelbench.harness.metrics import chips_used
+
+    return chips_used(record.get("backend") or {})
 
 
 def make_row(index, record: dict, label: str) -> Row:

@@ -209,7 +209,7 @@ def is_flagged(r) -> bool:
 
 def cost_cell(row: Row) -> str:
     text = with_interval(row.cost, row.cost_ci)
-    return f"{text} [{', '.join(row.marks)}]" if row.marks and row.cost is not None else text
+    return text + "".join(f" [{m}]" for m in row.marks) if row.cost is not None else text  # each mark bracketed
 
 
 def ratio_cell(row: Row, base: Row | None) -> str:

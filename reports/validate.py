@@ -37,7 +37,8 @@ _PAIRS = ("timing.step_s.ci95", "cost.usd_per_mtok_ci95")
 _TEXTS = ("kernel.preset", "kernel.flop_convention", "backend.device_kind", "backend.device_catalog_key",
           "backend.precision", "created_at", "cost.price_source", "cost.instance")
 _TABLES = ("timing", "metrics", "numerics", "cost", "env", "error", "timing.step_s", "kernel.config",
-           "backend.settings", "backend.info")
+           "backend.settings", "backend.info", "backend.info.device")
+_SHARES = ("backend.info.device.chip_share", "backend.info.device.chips_measured")
 _WORD_LISTS = ("cost.marks", "timing.unstable")
 
 
@@ -113,6 +114,10 @@ def record_problem(record: dict) -> str | None:
     count = _get(record, "backend.device_count")
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MOST_DEVICES):
         return f"field 'backend.device_count' must be a whole number from 1 to {MOST_DEVICES:,}, got {_short(count)}"
+    for name in _SHARES:  # the fraction of a chip one visible device is
+        value = _get(record, name)
+        if value is not None and (number_problem(value) or not 0 < float(value) <= 1):
+            return f"field '{name}' must be a fraction of a chip above 0 and at most 1, got {_short(value)}"
     for name in _WORD_LISTS:
         value = _get(record, name)
         if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):

@@ -251,7 +251,8 @@ def good_record() -> dict:
 MUTABLE_FIELDS = [
     "status", "run_id", "created_at", "kernel", "kernel.name", "kernel.preset", "kernel.config", "kernel.tokens_per_step",
     "kernel.flops_per_step", "kernel.flop_convention", "backend", "backend.name", "backend.device_kind",
-    "backend.device_count", "backend.precision", "backend.settings", "backend.info", "timing", "timing.step_s",
+    "backend.device_count", "backend.precision", "backend.settings", "backend.info", "backend.info.device",
+    "backend.info.device.chip_share", "timing", "timing.step_s",
     "timing.step_s.median", "timing.step_s.ci95", "timing.samples_s", "timing.compile_s", "timing.unstable",
     "metrics", "metrics.tokens_per_s", "metrics.mfu", "metrics.tflops", "metrics.peak_mem_bytes", "metrics.errors",
     "numerics", "numerics.passed", "cost", "cost.usd_per_mtok", "cost.usd_per_mtok_ci95", "cost.marks", "env",

@@ -237,7 +237,7 @@ def test_price_marks_and_unstable_cases_are_marked_in_rows_and_plots(tmp_path):
     cost, checks = table.headers.index("$/1M tokens (95% CI)"), table.headers.index("checks")
     rows = {row[0]: row for row in table.rows}
     assert rows["torch-cpu"][cost].endswith("[what-if]")
-    assert rows["torch-cuda"][cost].endswith("[stale, other-region]")
+    assert rows["torch-cuda"][cost].endswith("[stale] [other-region]")
     assert "UNSTABLE: load average 3.1 on 2 cores" in rows["torch-cuda"][checks]
     assert table.flagged[[r[0] for r in table.rows].index("torch-cuda")] is True
     svg = {f.name: f.svg.decode() for f in rep.figures}["cost"]
