@@ -119,7 +119,8 @@ def _add_pricing_arguments(p, when: str = "") -> None:
                          + (", or the price the run was given)" if when else ")"))
     pricing.add_argument("--usd-per-hour", type=float, metavar="X",
                          help=when + "price at X US dollars per hour for the WHOLE instance; a run is charged "
-                                     "X x chips measured / chips per instance (default: unpriced)")
+                                     "X x chips measured / chips per instance (default: unpriced"
+                         + (", or the price the run was given)" if when else ")"))
     p.add_argument("--chips-per-instance", type=int, metavar="N",
                    help="chips of the priced instance, when discovery on the host cannot tell (or to override it) "
                         "(default: from discovery, else the price list)")
