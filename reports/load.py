@@ -135,6 +135,9 @@ def load_folders(folders, all_runs: bool = False) -> Loaded:
                 record["_folder"] = str(folder)
                 loaded.records.append(record)
         loaded.warnings += _leftovers(folder, [r for r in loaded.records if r["_folder"] == str(folder)])
+        if not record_files(folder) and (folder / "latest").exists():  # the run-history root, not a run
+            loaded.warnings.append(f"{folder} holds run folders, not records; give {folder / 'latest'} "
+                                   f"(the newest run) or {folder}/*/ (every run)")
     loaded.records, warnings = _one_per_case(loaded.records, all_runs)
     loaded.warnings += warnings
     return loaded

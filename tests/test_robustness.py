@@ -462,3 +462,6 @@ def test_run_without_out_keeps_a_history_and_compare_takes_the_last_two(tmp_path
                              capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0 and "(kept from an earlier run)" in resumed.stderr, resumed.stderr
     assert history.runs(root) == [run1, run2], "--resume alone finishes the latest run, in place"
+    reported = subprocess.run([sys.executable, "-m", "accelbench.harness.cli", "report", "results"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+    assert reported.returncode == 0 and "holds run folders, not records; give results/latest" in reported.stderr
