@@ -187,7 +187,8 @@ def format_text(c: Comparison) -> str:
 def regression_lines(c: Comparison) -> list[str]:
     out = []
     if c.new_empty:
-        out.append(f"regression: {c.new} holds no result records (OLD has {len(c.only_old)})")
+        out.append(f"regression: {c.new} holds no result records; {len(c.only_old)} case(s) of {c.old} missing: "
+                   f"{', '.join(c.only_old)}")
     elif c.only_old:
         out.append(f"regression: {len(c.only_old)} case(s) of {c.old} missing from {c.new}: {', '.join(c.only_old)}")
     for ch in c.regressions:
