@@ -66,6 +66,9 @@ def build_parser() -> Parser:
                         "scripts) (default: auto, rich on a terminal and plain otherwise)")
     r.add_argument("--quiet", action="store_true",
                    help="no progress and no summary on stderr; errors only (default: off)")
+    r.add_argument("--dry-run", action="store_true",
+                   help="print the cases, their per-device memory, the estimated time and (with a price) cost; "
+                        "run nothing (default: off)")
     r.add_argument("--no-fit-check", action="store_true",
                    help="run cases even when the kernel's memory estimate exceeds the memory available "
                         "(default: off, such cases are recorded skipped)")
@@ -210,6 +213,11 @@ def cmd_run(args) -> int:
     out, cases = planfile.resolve_run(args)
     cases = _with_pricing(cases, args)
     cases = distributed.layout_from_args(cases, args)
+    if args.dry_run:  # before anything is written (accelbench.harness.dryrun)
+        from accelbench.harness import dryrun
+
+        print(dryrun.describe(cases, out, bool(args.resume)))
+        return 0
     md_path, html_path = preflight.report_paths(args.report, out)
     preflight.check_folder_writable(out, "--resume" if isinstance(args.resume, str) else "--out")
     for path in (md_path, html_path):
