@@ -108,17 +108,18 @@ def test_case_id_parse_rejects_other_text(text):
 
 
 def test_baseline_prefers_default_settings_on_one_device():
-    pd = pytest.importorskip("pandas")
+    from types import SimpleNamespace
+
     from accelbench.reports import tables
 
-    def row(case_id, median):
-        return {"case_id": case_id, "backend.name": "torch-cpu", "timing.step_s.median": median}
+    def row(case_id):
+        return SimpleNamespace(backend="torch-cpu", published=False, record={"_case_id": case_id})
 
-    rows = pd.DataFrame([row("gpt2-tiny--torch-cpu--dp2", 1.0), row("gpt2-tiny--torch-cpu--0123abcd", 2.0),
-                         row("gpt2-tiny--torch-cpu", 3.0), row("renamed", 4.0)])
-    assert tables._baseline_median(rows, "torch-cpu") == 3.0
-    assert tables._baseline_median(rows.iloc[[0, 1, 3]], "torch-cpu") == 1.0  # default settings, 2 devices
-    assert tables._baseline_median(rows.iloc[[1, 3]], "torch-cpu") == 2.0
+    rows = [row("gpt2-tiny--torch-cpu--dp2"), row("gpt2-tiny--torch-cpu--0123abcd"), row("gpt2-tiny--torch-cpu"),
+            row("renamed")]
+    assert tables._baseline_row(rows, "torch-cpu") is rows[2]
+    assert tables._baseline_row([rows[i] for i in (1, 3, 0)], "torch-cpu") is rows[0]  # default settings, 2 devices
+    assert tables._baseline_row([rows[3], rows[1]], "torch-cpu") is rows[1]
 
 
 # ----------------------------------------------------------- atomic writer
