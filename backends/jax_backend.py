@@ -3,7 +3,10 @@
 The platform is chosen explicitly (``JAX_PLATFORMS`` is set before JAX is
 imported in the case's process, and devices are taken from that platform),
 the step is compiled ahead of time with ``jit(step).lower(state).compile()``
-so compile time is measured apart, and ``block_until_ready()`` is the fence.
+so compile time is measured apart, and ``jax.block_until_ready`` on the whole
+tree a step leaves (its outputs and the new state: parameters, optimizer
+moments) is the fence, so an update still running after the loss is ready is
+waited for too.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from accelbench.backends.base import Availability, Backend, BackendError, Backen
 class JaxBackend(Backend):
     framework = "jax"
     platform: ClassVar[str]
-    fence_description = "jax.block_until_ready(outputs) after each step"
+    fence_description = "jax.block_until_ready on the step's outputs and state, after each window of steps"
 
     @classmethod
     def jax_importable(cls) -> Availability:
@@ -59,6 +62,8 @@ class JaxBackend(Backend):
             current["state"], current["outputs"] = compiled(current["state"])
             return current["outputs"]
 
+        self._live = current  # what the fence waits on besides the outputs it is handed
+
         def observe():
             return program.observe(current["state"], current["outputs"])
 
@@ -67,7 +72,8 @@ class JaxBackend(Backend):
     def fence(self, outputs) -> None:
         import jax
 
-        jax.block_until_ready(outputs)
+        live = getattr(self, "_live", None)
+        jax.block_until_ready((outputs, live["state"] if live else None))
 
 
 class JaxCpuBackend(JaxBackend):
@@ -140,7 +146,10 @@ class JaxAccelBackend(JaxBackend):
                                f"accepted: {', '.join(ATTENTION_CHOICES)}")
 
     def select_platform(self) -> None:
-        os.environ["JAX_PLATFORMS"] = self.jax_platforms
+        # "cpu" listed after the accelerator keeps the host CPU usable for the
+        # float64 numerics reference while the accelerator stays the default
+        # (the list is in priority order: JAX v0.3.22 release notes, "JAX_PLATFORMS=tpu,cpu").
+        os.environ["JAX_PLATFORMS"] = f"{self.jax_platforms},cpu"
 
     def attention_implementation(self) -> str | None:
         choice = self.settings.jax_attention

@@ -35,7 +35,10 @@ def build_parser() -> Parser:
     e = sub.add_parser("env", help="what this machine has")
     e.add_argument("--json", action="store_true")
 
-    r = sub.add_parser("run", help="run a suite or kernels on backends and write result records")
+    from accelbench.harness.runner import EXIT_STATUS_HELP
+
+    r = sub.add_parser("run", help="run a suite or kernels on backends and write result records",
+                       epilog=EXIT_STATUS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("--suite", help="built-in suite name or path to a suite .toml (default: smoke)")
     r.add_argument("--kernel", action="append", default=[], metavar="K[:PRESET]")
     r.add_argument("--backend", action="append", default=[], metavar="B")
@@ -57,6 +60,8 @@ def build_parser() -> Parser:
                    help="progress on stderr: rich (live, the default on a terminal), plain lines (the default "
                         "otherwise), or jsonl (one JSON event per line, for scripts)")
     r.add_argument("--quiet", action="store_true", help="no progress and no summary on stderr; errors only")
+    r.add_argument("--allow-unavailable", action="store_true",
+                   help="exit 0 even when a backend named with --backend is unavailable or all its cases were skipped")
     r.add_argument("--no-fit-check", action="store_true",
                    help="run cases even when the kernel's memory estimate exceeds the memory available")
     pricing = r.add_mutually_exclusive_group()  # harness/cost.py says how a run is priced
@@ -159,7 +164,10 @@ def cmd_run(args) -> int:
     counts = {s: sum(o.status == s for o in summary.outcomes) for s in ("ok", "failed", "skipped", "unavailable")}
     renderer.finish(f"{len(summary.outcomes)} cases: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v)
                     + f"; records in {out}/, report {report_path} and {report_path.with_suffix('.html')}", counts)
-    return min(summary.failed, 125)
+    missing = runner.missing_backends(summary, list(args.backend), bool(args.suite))
+    for line in missing:
+        print(f"accelbench: {line}", file=sys.stderr)
+    return runner.exit_status(summary, missing, args.allow_unavailable)
 
 
 def _describe(outcome) -> str:
