@@ -148,16 +148,40 @@ def audit_and_diagnose(backend, prepared, outputs, policy: WindowPolicy, timing,
     (data-parallel ranks, which must all run the same steps) fails on the
     first audit rather than running a confirming window on one rank."""
     window_s = timing.samples_s[-1] * policy.steps_per_window
-    audits = [audit_fence(backend, prepared, outputs, window_s)]
-    if confirm and not audits[0]["passed"]:  # confirm on a fresh window before failing the case
-        window_s, outputs = backend.time_window(prepared, policy.steps_per_window)
-        audits.append(audit_fence(backend, prepared, outputs, window_s))
-    timing.fence_audit = {**audits[-1], "attempts": len(audits), "passed": any(a["passed"] for a in audits)}
+    timing.fence_audit, outputs = confirmed_audit(backend, prepared, outputs, window_s, policy.steps_per_window,
+                                                  confirm)
     fenced, outputs = backend.time_steps(prepared, policy.steps_per_window)
     timing.fenced_samples_s = list(fenced)
     timing.host = {**(timing.host or {}), "load_after": dataclasses.asdict(HostLoad.now()),
                    "threads": backend.host_threads()}
     return outputs
+
+
+def confirmed_audit(backend, prepared, outputs, window_s: float, k: int, confirm: bool = True):
+    """The fence audit, repeated on one fresh window of ``k`` steps when it
+    trips (unless ``confirm`` is False); failed only when every attempt
+    tripped. Returns (audit, last outputs)."""
+    audits = [audit_fence(backend, prepared, outputs, window_s)]
+    if confirm and not audits[0]["passed"]:
+        window_s, outputs = backend.time_window(prepared, k)
+        audits.append(audit_fence(backend, prepared, outputs, window_s))
+    return {**audits[-1], "attempts": len(audits), "passed": any(a["passed"] for a in audits)}, outputs
+
+
+def windowed_target(backend, prepared, k: int):
+    """A callable for pytest-benchmark's ``pedantic(..., iterations=k)``: one
+    step per call and the fence after every k-th, so each timed round is one
+    window and pytest-benchmark's per-iteration time is window ÷ k."""
+    calls = [0]
+
+    def target():
+        outputs = prepared.step()
+        calls[0] += 1
+        if calls[0] % k == 0:
+            backend.fence(outputs)
+        return outputs
+
+    return target
 
 
 def audit_fence(backend, prepared, outputs, window_s: float) -> dict[str, Any]:
