@@ -175,3 +175,47 @@ def test_run_help_documents_every_exit_status(capsys):
     text = capsys.readouterr().out
     for status in ("0 ", "1 ", "2 ", "3 ", "128+N"):
         assert f"\n  {status}" in text, status
+
+
+# ------------------------------------------------------------ ci/gpu_check.sh
+def _gpu_check_table(folder: Path) -> subprocess.CompletedProcess:
+    script = Path(__file__).resolve().parents[1] / "ci" / "gpu_check.sh"
+    text = script.read_text()
+    program = text.split("<<'PY'\n", 1)[1].split("\nPY\n", 1)[0]
+    return subprocess.run([sys.executable, "-", str(folder), str(script)], input=program, capture_output=True,
+                          text=True, timeout=60)
+
+
+def _gpt2_record(folder: Path, backend: str, compiled: bool, mfu: float, status: str = "ok") -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"status": status, "backend": {"name": backend, "device_kind": "NVIDIA H200",
+                                            "info": {"torch_compile": compiled}},
+              "metrics": {"mfu": mfu, "tokens_per_s": 1.0}, "timing": {"compile_s": 1.0, "unstable": []},
+              "error": None if status == "ok" else {"message": "boom"}}
+    (folder / f"gpt2-124m--{backend}--{int(compiled)}.json").write_text(json.dumps(record))
+
+
+def test_gpu_check_fails_on_a_case_not_ok_or_an_mfu_outside_its_band(tmp_path):
+    assert "|| true" not in (Path(__file__).resolve().parents[1] / "ci" / "gpu_check.sh").read_text()
+    _gpt2_record(tmp_path / "gpu", "torch-cuda", True, 0.33)
+    _gpt2_record(tmp_path / "gpu", "jax-gpu", False, 0.39)
+    _gpt2_record(tmp_path / "gpu-eager", "torch-cuda", False, 0.29)
+    assert _gpu_check_table(tmp_path).returncode == 0
+    _gpt2_record(tmp_path / "gpu", "jax-gpu", False, 0.60)  # above the band: as suspect as below it
+    proc = _gpu_check_table(tmp_path)
+    assert proc.returncode == 1 and "outside the band" in proc.stderr
+    _gpt2_record(tmp_path / "gpu", "jax-gpu", False, 0.39, status="failed")
+    proc = _gpu_check_table(tmp_path)
+    assert proc.returncode == 1 and "failed" in proc.stderr
+    assert _gpu_check_table(tmp_path / "empty").returncode == 1
+
+
+def test_bench_overhead_calls_an_implausible_ratio_noise_not_a_pass():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "ci" / "bench_overhead.py"
+    spec = importlib.util.spec_from_file_location("bench_overhead", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.verdict_of(0.5582).startswith("noisy, not measured")  # the figure issue 14 saw called "met"
+    assert module.verdict_of(1.01) == "met" and module.verdict_of(1.2) == "NOT met"
