@@ -124,3 +124,35 @@ def test_a_change_that_is_half_the_reference_fails_at_every_precision():
     for precision in ("fp32", "tf32", "bf16"):
         result = numerics.compare(half, reference, precision, "ref")
         assert result.worst == "update" and result.passed is False, (precision, result)
+
+
+# ------------------------------------------------------------ data parallel
+@pytest.mark.distributed
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_rank_that_steps_with_its_local_gradient_fails_numerics(tmp_path, precision):
+    """torch DDP over 2 gloo ranks; rank 1 takes part in the all-reduce but
+    steps with its own shard's gradient (``ACCELBENCH_TEST_LOCAL_GRAD_RANK``,
+    a DDP communication hook). The correct run passes; the faulty one fails
+    with rank 1's numerics mismatch (rank 0's global loss drifts too)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from accelbench.backends.data_parallel import LOCAL_GRADIENT_VAR
+
+    def run(out, extra_env):
+        return subprocess.run([sys.executable, "-m", "accelbench.harness.cli", "run", "--kernel", "gpt2:tiny",
+                               "--backend", "torch-cpu", "--set", f"precision={precision}", "--nproc", "2",
+                               "--steps", "2", "--repeats", "2", "--warmup", "0", "--out", str(out), "--quiet",
+                               "--timeout", "240"], capture_output=True, text=True, env={**os.environ, **extra_env},
+                              timeout=300)
+
+    good = run(tmp_path / "good", {})
+    assert good.returncode == 0, good.stderr
+    bad = run(tmp_path / "bad", {LOCAL_GRADIENT_VAR: "1"})
+    [path] = (tmp_path / "bad").glob("gpt2-tiny--torch-cpu--*dp2.json")
+    record = json.loads(path.read_text())
+    print(f"\ntorch-cpu DDP x2 {precision} rank 1 without all-reduce: {record['error']['message'][:160]}")
+    assert bad.returncode == 1 and record["status"] == "failed"
+    assert record["error"]["message"].startswith("rank 1 of 2 failed: NumericsMismatch"), record["error"]
