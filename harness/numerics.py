@@ -126,14 +126,21 @@ def check_prepared(kernel, cfg, state, preset: str, prepared, fence, outputs, pr
     observed = prepared.observe()
     if losses:
         observed["loss"] = np.asarray(losses[-1])
-    ref_name, reference = reference_observables(kernel, cfg, state)
-    return outputs, compare(with_changes(observed, state, losses), reference, precision, ref_name)
+    ref_name, reference, ref_losses = reference_run(kernel, cfg, state)
+    return outputs, compare(with_changes(observed, state, losses), with_changes(reference, state, ref_losses),
+                            precision, ref_name)
 
 
 def reference_observables(kernel, cfg, state) -> tuple[str, dict[str, np.ndarray]]:
+    """The float64 reference's observables after NUMERICS_STEPS steps (the loss included)."""
+    name, observed, _ = reference_run(kernel, cfg, state)
+    return name, observed
+
+
+def reference_run(kernel, cfg, state) -> tuple[str, dict[str, np.ndarray], list[float]]:
     """The kernel in float64 on the host CPU, NUMERICS_STEPS steps, through its
     torch lowering (or its JAX lowering with x64 enabled where torch is
-    absent), with the change groups of ``with_changes``."""
+    absent): (name, observables, the loss of each step)."""
     import importlib.util
 
     losses = []
@@ -149,7 +156,7 @@ def reference_observables(kernel, cfg, state) -> tuple[str, dict[str, np.ndarray
         name, observed, losses = "jax-cpu fp64", *_jax_reference(kernel, cfg, state)
     if losses:
         observed["loss"] = np.asarray(losses[-1])
-    return name, with_changes(observed, state, losses)
+    return name, observed, losses
 
 
 def _jax_reference(kernel, cfg, state):

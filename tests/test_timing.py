@@ -219,3 +219,55 @@ def test_bench_overhead_calls_an_implausible_ratio_noise_not_a_pass():
     spec.loader.exec_module(module)
     assert module.verdict_of(0.5582).startswith("noisy, not measured")  # the figure issue 14 saw called "met"
     assert module.verdict_of(1.01) == "met" and module.verdict_of(1.2) == "NOT met"
+
+
+# ------------------------------------------------------------ smaller faults
+def test_jax_accelerator_backends_keep_the_host_cpu_for_the_float64_reference(monkeypatch):
+    from accelbench.backends.jax_backend import JaxNeuronBackend, JaxTpuBackend
+
+    for cls in (JaxTpuBackend, JaxNeuronBackend):
+        monkeypatch.setenv("JAX_PLATFORMS", "unset-by-test")  # restored at teardown, whatever select_platform sets
+        cls().select_platform()
+        assert os.environ["JAX_PLATFORMS"] == f"{cls.jax_platforms},cpu"
+
+
+def test_the_jax_fence_waits_on_the_state_as_well_as_the_outputs():
+    import jax
+
+    from accelbench import kernels
+    from accelbench.backends.jax_backend import JaxCpuBackend
+
+    kernel = kernels.get("adamw")
+    cfg = kernel.config("tiny")
+    backend = JaxCpuBackend()
+    prepared = backend.prepare(kernel, cfg, kernel.make_state(cfg))
+    waited = []
+    real = jax.block_until_ready
+
+    def spy(tree):
+        waited.extend(jax.tree_util.tree_leaves(tree))
+        return real(tree)
+
+    outputs = prepared.step()
+    jax.block_until_ready = spy  # a spy on this test's own call only, restored below
+    try:
+        backend.fence(outputs)
+    finally:
+        jax.block_until_ready = real
+    assert len(waited) > len(jax.tree_util.tree_leaves(outputs)), "parameters and moments are waited on too"
+
+
+def test_torch_compile_recompiles_during_timing_are_counted():
+    from accelbench import kernels
+    from accelbench.backends.torch_cpu import TorchCpuBackend
+    from accelbench.backends.torch_common import TorchSettings
+
+    kernel = kernels.get("gemm")
+    cfg = kernel.config("tiny")
+    backend = TorchCpuBackend(TorchSettings(compile=True))
+    prepared = backend.prepare(kernel, cfg, kernel.make_state(cfg))
+    backend.fence(prepared.step())
+    backend.time_window(prepared, 2)
+    info = backend.after_timing(prepared)
+    assert info["recompiled_during_timing"] is False and info["dynamo_graphs_during_timing"] == 0
+    assert info["dynamo_graphs"] >= 1
