@@ -166,7 +166,7 @@ def _measure(case: Case, record: ResultRecord, checkpoint=lambda phase: None, pa
     meter = energy.meter_for_backend(record.backend)  # energy over the timed windows only
     with meter:
         outputs = timing.run_windows(backend, prepared, policy, record.timing, on_window=lambda i: checkpoint(
-            f"timed window {i + 1} of {policy.windows}", steps_done=i * policy.steps_per_window))
+            f"timed steps, window {i + 1} of {policy.windows}", steps_done=i * policy.steps_per_window))
     outputs = timing.audit_and_diagnose(backend, prepared, outputs, policy, record.timing, confirm=not parallel)
     record.backend.info.update(backend.after_timing(prepared))
     summary = stats.summarize(record.timing.samples_s)
