@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import ClassVar
 
-from accelbench.backends import cpuinfo, discovery
+from accelbench.backends import chip_share, cpuinfo, discovery, matmul_precision
 from accelbench.backends.base import Availability, Backend, BackendError, BackendSettings, DeviceInfo, PreparedStep
+from accelbench.harness import fit
 
 
 class JaxBackend(Backend):
@@ -45,11 +46,32 @@ class JaxBackend(Backend):
 
         return jax.devices(self.platform)
 
+    def attention_implementation(self) -> str | None:
+        """The ``jax.nn.dot_product_attention`` implementation to ask for (None: JAX's default, XLA)."""
+        return None
+
+    def jax_program(self, kernel, cfg):
+        """The kernel's JAX lowering, given the attention implementation when it has attention."""
+        if kernel.uses_attention:
+            return kernel.jax_program(cfg, self.precision, attention=self.attention_implementation())
+        return kernel.jax_program(cfg, self.precision)
+
+    def attention_info(self, kernel, compiled) -> dict:
+        """What the record says about attention: the implementation asked for
+        and the one the compiled step holds (cuDNN's custom call or not)."""
+        if not kernel.uses_attention:
+            return {}
+        from accelbench.kernels import jax_models
+
+        requested = self.attention_implementation()
+        return {"jax_attention": jax_models.attention_that_ran(compiled.as_text() or ""),
+                "jax_attention_requested": requested or "default (xla)"}
+
     def prepare(self, kernel, cfg, state) -> PreparedStep:
         import jax
 
         device = self.devices()[0]
-        program = kernel.jax_program(cfg, self.precision)
+        program = self.jax_program(kernel, cfg)
         current = {"state": jax.device_put(program.init(state), device), "outputs": None}
         t0 = time.perf_counter()
         with warnings.catch_warnings():
@@ -67,7 +89,8 @@ class JaxBackend(Backend):
         def observe():
             return program.observe(current["state"], current["outputs"])
 
-        return PreparedStep(step=step, observe=observe, compile_s=compile_s, info={"jax_platform": self.platform})
+        info = {"jax_platform": self.platform, **self.attention_info(kernel, compiled)}
+        return PreparedStep(step=step, observe=observe, compile_s=compile_s, info=info)
 
     def fence(self, outputs) -> None:
         import jax
@@ -138,6 +161,8 @@ class JaxAccelBackend(JaxBackend):
     default_precision = "bf16"
     settings_cls = JaxAccelSettings
     jax_platforms: ClassVar[str]
+    matmul_platform: ClassVar[str]
+    """'gpu', 'tpu' or 'neuron': how default-precision fp32 dots are lowered there (backends/matmul_precision.py)."""
 
     def __init__(self, settings: JaxAccelSettings | None = None):
         super().__init__(settings)
@@ -145,23 +170,39 @@ class JaxAccelBackend(JaxBackend):
             raise BackendError(f"unknown jax_attention '{self.settings.jax_attention}' for backend '{self.name}'; "
                                f"accepted: {', '.join(ATTENTION_CHOICES)}")
 
+    def attention_implementation(self) -> str | None:
+        choice = self.settings.jax_attention
+        return None if choice == "auto" else choice
+
+    @property
+    def matmul_plan(self) -> matmul_precision.MatmulPlan:
+        return matmul_precision.plan(self.matmul_platform, self.precision)
+
     def select_platform(self) -> None:
         # "cpu" listed after the accelerator keeps the host CPU usable for the
         # float64 numerics reference while the accelerator stays the default
         # (the list is in priority order: JAX v0.3.22 release notes, "JAX_PLATFORMS=tpu,cpu").
         os.environ["JAX_PLATFORMS"] = f"{self.jax_platforms},cpu"
+        flag = self.matmul_plan.neuron_cc_flag  # fp32 on Neuron: before anything compiles
+        if flag:
+            os.environ["NEURON_CC_FLAGS"] = matmul_precision.with_neuron_flag(os.environ.get("NEURON_CC_FLAGS", ""), flag)
 
-    def attention_implementation(self) -> str | None:
-        choice = self.settings.jax_attention
-        return None if choice in ("auto", "xla") else choice
+    def matmul_scope(self):
+        """Where a step is lowered: fp32 asks XLA for full-precision dots (jax.default_matmul_precision,
+        a context manager, so nothing outlives this lowering). Engines that compile the step
+        themselves (data parallelism) lower it inside this too."""
+        import contextlib
+
+        import jax
+
+        precision = self.matmul_plan.xla_precision
+        return jax.default_matmul_precision(precision) if precision else contextlib.nullcontext()
 
     def prepare(self, kernel, cfg, state) -> PreparedStep:
         self.select_platform()
-        from accelbench.kernels import jax_models
-
-        jax_models.ATTENTION_IMPLEMENTATION = self.attention_implementation()
-        prepared = super().prepare(kernel, cfg, state)
-        prepared.info["jax_attention"] = jax_models.ATTENTION_IMPLEMENTATION or "xla"
+        with self.matmul_scope():  # the step is compiled ahead of time inside prepare()
+            prepared = super().prepare(kernel, cfg, state)
+        prepared.info["matmul_precision"] = self.matmul_plan.to_dict()
         return prepared
 
     def catalog_key(self, device_kind: str) -> str | None:
@@ -171,14 +212,22 @@ class JaxAccelBackend(JaxBackend):
         devices = self.devices()
         first = devices[0]
         stats = _memory_stats(first)
+        key = self.catalog_key(first.device_kind)
+        share = self.device_chip_share(key, first)
         return DeviceInfo(
             kind=first.device_kind,
-            catalog_key=self.catalog_key(first.device_kind),
+            catalog_key=key,
             count=1,
-            memory_bytes=stats.get("bytes_limit"),
+            memory_bytes=stats.get("bytes_limit"),  # the allocator's limit for this one device
             driver=self.driver(),
+            chip_share=share.share,
+            chip_share_reason=share.reason,
             extra={"jax_devices": len(devices), "jax_platform": first.platform, "jax_device_kind": first.device_kind},
         )
+
+    def device_chip_share(self, catalog_key: str | None, device) -> chip_share.ChipShare:
+        """GPUs: one device is one chip. TPU and Neuron backends override."""
+        return chip_share.ONE_CHIP
 
     def driver(self) -> str | None:
         return None
@@ -199,6 +248,7 @@ class JaxGpuBackend(JaxAccelBackend):
 
     name = "jax-gpu"
     platform = "gpu"
+    matmul_platform = "gpu"
 
     @classmethod
     def plugins(cls) -> list[str]:
@@ -230,6 +280,11 @@ class JaxTpuBackend(JaxAccelBackend):
     name = "jax-tpu"
     platform = "tpu"
     jax_platforms = "tpu"
+    matmul_platform = "tpu"
+
+    def device_chip_share(self, catalog_key, device) -> chip_share.ChipShare:
+        """TPU7x: one JAX device is one of the chip's 2 TensorCores (no megacore); v4/v5p megacore: a chip."""
+        return chip_share.for_tpu(catalog_key, device.device_kind, getattr(device, "num_cores", None))
 
     @classmethod
     def available(cls) -> Availability:
@@ -247,6 +302,23 @@ class JaxNeuronBackend(JaxAccelBackend):
     name = "jax-neuron"
     platform = "neuron"
     jax_platforms = "neuron"
+    matmul_platform = "neuron"
+
+    def device_chip_share(self, catalog_key, device) -> chip_share.ChipShare:
+        """One JAX device is one (logical) NeuronCore: 1/2 of a trn1 chip, 1/4 of a trn2 chip at LNC=2."""
+        devices = discovery.neuron_devices()
+        first = devices[0] if devices else None
+        return chip_share.for_neuron(catalog_key, first.core_count if first else None,
+                                     first.logical_core_config if first else None,
+                                     os.environ.get("NEURON_LOGICAL_NC_CONFIG"))
+
+    def device_info(self) -> DeviceInfo:
+        info = super().device_info()
+        if info.memory_bytes is None:  # the plugin keeps no allocator statistics: the core's share of the chip's HBM
+            devices = discovery.neuron_devices()
+            if devices:
+                info.memory_bytes = fit.visible_device_bytes(devices[0].memory_bytes, info.chip_share)
+        return info
 
     @classmethod
     def available(cls) -> Availability:

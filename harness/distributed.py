@@ -44,6 +44,7 @@ from typing import Any
 
 from accelbench import backends
 from accelbench import kernels
+from accelbench.harness import sharding
 from accelbench.harness.plan import Case, PlanError
 from accelbench.harness.records import load_record, record_files, write_atomic, write_record
 
@@ -93,6 +94,9 @@ def with_layout(cases: list[Case], layout: Layout) -> list[Case]:
         raise PlanError(f"--master-port must be a TCP port (1-65535), got {layout.master_port}")
     if layout.nnodes > 1 and not (layout.master_addr or layout.rdzv_endpoint):
         raise PlanError(f"--nnodes {layout.nnodes} needs --master-addr HOST [--master-port PORT] or --rdzv-endpoint HOST:PORT")
+    for case in cases:
+        if (problem := sharding.check_case(case, layout.devices)) is not None:
+            raise PlanError(problem)
     if layout.devices == 1:
         return cases
     training = [n for n in kernels.names() if kernels.get(n).is_training_step]
@@ -132,9 +136,8 @@ def layout_from_args(cases: list[Case], args) -> list[Case]:
     """Apply the command line's layout to every case, or, when none was given
     (e.g. ``--resume`` of a stored plan), check each case's own."""
     given = {k: getattr(args, k) for k in LAYOUT_FIELDS if getattr(args, k, None) is not None}
-    if given:
-        return with_layout(cases, Layout(**given))
-    return [with_layout([c], Layout(**{k: getattr(c, k) for k in LAYOUT_FIELDS}))[0] for c in cases]
+    # what the command line leaves out stays the case's own (a suite's nproc under --nnodes/--node-rank)
+    return [with_layout([c], Layout(**({k: getattr(c, k) for k in LAYOUT_FIELDS} | given)))[0] for c in cases]
 
 
 def worker_command(case: Case, case_file, record_file, run_id: str) -> list[str]:
@@ -163,7 +166,7 @@ class ParallelRun:
     calls these in place of the one-device prepare and loss read)."""
 
     case: Case
-    engine: Any  # backends.data_parallel.TorchDDP | JaxMesh
+    engine: Any  # backends.data_parallel.TorchDataParallel | JaxMesh
 
     def prepare(self, backend, kernel, cfg, state):
         return self.engine.prepare(backend, kernel, cfg, state)
@@ -171,9 +174,11 @@ class ParallelRun:
     def loss(self, backend, outputs) -> float | None:
         return self.engine.loss(backend, outputs)
 
-    def per_device_config(self, cfg):
-        """The config one device runs: the global batch ÷ devices (for memory estimates)."""
-        return dataclasses.replace(cfg, batch=cfg.batch // devices_of(self.case))
+    def memory_estimate_bytes(self, kernel, cfg, precision: str) -> float | None:
+        """One device's memory: its share of the state (whole, or ÷ devices
+        under FSDP) and the activations of its share of the batch."""
+        memory = sharding.device_memory(kernel, cfg, precision, devices_of(self.case), sharding.shard_strategy(self.case))
+        return None if memory is None else memory.total_bytes
 
     def describe(self, record) -> None:
         devices = devices_of(self.case)
@@ -183,6 +188,7 @@ class ParallelRun:
             "engine": self.engine.engine, "nproc": self.case.nproc, "nnodes": self.case.nnodes, "devices": devices,
             "batch_semantics": "global: the kernel's batch is split evenly over the devices",
             "global_batch": batch, "per_device_batch": batch // devices if batch else None,
+            "shard": sharding.record_info(sharding.shard_strategy(self.case), devices, {}),
         }
 
     def finish(self, record) -> None:
@@ -192,6 +198,7 @@ class ParallelRun:
         info["tokens_per_s_global"] = tokens_per_s
         info["tokens_per_s_per_device"] = tokens_per_s / info["devices"] if tokens_per_s else None
         info["grad_allreduce"] = self.engine.grad_allreduce()
+        info["shard"] = sharding.record_info(sharding.shard_strategy(self.case), info["devices"], self.engine.shard_info())
 
 
 # ------------------------------------------------------------ scaling (runner)
@@ -227,8 +234,11 @@ def _baseline_kind(data: dict, other: dict, info: dict) -> str | None:
     ob, db = other.get("backend") or {}, data["backend"]
     if other.get("status") != "ok" or ob.get("device_count", 1) != 1 or "parallel" in (ob.get("info") or {}):
         return None
-    if (other["kernel"].get("name"), other["kernel"].get("preset"), ob.get("name"), ob.get("settings")) != (
-            data["kernel"].get("name"), data["kernel"].get("preset"), db.get("name"), db.get("settings")):
+    def unsharded(settings):  # a one-device run has no shard setting to match: shard=fsdp scales against it
+        return {k: v for k, v in (settings or {}).items() if k != "shard"}
+
+    if (other["kernel"].get("name"), other["kernel"].get("preset"), ob.get("name"), unsharded(ob.get("settings"))) != (
+            data["kernel"].get("name"), data["kernel"].get("preset"), db.get("name"), unsharded(db.get("settings"))):
         return None
     mine, theirs = dict(data["kernel"].get("config") or {}), dict(other["kernel"].get("config") or {})
     batch = theirs.pop("batch", None)
@@ -281,14 +291,14 @@ def _launch(case_file: str, record_file: str, run_id: str) -> int:
 
 
 def _run_jax(case: Case, record_file: str, run_id: str) -> int:
-    from accelbench.backends.data_parallel import JaxMesh
+    from accelbench.backends.jax_mesh import JaxMesh
     from accelbench.harness import worker
 
     if getattr(backends.get_class(case.backend), "platform", "") == "cpu":
         flags = re.sub(r"--xla_force_host_platform_device_count=\S+", "", os.environ.get("XLA_FLAGS", ""))
         os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={case.nproc}".strip()
     coordinator = case.rdzv_endpoint or (f"{case.master_addr}:{case.master_port}" if case.master_addr else "")
-    engine = JaxMesh(case.nproc, case.nnodes, case.node_rank, coordinator)
+    engine = JaxMesh(case.nproc, case.nnodes, case.node_rank, coordinator, sharding.shard_strategy(case))
     engine.start(getattr(backends.get_class(case.backend), "platform", ""))
     record = worker.run_case(case, run_id, snapshot_path=record_file + SNAPSHOT_SUFFIX,
                              parallel=ParallelRun(case, engine))
@@ -305,11 +315,11 @@ def _rank(case_file: str, record_file: str, run_id: str) -> int:
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     error = None
     try:
-        from accelbench.backends.data_parallel import TorchDDP
+        from accelbench.backends.data_parallel import TorchDataParallel
         from accelbench.harness import worker
 
         case = _load_case(case_file)
-        engine = TorchDDP(rank, world, int(os.environ["LOCAL_RANK"]))
+        engine = TorchDataParallel(rank, world, int(os.environ["LOCAL_RANK"]), sharding.shard_strategy(case))
         snapshot = record_file + SNAPSHOT_SUFFIX if rank == 0 else None
         record = worker.run_case(case, run_id, snapshot_path=snapshot, parallel=ParallelRun(case, engine))
         if rank == 0:

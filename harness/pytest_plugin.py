@@ -180,6 +180,7 @@ def case_facts(case: Case, kernel, cfg, backend, device) -> dict[str, Any]:
         "device": device.kind,
         "device_catalog_key": device.catalog_key,
         "device_count": device.count,
+        "chip_share": device.chip_share,  # MFU is per physical chip: device_count x chip_share chips
         "precision": backend.precision,
         "fence": backend.fence_description,
         "backend_settings": dataclasses.asdict(backend.settings),
@@ -202,7 +203,7 @@ def step_metrics(info: dict[str, Any], median_s: float) -> dict[str, Any]:
     m = metrics.throughput(info["flops_per_step"], info["bytes_per_step"], info["tokens_per_step"], median_s)
     key = info["device_catalog_key"]
     device = catalog.load_devices().get(key) if key else None
-    m = metrics.with_device_utilization(m, device, info["precision"], info["device_count"],
+    m = metrics.with_device_utilization(m, device, info["precision"], info["device_count"] * info.get("chip_share", 1.0),
                                         info["flop_convention"], info["device"])
     return {"median_step_s": median_s, "tokens_per_s": m.tokens_per_s, "tflops": m.tflops, "mfu": m.mfu,
             "mfu_basis": m.mfu_basis, "hbm_tbps": m.hbm_tbps, "hbm_util": m.hbm_util,

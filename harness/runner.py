@@ -39,8 +39,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from accelbench import backends
-from accelbench import kernels
-from accelbench.harness import distributed, fit, progress
+from accelbench.harness import distributed, fit, progress, sharding
 from accelbench.harness.plan import Case
 from accelbench.harness.planfile import write_plan
 from accelbench.harness.records import RecordError, ResultRecord, load_record, write_atomic, write_record
@@ -218,10 +217,8 @@ def host_fit_problem(case: Case) -> str | None:
     backend_cls = backends.get_class(case.backend)
     if not getattr(backend_cls, "memory_is_host", False):
         return None
-    kernel = kernels.get(case.kernel)
-    cfg = kernel.config(case.preset, case.kernel_settings)
-    precision = case.backend_settings.get("precision") or backend_cls.default_precision
-    return fit.wont_fit_reason(kernel.memory_estimate_bytes(cfg, precision), fit.host_available_bytes(), "this host")
+    # every local rank's share (replicas, or FSDP shards) is this host's memory: harness.sharding
+    return fit.wont_fit_reason(sharding.host_memory_bytes(case), fit.host_available_bytes(), "this host")
 
 
 def _failed_record(case: Case, run_id: str, snapshot: Path, failure: dict) -> dict:

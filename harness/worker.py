@@ -124,13 +124,16 @@ def _measure(case: Case, record: ResultRecord, checkpoint=lambda phase: None, pa
         precision=precision,
         fence=backend.fence_description,
         settings=dataclasses.asdict(backend.settings),
-        info={"device": {"memory_bytes": device.memory_bytes, "driver": device.driver, **device.extra}},
+        info={"device": {"memory_bytes": device.memory_bytes, "driver": device.driver, **device.extra,
+                         "chip_share": device.chip_share, "chip_share_reason": device.chip_share_reason},
+              "host": cost.host_facts()},  # the host's chips and region: what a price needs, now or at report time
     )
     if parallel:
         parallel.describe(record)
     if case.check_fit and not getattr(backend, "memory_is_host", False):  # host memory: the runner checked
-        device_cfg = parallel.per_device_config(cfg) if parallel else cfg  # data-parallel: one device's share
-        reason = fit.wont_fit_reason(kernel.memory_estimate_bytes(device_cfg, precision), device.memory_bytes, device.kind)
+        estimate = (parallel.memory_estimate_bytes(kernel, cfg, precision) if parallel  # one device's share
+                    else kernel.memory_estimate_bytes(cfg, precision))
+        reason = fit.wont_fit_reason(estimate, device.memory_bytes, device.kind)
         if reason:
             raise CaseSkipped("WontFit", reason)
 
