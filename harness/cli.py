@@ -66,7 +66,6 @@ def build_parser() -> Parser:
                    help="print the cases, their per-device memory, the estimated time and (with a price) cost; run nothing")
     r.add_argument("--no-fit-check", action="store_true",
                    help="run cases even when the kernel's memory estimate exceeds the memory available")
-    pricing = r.add_mutually_exclusive_group()  # harness/cost.py says how a run is priced
     _add_pricing_arguments(r)
     from accelbench.harness.distributed import add_layout_arguments  # --nproc, --nnodes, ...: data-parallel runs
 

@@ -270,4 +270,4 @@ def test_jax_backends_state_the_share_of_a_chip(monkeypatch):
     fp32.select_platform()
     import os
 
-    assert os.environ["NEURON_CC_FLAGS"] == "--auto-cast=none" and os.environ["JAX_PLATFORMS"] == "neuron"
+    assert os.environ["NEURON_CC_FLAGS"] == "--auto-cast=none" and os.environ["JAX_PLATFORMS"] == "neuron,cpu"

@@ -46,24 +46,24 @@ class FaultyGPT2(GPT2):
                 group["lr"], group["weight_decay"] = 0.0, 0.0
         return program
 
-    def jax_program(self, cfg, precision):
+    def jax_program(self, cfg, precision, attention=None):
+        """GPT-2's JAX training step rebuilt from the same public pieces
+        (``jax_models``: the forward, cross-entropy, AdamW) with the fault in it."""
         import jax
 
         from accelbench.kernels import jax_models
 
-        program = super().jax_program(cfg, precision)
         if self.fault == "half learning rate":
             cfg = dataclasses.replace(cfg, lr=cfg.lr * 0.5)
-        import jax.numpy as jnp
+        program = super().jax_program(cfg, precision, attention)
+        lowering = jax_models.Lowering(precision, attention, False)
 
-        compute = jnp.bfloat16 if precision == "bf16" else jnp.float32
-
-        def loss_fn(params, idx, targets):
-            logits = jax_models.gpt2_forward(params, idx, cfg, compute, jax_models.matmul_precision(precision))
-            return jax_models.cross_entropy(logits.astype(jnp.float32), targets)
+        def loss_fn(params, consts, idx, targets):
+            logits = jax_models.gpt2_forward(params, consts, idx, cfg, lowering)
+            return jax_models.cross_entropy(logits.astype(lowering.master), targets)
 
         def step(state):
-            loss, grads = jax.value_and_grad(loss_fn)(state["params"], state["idx"], state["targets"])
+            loss, grads = jax.value_and_grad(loss_fn)(state["params"], state["consts"], state["idx"], state["targets"])
             if self.fault == "gradient sign flipped":
                 grads = jax.tree_util.tree_map(lambda g: -g, grads)
             params, opt = jax_models.adamw_update(state["params"], grads, state["opt"], cfg)
