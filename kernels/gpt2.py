@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accelbench.kernels.base import JaxProgram, Preset, TorchProgram, rng_normal
+from accelbench.kernels.adamw import check_adamw_hyperparameters
+from accelbench.kernels.base import JaxProgram, KernelError, Preset, TorchProgram, rng_normal
 from accelbench.kernels.language_model import LanguageModel, synthetic_batch
 
 
@@ -92,6 +93,14 @@ class GPT2(LanguageModel):
         "774m": _gpt2_preset("774m", 36, 20, 1280, 8, "GPT-2 large"),
         "1558m": _gpt2_preset("1558m", 48, 25, 1600, 4, "GPT-2 XL"),
     }
+
+    def validate(self, cfg: GPT2Config) -> None:
+        super().validate(cfg)
+        if cfg.d_model % cfg.n_head:  # the attention splits d_model into n_head equal heads
+            accepted = [h for h in range(1, cfg.d_model + 1) if cfg.d_model % h == 0]
+            raise KernelError(f"kernel 'gpt2': n_head ({cfg.n_head}) must divide d_model ({cfg.d_model}); "
+                              f"accepted n_head: {', '.join(map(str, accepted))}")
+        check_adamw_hyperparameters(self.name, cfg)
 
     def count_params(self, cfg: GPT2Config, non_embedding: bool = True) -> int:
         return count_params(cfg, non_embedding)

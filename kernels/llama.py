@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from accelbench.kernels.adamw import check_adamw_hyperparameters
 from accelbench.kernels.base import JaxProgram, KernelError, Preset, TorchProgram, rng_normal
 from accelbench.kernels.language_model import LanguageModel, synthetic_batch
 
@@ -162,6 +163,7 @@ class Llama(LanguageModel):
                 f"kernel 'llama': n_head ({cfg.n_head}) must be a multiple of n_kv_head ({cfg.n_kv_head}); "
                 f"accepted n_kv_head: {', '.join(map(str, accepted))}"
             )
+        check_adamw_hyperparameters(self.name, cfg)
 
     def count_params(self, cfg: LlamaConfig, non_embedding: bool = True) -> int:
         return count_params(cfg, non_embedding)

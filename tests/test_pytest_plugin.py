@@ -28,11 +28,13 @@ def test_without_options_the_plugin_adds_nothing(pytester):
 def test_gemm_case_writes_accelbench_figures_to_benchmark_json(pytester):
     (pytester.path / "bench").mkdir()
     out = pytester.path / "bench" / "out.json"
-    result = pytester.runpytest_subprocess(*GEMM, f"--benchmark-json={out}")
+    result = pytester.runpytest_subprocess(*GEMM, f"--benchmark-json={out}", "--benchmark-group-by=param:backend")
     result.assert_outcomes(passed=1)
     doc = json.loads(out.read_text())
     (entry,) = doc["benchmarks"]
     info = entry["extra_info"]
+    assert entry["params"] == {"kernel": "gemm", "preset": "tiny", "backend": "torch-cpu"}
+    assert "benchmark 'backend=torch-cpu'" in result.stdout.str()  # the items carry params, so grouping by them works
     assert entry["name"] == "gemm:tiny[torch-cpu]" and entry["group"] == "gemm:tiny"
     assert entry["stats"]["rounds"] == DEFAULT_REPEATS and entry["stats"]["iterations"] == 3  # windows of 3 steps
     assert info["fence_audit"]["passed"] is True and info["timing_policy"]["steps_per_window"] == 3
