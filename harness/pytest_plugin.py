@@ -12,10 +12,13 @@ accelbench is enough; ``-p no:accelbench`` turns it off.
 Why ``benchmark.pedantic``: pytest-benchmark's default mode reads a
 wall-clock timer around a callable it calibrates into loops, and a device
 that runs asynchronously returns from a launch long before the work is done,
-so that timer measures the launch. Here each round's target launches one step
-*and* calls the backend's completion fence (``Backend.fence``:
-``block_until_ready`` for JAX, a device synchronize for CUDA/XLA/Neuron), so
-every round pytest-benchmark times is one finished step. Compilation
+so that timer measures the launch. Here the timing policy of ``accelbench
+run`` applies (``harness.timing``): each round is a window of ``--accelbench-steps``
+steps whose last call also runs the backend's completion fence
+(``Backend.fence``), with ``iterations`` = the window's steps, so
+pytest-benchmark's per-iteration time is window ÷ steps; rounds = windows
+(the plan's repeats). After the last round the fence audit reads the outputs
+back and fails the test when the fence did not wait. Compilation
 (preparation plus the first, fenced step) happens before the timed rounds and
 is reported apart in ``extra_info["compile_s"]``.
 
@@ -50,9 +53,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--accelbench-set", action="append", default=[], metavar="KEY=VALUE",
                     help="kernel or backend setting, as `accelbench run --set`")
     group.addoption("--accelbench-steps", type=int, metavar="N",
-                    help=f"timed rounds per repeat (rounds = steps × repeats; default {DEFAULT_STEPS} × {DEFAULT_REPEATS})")
+                    help=f"steps per timed round (a window with one fence; {DEFAULT_REPEATS} rounds; default {DEFAULT_STEPS})")
     group.addoption("--accelbench-warmup", type=int, metavar="N",
-                    help=f"untimed warm-up rounds after compilation (default {DEFAULT_WARMUP})")
+                    help=f"untimed warm-up after compilation: one round of steps when above 0 (default {DEFAULT_WARMUP})")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -131,7 +134,7 @@ def run_case(case: Case, benchmark) -> dict[str, Any]:
     returns the ``extra_info`` it set."""
     from accelbench import backends
     from accelbench import kernels
-    from accelbench.harness import numerics
+    from accelbench.harness import numerics, timing
 
     availability = backends.availability(case.backend)
     if not availability.ok:
@@ -158,13 +161,14 @@ def run_case(case: Case, benchmark) -> dict[str, Any]:
         info.update(numerics_reference=result.reference, numerics_max_rel_err=result.max_rel_err,
                     numerics_passed=result.passed)
 
-    def fenced_step():
-        out = prepared.step()
-        backend.fence(out)
-        return out
-
-    outputs = benchmark.pedantic(fenced_step, rounds=case.steps * case.repeats, warmup_rounds=case.warmup,
-                                 iterations=1)
+    policy = timing.policy_for(case)  # rounds are windows of k steps, one fence each (harness.timing)
+    outputs = benchmark.pedantic(timing.windowed_target(backend, prepared, policy.steps_per_window),
+                                 rounds=policy.windows, warmup_rounds=min(case.warmup, 1),
+                                 iterations=policy.steps_per_window)
+    if benchmark.stats is not None:  # the fence audit, right after the last window
+        info["fence_audit"], outputs = timing.confirmed_audit(
+            backend, prepared, outputs, benchmark.stats.stats.max * policy.steps_per_window, policy.steps_per_window)
+        info["timing_policy"] = policy.describe()
     info["loss_last"] = _loss(backend, outputs)
     info["peak_mem_bytes"] = backend.peak_memory_bytes()
     if benchmark.stats is not None:  # None under --benchmark-disable
@@ -173,6 +177,8 @@ def run_case(case: Case, benchmark) -> dict[str, Any]:
     for name in ("loss_first", "loss_last"):
         if info[name] is not None and not math.isfinite(info[name]):
             pytest.fail(f"{case.label}: the {name.split('_')[1]} loss is {info[name]}")
+    if info.get("fence_audit") and not info["fence_audit"]["passed"]:
+        pytest.fail(f"{case.label}: {timing.fence_message(backend.fence_description, info['fence_audit'])}")
     if info.get("metric_errors"):
         pytest.fail(f"{case.label}: {'; '.join(info['metric_errors'])}")
     if info.get("numerics_passed") is False:
@@ -202,8 +208,9 @@ def case_facts(case: Case, kernel, cfg, backend, device) -> dict[str, Any]:
         "flops_per_step": kernel.flops_per_step(cfg),
         "bytes_per_step": kernel.bytes_per_step(cfg, backend.precision),
         "tokens_per_step": kernel.tokens_per_step(cfg),
-        "warmup_rounds": case.warmup,
-        "rounds": case.steps * case.repeats,
+        "warmup_rounds": min(case.warmup, 1),
+        "rounds": case.repeats,
+        "steps_per_round": case.steps,
     }
 
 

@@ -9,7 +9,8 @@ The sequence, each phase timed apart:
 3. the numerics steps (``NUMERICS_STEPS`` in all, the first included) and,
    for the ``tiny`` preset, the comparison with a float64 CPU reference;
 4. ``warmup`` more steps, untimed;
-5. ``repeats`` × ``steps`` timed steps, each fenced by the backend;
+5. ``repeats`` timed windows of ``steps`` steps, one fence per window, then
+   the fence audit and ``steps`` fenced diagnostic steps (``harness.timing``);
 6. statistics, metrics, and the record, written atomically.
 """
 
@@ -28,7 +29,7 @@ from datetime import datetime, timezone
 
 from accelbench import backends
 from accelbench import kernels
-from accelbench.harness import cost, energy, envinfo, fit, metrics, numerics, stats
+from accelbench.harness import cost, energy, envinfo, fit, metrics, numerics, stats, timing
 from accelbench.harness.plan import Case
 from accelbench.harness.progress import emit as emit_progress
 from accelbench.harness.records import BackendPart, KernelPart, ResultRecord, TimingPart, write_record
@@ -164,17 +165,16 @@ def _measure(case: Case, record: ResultRecord, checkpoint=lambda phase: None, pa
         outputs = prepared.step()
         backend.fence(outputs)
 
-    samples = record.timing.samples_s  # filled repeat by repeat: a snapshot keeps the finished repeats
-    meter = energy.meter_for_backend(record.backend)  # energy over the timed repeats only
+    policy = timing.policy_for(case)  # windows of k steps, one fence each (harness.timing)
+    meter = energy.meter_for_backend(record.backend)  # energy over the timed windows only
     with meter:
-        for repeat in range(case.repeats):
-            checkpoint(f"timed steps, repeat {repeat + 1} of {case.repeats}", steps_done=repeat * case.steps)
-            times, outputs = backend.time_steps(prepared, case.steps)
-            samples.extend(times)
+        outputs = timing.run_windows(backend, prepared, policy, record.timing, on_window=lambda i: checkpoint(
+            f"timed steps, window {i + 1} of {policy.windows}", steps_done=i * policy.steps_per_window))
+    outputs = timing.audit_and_diagnose(backend, prepared, outputs, policy, record.timing, confirm=not parallel)
     record.backend.info.update(backend.after_timing(prepared))
-    summary = stats.summarize(samples)
-    record.timing.samples_s = samples
+    summary = stats.summarize(record.timing.samples_s)
     record.timing.step_s = dataclasses.asdict(summary)
+    record.timing.unstable = timing.flag_unstable(record.timing, record.backend.info)
     record.metrics = metrics.throughput(
         record.kernel.flops_per_step, record.kernel.bytes_per_step, record.kernel.tokens_per_step, summary.median
     )
@@ -190,6 +190,8 @@ def _measure(case: Case, record: ResultRecord, checkpoint=lambda phase: None, pa
     for name, loss in (("first", num.loss_first), ("last", num.loss_last)):
         if loss is not None and not math.isfinite(loss):
             raise CaseFailure("NonFiniteLoss", f"the {name} loss is {loss}")
+    for kind, message in timing.failures(record, backend):  # a fence that did not wait; a CPU faster than possible
+        raise CaseFailure(kind, message)
     if num.passed is False:
         raise CaseFailure(
             "NumericsMismatch",

@@ -37,6 +37,7 @@ def test_precision_table_is_self_consistent():
     assert precision.policy("bf16").master == "float32" and precision.policy("bf16").compute == "bfloat16"
     tolerances = [precision.policy(n).tolerance for n in precision.PRECISIONS]
     assert tolerances == sorted(tolerances)  # the coarser the policy, the looser its check
+    assert all(p.change_tolerance >= p.tolerance for p in precision.POLICIES.values())  # small norms: looser
     with pytest.raises(ValueError, match="accepted: fp64, fp32, tf32, bf16"):
         precision.policy("fp16")
 

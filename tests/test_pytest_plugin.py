@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from accelbench.harness.plan import DEFAULT_REPEATS
 from accelbench.harness.records import SCHEMA, RecordError
 from accelbench.reports.pytest_benchmark import PLUGIN_SCHEMA, records_from_pytest_benchmark
 
@@ -35,7 +36,8 @@ def test_gemm_case_writes_accelbench_figures_to_benchmark_json(pytester):
     assert entry["params"] == {"kernel": "gemm", "preset": "tiny", "backend": "torch-cpu"}
     assert "benchmark 'backend=torch-cpu'" in result.stdout.str()  # the items carry params, so grouping by them works
     assert entry["name"] == "gemm:tiny[torch-cpu]" and entry["group"] == "gemm:tiny"
-    assert entry["stats"]["rounds"] == 3 * 3  # steps × default repeats
+    assert entry["stats"]["rounds"] == DEFAULT_REPEATS and entry["stats"]["iterations"] == 3  # windows of 3 steps
+    assert info["fence_audit"]["passed"] is True and info["timing_policy"]["steps_per_window"] == 3
     assert info["accelbench"] == PLUGIN_SCHEMA
     assert info["backend"] == "torch-cpu" and info["flop_convention"] == "matmul-exact"
     assert info["device"] and info["fence"]
