@@ -18,7 +18,8 @@ from importlib import metadata
 from typing import ClassVar
 
 from accelbench.backends import cpuinfo, discovery
-from accelbench.backends.base import Availability, Backend, BackendError, BackendSettings, DeviceInfo, PreparedStep
+from accelbench.backends.base import (NEURON_ENERGY, TPU_ENERGY, Availability, Backend, BackendError, BackendSettings,
+                                      DeviceInfo, EnergyMeterChoice, PreparedStep)
 
 
 class JaxBackend(Backend):
@@ -87,6 +88,7 @@ class JaxCpuBackend(JaxBackend):
             count=1,
             memory_bytes=cpuinfo.memory_bytes(),
             extra={"jax_devices": len(devices)},
+            energy_meter=EnergyMeterChoice.rapl(),  # the host's CPU packages
         )
 
     def peak_memory_bytes(self) -> int | None:
@@ -132,6 +134,7 @@ class JaxAccelBackend(JaxBackend):
     default_precision = "bf16"
     settings_cls = JaxAccelSettings
     jax_platforms: ClassVar[str]
+    energy_meter: ClassVar[EnergyMeterChoice] = EnergyMeterChoice()
 
     def __init__(self, settings: JaxAccelSettings | None = None):
         super().__init__(settings)
@@ -169,6 +172,7 @@ class JaxAccelBackend(JaxBackend):
             memory_bytes=stats.get("bytes_limit"),
             driver=self.driver(),
             extra={"jax_devices": len(devices), "jax_platform": first.platform, "jax_device_kind": first.device_kind},
+            energy_meter=self.energy_meter,
         )
 
     def driver(self) -> str | None:
@@ -190,6 +194,7 @@ class JaxGpuBackend(JaxAccelBackend):
 
     name = "jax-gpu"
     platform = "gpu"
+    energy_meter = EnergyMeterChoice.none("JAX names no GPU UUID to open NVML by")
 
     @classmethod
     def plugins(cls) -> list[str]:
@@ -220,6 +225,7 @@ class JaxGpuBackend(JaxAccelBackend):
 class JaxTpuBackend(JaxAccelBackend):
     name = "jax-tpu"
     platform = "tpu"
+    energy_meter = TPU_ENERGY
     jax_platforms = "tpu"
 
     @classmethod
@@ -237,6 +243,7 @@ class JaxNeuronBackend(JaxAccelBackend):
 
     name = "jax-neuron"
     platform = "neuron"
+    energy_meter = NEURON_ENERGY
     jax_platforms = "neuron"
 
     @classmethod

@@ -38,7 +38,7 @@ from importlib import metadata
 from typing import Any, Callable
 
 from accelbench.backends import discovery
-from accelbench.backends.base import Availability, BackendError, DeviceInfo, PreparedStep
+from accelbench.backends.base import Availability, BackendError, DeviceInfo, EnergyMeterChoice, PreparedStep
 from accelbench.backends.torch_common import TorchBackend, TorchSettings
 
 SDPA_CHOICES = ("auto", "flash", "efficient", "cudnn", "math")
@@ -51,7 +51,8 @@ class CudaSettings(TorchSettings):
     cuda_graphs: bool = False
     """Capture the compiled step in CUDA graphs (torch.compile mode="reduce-overhead"); implies compile."""
     device_index: int = 0
-    """Which visible GPU (after CUDA_VISIBLE_DEVICES) the case runs on."""
+    """Which visible GPU (after CUDA_VISIBLE_DEVICES) a one-device case runs on;
+    a data-parallel rank runs on its own (``LOCAL_RANK``), given to the backend by its launcher."""
     sdpa: str = "auto"
     """Scaled-dot-product-attention kernel: auto (PyTorch picks; flash for bf16), flash, efficient, cudnn, math."""
 
@@ -123,11 +124,20 @@ class TorchCudaBackend(TorchBackend):
     name = "torch-cuda"
     fence_description = ("CUDA events recorded around each step; one torch.cuda.synchronize() "
                          "after the batch; event elapsed_time per step")
+    fence_call_description = "torch.cuda.synchronize(device)"
     default_precision = "bf16"
     settings_cls = CudaSettings
 
-    def __init__(self, settings: CudaSettings | None = None):
-        super().__init__(settings)
+    def __init__(self, settings: CudaSettings | None = None, device_index: int | None = None, cuda=None):
+        """``device_index``: the visible GPU this process runs on (a rank's
+        ``LOCAL_RANK``; default ``settings.device_index``). ``cuda``: the
+        ``torch.cuda`` API to call (default the real one; tests pass a fake
+        built on recorded facts). Every device call below names this index, so
+        a rank builds, fences, meters and reads memory on its own GPU only."""
+        super().__init__(settings, device_index)
+        if self.device_index is None:
+            self.device_index = self.settings.device_index
+        self._cuda_api = cuda
         if self.settings.sdpa not in SDPA_CHOICES:
             raise BackendError(f"unknown sdpa '{self.settings.sdpa}' for backend '{self.name}'; "
                                f"accepted: {', '.join(SDPA_CHOICES)}")
@@ -141,9 +151,16 @@ class TorchCudaBackend(TorchBackend):
         return cuda_availability(discovery.nvidia_gpu_present(), discovery.amd_gpu_present(),
                                  torch_version(), probe_torch)
 
+    def _cuda(self):
+        if self._cuda_api is None:
+            import torch
+
+            return torch.cuda
+        return self._cuda_api
+
     # ---------------------------------------------------------------- setup
     def torch_device(self):
-        return f"cuda:{self.settings.device_index}"
+        return f"cuda:{self.device_index}"
 
     @property
     def compiles(self) -> bool:
@@ -161,7 +178,9 @@ class TorchCudaBackend(TorchBackend):
         import torch
 
         super().configure()
-        torch.cuda.set_device(self.settings.device_index)
+        # The process's current device is this rank's, so kernels, events and
+        # streams that take the current device land on it (DDP docs: "set_device").
+        self._cuda().set_device(self.device_index)
         allow_tf32 = self.precision == "tf32"
         with warnings.catch_warnings():  # newer torch suggests its fp32_precision API; same switches
             warnings.simplefilter("ignore")
@@ -205,8 +224,9 @@ class TorchCudaBackend(TorchBackend):
     def device_info(self) -> DeviceInfo:
         import torch
 
-        index = self.settings.device_index
-        props = torch.cuda.get_device_properties(index)
+        cuda = self._cuda()
+        index = self.device_index
+        props = cuda.get_device_properties(index)
         uuid = _uuid(props)
         record = None
         if torch.version.cuda:
@@ -215,7 +235,8 @@ class TorchCudaBackend(TorchBackend):
         extra: dict[str, Any] = {
             "cuda": torch.version.cuda,
             "hip": getattr(torch.version, "hip", None),
-            "visible_devices": torch.cuda.device_count(),
+            "visible_devices": cuda.device_count(),
+            "device_index": index,
             "capability": f"{props.major}.{props.minor}",
             "multiprocessors": props.multi_processor_count,
             "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
@@ -224,7 +245,13 @@ class TorchCudaBackend(TorchBackend):
             extra.update({"uuid": record.uuid, "driver_cuda_version": record.cuda_version,
                           "sm_clock_max_mhz": record.sm_clock_max_mhz, "power_limit_w": record.power_limit_w,
                           "pci_bus_id": record.pci_bus_id})
-        self._uuid = record.uuid if record is not None else None
+        self._uuid = record.uuid if record is not None else uuid
+        if getattr(torch.version, "hip", None):
+            meter = EnergyMeterChoice.none("no ROCm SMI energy reader yet")
+        elif self._uuid:
+            meter = EnergyMeterChoice.nvml([self._uuid])  # NVML opened by the UUID of the GPU this process runs on
+        else:
+            meter = EnergyMeterChoice.none(f"the UUID of GPU {index} could not be resolved, so NVML cannot be opened on it")
         return DeviceInfo(
             kind=props.name,
             catalog_key=discovery.gpu_catalog_key(props.name),
@@ -232,12 +259,11 @@ class TorchCudaBackend(TorchBackend):
             memory_bytes=int(props.total_memory),
             driver=record.driver if record is not None else (f"HIP {torch.version.hip}" if torch.version.hip else None),
             extra=extra,
+            energy_meter=meter,
         )
 
     def fence(self, outputs) -> None:
-        import torch
-
-        torch.cuda.synchronize(self.settings.device_index)
+        self._cuda().synchronize(self.device_index)
 
     # ---------------------------------------------------------------- timing
     def _sm_clock(self) -> float | None:
@@ -246,22 +272,21 @@ class TorchCudaBackend(TorchBackend):
         return discovery.sm_clock(uuid=self._uuid).sm_mhz
 
     def time_steps(self, prepared: PreparedStep, n: int) -> tuple[list[float], Any]:
-        import torch
-
-        device = self.settings.device_index
+        cuda = self._cuda()
+        device = self.device_index
         if not self._window:
-            torch.cuda.synchronize(device)
-            torch.cuda.reset_peak_memory_stats(device)
+            cuda.synchronize(device)
+            cuda.reset_peak_memory_stats(device)
             self._window = {"sm_clock_start_mhz": self._sm_clock(), "event_s": 0.0, "wall_s": 0.0}
-        starts = [torch.cuda.Event(enable_timing=True) for _ in range(n)]
-        ends = [torch.cuda.Event(enable_timing=True) for _ in range(n)]
+        starts = [cuda.Event(enable_timing=True) for _ in range(n)]  # recorded on the current stream of this device
+        ends = [cuda.Event(enable_timing=True) for _ in range(n)]
         outputs = None
         t0 = time.perf_counter()
         for start, end in zip(starts, ends):
             start.record()
             outputs = prepared.step()
             end.record()
-        torch.cuda.synchronize(device)
+        cuda.synchronize(device)
         self._window["wall_s"] += time.perf_counter() - t0
         times = [start.elapsed_time(end) / 1e3 for start, end in zip(starts, ends)]  # ms -> s
         self._window["event_s"] += sum(times)
@@ -275,9 +300,7 @@ class TorchCudaBackend(TorchBackend):
         return {"timed_window": window}
 
     def peak_memory_bytes(self) -> int | None:
-        import torch
-
-        return int(torch.cuda.max_memory_allocated(self.settings.device_index))
+        return int(self._cuda().max_memory_allocated(self.device_index))
 
 
 def _uuid(props) -> str | None:

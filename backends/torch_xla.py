@@ -33,7 +33,8 @@ from importlib import metadata
 from typing import Any
 
 from accelbench.backends import cpuinfo, discovery
-from accelbench.backends.base import Availability, BackendError, DeviceInfo, PreparedStep
+from accelbench.backends.base import (NEURON_ENERGY, TPU_ENERGY, Availability, BackendError, DeviceInfo,
+                                      EnergyMeterChoice, PreparedStep)
 from accelbench.backends.torch_common import TorchBackend, TorchSettings
 
 PJRT_DEVICES = ("CPU", "TPU", "NEURON", "CUDA")
@@ -214,20 +215,22 @@ class TorchXlaBackend(TorchBackend):
                               "chips_measured": 1 / first.core_count if first.core_count else None})
             return DeviceInfo(kind=f"AWS Neuron ({first.instance_type or 'unknown instance'})" if first else "AWS Neuron",
                               catalog_key=first.catalog_key if first else None, count=1,
-                              memory_bytes=first.memory_bytes if first else None, extra=extra)
+                              memory_bytes=first.memory_bytes if first else None, extra=extra,
+                              energy_meter=NEURON_ENERGY)
         if pjrt == "TPU":
             chips = discovery.tpu_chips()
             extra["tpu_chips"] = chips.count
             return DeviceInfo(kind=f"TPU ({chips.catalog_key or 'PCI ' + str(chips.pci_device_id)})",
-                              catalog_key=chips.catalog_key, count=1, extra=extra)
+                              catalog_key=chips.catalog_key, count=1, extra=extra, energy_meter=TPU_ENERGY)
         if pjrt == "CUDA":
             gpus = discovery.nvidia_gpus()
             name = gpus[0].name if gpus else "CUDA GPU"
             return DeviceInfo(kind=name, catalog_key=discovery.gpu_catalog_key(name), count=1,
                               memory_bytes=gpus[0].memory_bytes if gpus else None,
-                              driver=gpus[0].driver if gpus else None, extra=extra)
+                              driver=gpus[0].driver if gpus else None, extra=extra,
+                              energy_meter=EnergyMeterChoice.none("PJRT names no GPU UUID to open NVML by"))
         return DeviceInfo(kind=cpuinfo.cpu_model(), catalog_key=None, count=1,
-                          memory_bytes=cpuinfo.memory_bytes(), extra=extra)
+                          memory_bytes=cpuinfo.memory_bytes(), extra=extra, energy_meter=EnergyMeterChoice.rapl())
 
     def peak_memory_bytes(self) -> int | None:
         if self.pjrt_device == "CPU":

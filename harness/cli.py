@@ -63,7 +63,7 @@ def build_parser() -> Parser:
     pricing.add_argument("--instance", metavar="NAME", help="price results as this instance (see `accelbench prices`)")
     pricing.add_argument("--usd-per-hour", type=float, metavar="X", help="price results at X US dollars per hour")
     r.add_argument("--prices", metavar="FILE", help="TOML price file merged over the built-in prices")
-    from accelbench.harness.distributed import add_layout_arguments  # --nproc, --nnodes, ...: data-parallel runs
+    from accelbench.harness.launch.layout_checks import add_layout_arguments  # --nproc, --nnodes, ...: data-parallel runs
 
     add_layout_arguments(r)
 
@@ -135,11 +135,12 @@ def cmd_env(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from accelbench.harness import distributed, planfile, runner
+    from accelbench.harness import planfile, runner
+    from accelbench.harness.launch.layout_checks import layout_from_args
 
     out, cases = planfile.resolve_run(args)
     cases = _with_pricing(cases, args)
-    cases = distributed.layout_from_args(cases, args)
+    cases = layout_from_args(cases, args)
 
     from accelbench.harness.progress import make_renderer  # case, phase, steps, elapsed: rich, plain, jsonl or quiet
 

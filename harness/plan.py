@@ -21,6 +21,7 @@ from typing import Any
 from accelbench import backends
 from accelbench import kernels
 from accelbench.backends.base import BackendError
+from accelbench.harness.layout import LAYOUT_FIELDS, Layout
 from accelbench.kernels.base import KernelError
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
@@ -49,13 +50,8 @@ class Case:
     usd_per_hour: float | None = None
     prices_file: str | None = None
     """How the worker prices the case (``--instance`` / ``--usd-per-hour`` / ``--prices``; see accelbench.harness.cost)."""
-    nproc: int = 1
-    nnodes: int = 1
-    node_rank: int = 0
-    master_addr: str = ""
-    master_port: int = 0
-    rdzv_endpoint: str = ""
-    """Data parallelism over nproc devices per node × nnodes nodes (``--nproc`` ...; see accelbench.harness.distributed)."""
+    layout: Layout = Layout()
+    """Where the case runs: one device, or data-parallel over nproc × nnodes (``--nproc`` ...; accelbench.harness.launch)."""
 
     @property
     def case_id(self) -> str:
@@ -64,16 +60,13 @@ class Case:
         if self.kernel_settings or self.backend_settings:
             blob = json.dumps([self.kernel_settings, self.backend_settings], sort_keys=True)
             base += "--" + hashlib.sha256(blob.encode()).hexdigest()[:8]
-        if self.nproc * self.nnodes > 1:
-            base += f"--dp{self.nproc}" if self.nnodes == 1 else f"--dp{self.nnodes}x{self.nproc}"
-        return base
+        return base + self.layout.id_suffix
 
     @property
     def label(self) -> str:
         extra = {**self.kernel_settings, **self.backend_settings}
         suffix = " " + " ".join(f"{k}={v}" for k, v in sorted(extra.items())) if extra else ""
-        if self.nproc * self.nnodes > 1:
-            suffix += f" nproc={self.nproc}" + (f" nnodes={self.nnodes}" if self.nnodes > 1 else "")
+        suffix += self.layout.label_suffix
         return f"{self.kernel}:{self.preset} on {self.backend}{suffix}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -81,7 +74,13 @@ class Case:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Case":
-        return cls(**data)
+        """A case as ``to_dict`` wrote it; the flat layout fields of plan files
+        written before ``layout`` was its own object (``nproc``, ``nnodes``, ...
+        beside ``kernel``) still load."""
+        data = dict(data)
+        flat = {name: data.pop(name) for name in LAYOUT_FIELDS if name in data}
+        layout = data.pop("layout", None) or {}
+        return cls(**data, layout=Layout(**{**layout, **flat}))
 
 
 # ----------------------------------------------------------------- --set values
