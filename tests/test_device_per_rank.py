@@ -199,3 +199,32 @@ def test_neuron_rank_r_gets_the_r_th_visible_core(visible, cores):
 def test_neuron_rank_without_a_core_fails_with_one_line():
     with pytest.raises(ValueError, match="local rank 2 has no NeuronCore: NEURON_RT_VISIBLE_CORES=0-1 names 2"):
         TorchNeuronBackend.rank_environment(2, {NEURON_VISIBLE_CORES: "0-1"})
+
+
+class SummingDist:
+    """An all-reduce (SUM) in which the other ranks add ``others``."""
+
+    def __init__(self, others):
+        self.others = others
+
+    def all_reduce(self, tensor):
+        tensor += torch.tensor(self.others, dtype=tensor.dtype)
+
+
+def _rank_energy(reading, local_rank: int, others):
+    [case] = with_layout([Case("gpt2", "tiny", "torch-cuda", kernel_settings={"batch": 2})], Layout(nproc=2))
+    engine = TorchDDP(local_rank, 2, local_rank, dist=SummingDist(others))
+    engine.device, engine.group_backend = torch.device("cpu"), "gloo"
+    environ = {"RANK": str(local_rank), "WORLD_SIZE": "2", "LOCAL_RANK": str(local_rank)}
+    return rank_context(case, environ, engine=engine).energy(reading)
+
+
+def test_the_ranks_energy_is_summed_and_a_host_counter_counted_once_per_node():
+    gpu = energy.EnergyReading("nvml-energy-counter", joules=10.0, seconds=2.0, devices=["GPU-1"])
+    summed = _rank_energy(gpu, 1, [30.0, 0.0])
+    assert (summed.method, summed.joules, summed.avg_watts) == ("nvml-energy-counter", 40.0, 20.0)
+    host = energy.EnergyReading("rapl", joules=50.0, seconds=2.0)
+    assert _rank_energy(host, 1, [50.0, 0.0]).joules == 50.0  # local rank 1 adds nothing: rank 0 read the packages
+    assert _rank_energy(host, 0, [0.0, 0.0]).joules == 50.0
+    missing = _rank_energy(gpu, 0, [0.0, 1.0])  # the other rank had no reading
+    assert missing.method is None and "1 of 2 ranks had no energy reading" in missing.reason

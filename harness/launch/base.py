@@ -64,7 +64,8 @@ class DataParallelContext(LaunchContext):
     engine: Any
     device_index: int | None = None
     meters_every_device: bool = False
-    """True when this process's energy meter covers every device of the case (one JAX process on one host)."""
+    """True when this process's energy meter covers every device of the case
+    (one JAX process on one host); torchrun ranks sum theirs (``TorchrunRankContext``)."""
 
     @property
     def devices(self) -> int:
@@ -99,9 +100,9 @@ class DataParallelContext(LaunchContext):
             return reading
         from accelbench.harness.energy import EnergyReading
 
-        return EnergyReading(method=None, reason=f"not measured: each rank meters its own device and the "
-                                                  f"{self.devices} readings are not summed across ranks yet "
-                                                  f"(rank 0 read {reading.joules} J with {reading.method})")
+        return EnergyReading(method=None, reason=f"not measured: this process metered its own devices only "
+                                                  f"({reading.joules} J with {reading.method}) and the readings of "
+                                                  "the other processes are not summed here")
 
     def finish(self, record) -> None:
         info = record.backend.info["parallel"]

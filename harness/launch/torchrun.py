@@ -18,6 +18,7 @@ each rank in a session of its own.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -65,7 +66,40 @@ class TorchrunLauncher(Launcher):
         return 0
 
 
-def rank_context(case: Case, environ, engine=None) -> DataParallelContext:
+@dataclasses.dataclass
+class TorchrunRankContext(DataParallelContext):
+    """One torchrun rank: its device is ``LOCAL_RANK``, and its energy reading
+    is summed with the other ranks' (a collective: every rank calls ``energy``)."""
+
+    local_rank: int = 0
+
+    def energy(self, reading):
+        """The case's energy: the ranks' readings summed by an all-reduce. A
+        device counter (NVML) counts on every rank; a host counter (RAPL: whole
+        CPU packages, shared by a node's ranks) once per node, on local rank 0.
+        Not measured when any rank has no reading."""
+        from accelbench.harness.energy import EnergyReading
+
+        if self.engine.group_backend == "xla":
+            return super().energy(reading)
+        import torch
+
+        host_counter = (reading.method or "").startswith("rapl")
+        counts = reading.method is not None and (self.local_rank == 0 or not host_counter)
+        box = torch.tensor([reading.joules if counts else 0.0, 0.0 if reading.method else 1.0],
+                           dtype=torch.float64, device=self.engine.device)
+        self.engine.dist().all_reduce(box)  # SUM
+        joules, missing = box.tolist()
+        if missing:
+            return EnergyReading(None, reason=f"not measured: {int(missing)} of {self.devices} ranks had no energy "
+                                              f"reading (this rank: {reading.reason or reading.method})")
+        per = "once per node (local rank 0: RAPL counts whole packages)" if host_counter else "on every rank's own device"
+        return EnergyReading(reading.method, joules, reading.seconds, [f"{self.devices} ranks"], reading.samples,
+                             reason=f"the ranks' readings summed (all-reduce), counted {per}; "
+                                    f"rank {self.engine.rank}'s window; {reading.reason or ''}".rstrip("; "))
+
+
+def rank_context(case: Case, environ, engine=None) -> TorchrunRankContext:
     """This rank's view of the case: its layout, its engine and its device
     (``LOCAL_RANK``), from torchrun's environment."""
     rank, world, local_rank = int(environ["RANK"]), int(environ["WORLD_SIZE"]), int(environ["LOCAL_RANK"])
@@ -73,7 +107,7 @@ def rank_context(case: Case, environ, engine=None) -> DataParallelContext:
         from accelbench.backends.data_parallel import TorchDDP
 
         engine = TorchDDP(rank, world, local_rank)
-    return DataParallelContext(case.layout, engine, device_index=local_rank)
+    return TorchrunRankContext(case.layout, engine, device_index=local_rank, local_rank=local_rank)
 
 
 def run_rank(case_file: str, record_file: str, run_id: str, environ=os.environ) -> int:
