@@ -15,6 +15,7 @@ process and torchrun implementations).
 from __future__ import annotations
 
 import dataclasses
+import sys
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
@@ -121,8 +122,6 @@ class Launcher(ABC):
     name: ClassVar[str]
 
     def command(self, case: Case, case_file, record_file, run_id: str) -> list[str]:
-        import sys
-
         return [sys.executable, "-m", "accelbench.harness.launch", self.name, str(case_file), str(record_file), run_id]
 
     @abstractmethod
