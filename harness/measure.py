@@ -58,14 +58,14 @@ class CaseSkipped(CaseFailure):
 
 # --------------------------------------------------------------------- timers
 class Timer:
-    """How the timed steps run: ``time`` appends one sample per timed unit to
-    ``samples`` (as they finish, so a snapshot keeps them) and returns the
+    """How the timed steps run: ``time`` fills the record's timing part (its
+    ``samples_s`` as they finish, so a snapshot keeps them) and returns the
     last outputs; ``fence_text`` says what clock and fence that was."""
 
     def fence_text(self, backend) -> str:
         raise NotImplementedError
 
-    def time(self, backend, prepared, case: Case, samples: list[float], checkpoint: Checkpoint) -> Any:
+    def time(self, backend, prepared, case: Case, timing: TimingPart, checkpoint: Checkpoint) -> Any:
         raise NotImplementedError
 
 
@@ -75,12 +75,12 @@ class BackendTimer(Timer):
     def fence_text(self, backend) -> str:
         return backend.fence_description
 
-    def time(self, backend, prepared, case, samples, checkpoint):
+    def time(self, backend, prepared, case, timing, checkpoint):
         outputs = None
         for repeat in range(case.repeats):
             checkpoint(f"timed steps, repeat {repeat + 1} of {case.repeats}", steps_done=repeat * case.steps)
             times, outputs = backend.time_steps(prepared, case.steps)
-            samples.extend(times)
+            timing.samples_s.extend(times)
         return outputs
 
 
@@ -213,10 +213,10 @@ def _measure(case: Case, record: ResultRecord, context: LaunchContext, timer: Ti
         outputs = prepared.step()
         backend.fence(outputs)
 
-    samples = record.timing.samples_s  # filled as timed: a snapshot keeps what finished
     meter = energy.meter_for(device.energy_meter)  # energy over the timed steps only
     with meter:
-        outputs = timer.time(backend, prepared, case, samples, checkpoint)
+        outputs = timer.time(backend, prepared, case, record.timing, checkpoint)
+    samples = record.timing.samples_s
     if not samples:
         raise CaseSkipped("NotTimed", "the timer took no samples (pytest-benchmark: --benchmark-disable)")
     record.backend.info.update(backend.after_timing(prepared))

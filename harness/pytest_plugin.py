@@ -126,7 +126,7 @@ class PedanticTimer:
         return (f"pytest-benchmark pedantic rounds (iterations=1): each round is one step, then {fence_call(backend)}, "
                 "before pytest-benchmark reads its clock")
 
-    def time(self, backend, prepared, case: Case, samples: list[float], checkpoint) -> Any:
+    def time(self, backend, prepared, case: Case, timing, checkpoint) -> Any:
         def fenced_step():
             out = prepared.step()
             backend.fence(out)
@@ -135,7 +135,7 @@ class PedanticTimer:
         checkpoint("timed steps (benchmark.pedantic)")
         outputs = self.benchmark.pedantic(fenced_step, rounds=case.steps * case.repeats, warmup_rounds=0, iterations=1)
         if self.benchmark.stats is not None:  # None under --benchmark-disable: nothing was timed
-            samples.extend(self.benchmark.stats.stats.data)
+            timing.samples_s.extend(self.benchmark.stats.stats.data)
         return outputs
 
 

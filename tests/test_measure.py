@@ -36,13 +36,13 @@ class CountingTimer(Timer):
     def fence_text(self, backend) -> str:
         return f"counting timer around {backend.name}'s fence"
 
-    def time(self, backend, prepared, case, samples, checkpoint):
+    def time(self, backend, prepared, case, timing, checkpoint):
         outputs = None
         for _ in range(case.steps * case.repeats):
             outputs = prepared.step()
             backend.fence(outputs)
             self.calls += 1
-            samples.append(0.001 * self.calls)
+            timing.samples_s.append(0.001 * self.calls)
         return outputs
 
 
@@ -80,7 +80,7 @@ def test_the_timer_and_the_context_are_the_only_seams():
 
 def test_a_timer_that_takes_no_samples_leaves_a_skipped_record_saying_so():
     class Disabled(BackendTimer):
-        def time(self, backend, prepared, case, samples, checkpoint):
+        def time(self, backend, prepared, case, timing, checkpoint):
             return prepared.step()
 
     record = run_case(dataclasses.replace(_case()), "r", timer=Disabled())
