@@ -385,3 +385,40 @@ def discover_all() -> list[Discovered]:
     if tpu.count:
         found.append(Discovered(f"TPU (PCI {tpu.pci_device_id})", tpu.catalog_key, tpu.count, None, "sysfs pci"))
     return found
+
+
+# ------------------------------------------------------------ chips of the host
+@dataclass
+class HostChips:
+    """The accelerator chips this host (the instance being priced) has, and how that was found."""
+
+    count: int | None
+    source: str
+    instance_type: str | None = None
+    catalog_key: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"count": self.count, "source": self.source, "instance_type": self.instance_type,
+                "catalog_key": self.catalog_key}
+
+
+def host_chips_from(gpus: list[GpuRecord], neuron: list[NeuronDevice], tpu: TpuChips,
+                    instance_type: str | None = None) -> HostChips:
+    """Pure: the host's chips from what the tools said. A Neuron device is one
+    chip (neuron-ls lists one entry per Trainium chip; its ``nc_count`` cores
+    are what the frameworks count); a TPU chip is one Google PCI device."""
+    if neuron:
+        kind = neuron[0].instance_type or instance_type
+        return HostChips(len(neuron), f"neuron-ls: {len(neuron)} Neuron devices (chips) of "
+                                      f"{neuron[0].core_count} NeuronCores", kind, neuron[0].catalog_key)
+    if gpus:
+        return HostChips(len(gpus), f"nvidia-smi: {len(gpus)} GPUs", instance_type, gpus[0].catalog_key)
+    if tpu.count:
+        return HostChips(tpu.count, f"PCI: {tpu.count} TPU chips (device {tpu.pci_device_id})", instance_type,
+                         tpu.catalog_key)
+    return HostChips(None, "no accelerator found (nvidia-smi, neuron-ls, TPU PCI ids)", instance_type)
+
+
+def host_chips() -> HostChips:
+    """``host_chips_from`` on this machine's tools (nvidia-smi, neuron-ls, sysfs)."""
+    return host_chips_from(nvidia_gpus(), neuron_devices(), tpu_chips(), ec2_instance_type())

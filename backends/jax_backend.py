@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import ClassVar
 
-from accelbench.backends import cpuinfo, discovery
+from accelbench.backends import chip_share, cpuinfo, discovery, matmul_precision
 from accelbench.backends.base import (NEURON_ENERGY, TPU_ENERGY, Availability, Backend, BackendError, BackendSettings,
                                       DeviceInfo, EnergyMeterChoice, PreparedStep)
+from accelbench.harness import fit
 
 
 class JaxBackend(Backend):
@@ -135,6 +136,8 @@ class JaxAccelBackend(JaxBackend):
     settings_cls = JaxAccelSettings
     jax_platforms: ClassVar[str]
     energy_meter: ClassVar[EnergyMeterChoice] = EnergyMeterChoice()
+    matmul_platform: ClassVar[str]
+    """'gpu', 'tpu' or 'neuron': how default-precision fp32 dots are lowered there (backends/matmul_precision.py)."""
 
     def __init__(self, settings: JaxAccelSettings | None = None):
         super().__init__(settings)
@@ -142,20 +145,40 @@ class JaxAccelBackend(JaxBackend):
             raise BackendError(f"unknown jax_attention '{self.settings.jax_attention}' for backend '{self.name}'; "
                                f"accepted: {', '.join(ATTENTION_CHOICES)}")
 
-    def select_platform(self) -> None:
-        os.environ["JAX_PLATFORMS"] = self.jax_platforms
-
     def attention_implementation(self) -> str | None:
         choice = self.settings.jax_attention
         return None if choice in ("auto", "xla") else choice
+
+    @property
+    def matmul_plan(self) -> matmul_precision.MatmulPlan:
+        return matmul_precision.plan(self.matmul_platform, self.precision)
+
+    def select_platform(self) -> None:
+        os.environ["JAX_PLATFORMS"] = self.jax_platforms
+        flag = self.matmul_plan.neuron_cc_flag  # fp32 on Neuron: before anything compiles
+        if flag:
+            os.environ["NEURON_CC_FLAGS"] = matmul_precision.with_neuron_flag(os.environ.get("NEURON_CC_FLAGS", ""), flag)
+
+    def matmul_scope(self):
+        """Where a step is lowered: fp32 asks XLA for full-precision dots (jax.default_matmul_precision,
+        a context manager, so nothing outlives this lowering). Engines that compile the step
+        themselves (data parallelism) lower it inside this too."""
+        import contextlib
+
+        import jax
+
+        precision = self.matmul_plan.xla_precision
+        return jax.default_matmul_precision(precision) if precision else contextlib.nullcontext()
 
     def prepare(self, kernel, cfg, state) -> PreparedStep:
         self.select_platform()
         from accelbench.kernels import jax_models
 
         jax_models.ATTENTION_IMPLEMENTATION = self.attention_implementation()
-        prepared = super().prepare(kernel, cfg, state)
+        with self.matmul_scope():  # the step is compiled ahead of time inside prepare()
+            prepared = super().prepare(kernel, cfg, state)
         prepared.info["jax_attention"] = jax_models.ATTENTION_IMPLEMENTATION or "xla"
+        prepared.info["matmul_precision"] = self.matmul_plan.to_dict()
         return prepared
 
     def catalog_key(self, device_kind: str) -> str | None:
@@ -165,15 +188,23 @@ class JaxAccelBackend(JaxBackend):
         devices = self.devices()
         first = devices[0]
         stats = _memory_stats(first)
+        key = self.catalog_key(first.device_kind)
+        share = self.device_chip_share(key, first)
         return DeviceInfo(
             kind=first.device_kind,
-            catalog_key=self.catalog_key(first.device_kind),
+            catalog_key=key,
             count=1,
-            memory_bytes=stats.get("bytes_limit"),
+            memory_bytes=stats.get("bytes_limit"),  # the allocator's limit for this one device
             driver=self.driver(),
+            chip_share=share.share,
+            chip_share_reason=share.reason,
             extra={"jax_devices": len(devices), "jax_platform": first.platform, "jax_device_kind": first.device_kind},
             energy_meter=self.energy_meter,
         )
+
+    def device_chip_share(self, catalog_key: str | None, device) -> chip_share.ChipShare:
+        """GPUs: one device is one chip. TPU and Neuron backends override."""
+        return chip_share.ONE_CHIP
 
     def driver(self) -> str | None:
         return None
@@ -195,6 +226,7 @@ class JaxGpuBackend(JaxAccelBackend):
     name = "jax-gpu"
     platform = "gpu"
     energy_meter = EnergyMeterChoice.none("JAX names no GPU UUID to open NVML by")
+    matmul_platform = "gpu"
 
     @classmethod
     def plugins(cls) -> list[str]:
@@ -227,6 +259,11 @@ class JaxTpuBackend(JaxAccelBackend):
     platform = "tpu"
     energy_meter = TPU_ENERGY
     jax_platforms = "tpu"
+    matmul_platform = "tpu"
+
+    def device_chip_share(self, catalog_key, device) -> chip_share.ChipShare:
+        """TPU7x: one JAX device is one of the chip's 2 TensorCores (no megacore); v4/v5p megacore: a chip."""
+        return chip_share.for_tpu(catalog_key, device.device_kind, getattr(device, "num_cores", None))
 
     @classmethod
     def available(cls) -> Availability:
@@ -245,6 +282,23 @@ class JaxNeuronBackend(JaxAccelBackend):
     platform = "neuron"
     energy_meter = NEURON_ENERGY
     jax_platforms = "neuron"
+    matmul_platform = "neuron"
+
+    def device_chip_share(self, catalog_key, device) -> chip_share.ChipShare:
+        """One JAX device is one (logical) NeuronCore: 1/2 of a trn1 chip, 1/4 of a trn2 chip at LNC=2."""
+        devices = discovery.neuron_devices()
+        first = devices[0] if devices else None
+        return chip_share.for_neuron(catalog_key, first.core_count if first else None,
+                                     first.logical_core_config if first else None,
+                                     os.environ.get("NEURON_LOGICAL_NC_CONFIG"))
+
+    def device_info(self) -> DeviceInfo:
+        info = super().device_info()
+        if info.memory_bytes is None:  # the plugin keeps no allocator statistics: the core's share of the chip's HBM
+            devices = discovery.neuron_devices()
+            if devices:
+                info.memory_bytes = fit.visible_device_bytes(devices[0].memory_bytes, info.chip_share)
+        return info
 
     @classmethod
     def available(cls) -> Availability:

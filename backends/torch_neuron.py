@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-from accelbench.backends import discovery
+from accelbench.backends import chip_share, discovery, matmul_precision
 from accelbench.backends.base import NEURON_ENERGY, Availability, DeviceInfo
 from accelbench.backends.torch_common import TorchBackend, TorchSettings
+from accelbench.harness import fit
 from accelbench.backends.torch_xla import minor_version
 
 NATIVE_FROM = (2, 13)
@@ -95,6 +96,20 @@ class TorchNeuronBackend(TorchBackend):
         Neuron", device ``torch.device("neuron")`` in every rank)."""
         return {NEURON_VISIBLE_CORES: str(rank_core(local_rank, environ.get(NEURON_VISIBLE_CORES, "")))}
 
+    @property
+    def matmul_plan(self) -> matmul_precision.MatmulPlan:
+        return matmul_precision.plan("neuron", self.precision)
+
+    def export_compiler_flags(self) -> None:
+        """fp32: ``--auto-cast=none`` in NEURON_CC_FLAGS before anything compiles (see backends/matmul_precision.py)."""
+        flag = self.matmul_plan.neuron_cc_flag
+        if flag:
+            os.environ["NEURON_CC_FLAGS"] = matmul_precision.with_neuron_flag(os.environ.get("NEURON_CC_FLAGS", ""), flag)
+
+    def configure(self) -> None:
+        self.export_compiler_flags()
+        super().configure()
+
     def torch_device(self):
         _load_torch_neuronx()
         return "neuron"  # in a rank, the one core rank_environment left visible
@@ -105,20 +120,29 @@ class TorchNeuronBackend(TorchBackend):
         torch.neuron.synchronize()
 
     def case_info(self) -> dict[str, Any]:
-        info = super().case_info()
+        info = {**super().case_info(), "matmul_precision": self.matmul_plan.to_dict(),
+                "neuron_cc_flags": os.environ.get("NEURON_CC_FLAGS", "")}
         if self.settings.compile:
             info["compile_backend"] = self.settings.compile_backend
         return info
 
     def device_info(self) -> DeviceInfo:
+        """One ``neuron`` device is one logical NeuronCore: 1/4 of a Trainium2 chip at the default LNC=2."""
+        self.export_compiler_flags()
         torch = _load_torch_neuronx()
         devices = discovery.neuron_devices()
         first = devices[0] if devices else None
+        key = first.catalog_key if first else None
+        share = chip_share.for_neuron(key, first.core_count if first else None,
+                                      first.logical_core_config if first else None,
+                                      os.environ.get("NEURON_LOGICAL_NC_CONFIG"))
         return DeviceInfo(
             kind=f"AWS Neuron ({first.instance_type or 'unknown instance'})" if first else "AWS Neuron",
-            catalog_key=first.catalog_key if first else None,
+            catalog_key=key,
             count=1,
-            memory_bytes=first.memory_bytes if first else None,
+            memory_bytes=fit.visible_device_bytes(first.memory_bytes if first else None, share.share),
+            chip_share=share.share,
+            chip_share_reason=share.reason,
             energy_meter=NEURON_ENERGY,
             extra={"neuron_devices": len(devices), "visible_neuron_devices": _accelerator_count(torch),
                    "visible_cores": os.environ.get(NEURON_VISIBLE_CORES),

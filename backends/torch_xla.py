@@ -32,12 +32,14 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-from accelbench.backends import cpuinfo, discovery
+from accelbench.backends import chip_share, cpuinfo, discovery, matmul_precision
 from accelbench.backends.base import (NEURON_ENERGY, TPU_ENERGY, Availability, BackendError, DeviceInfo,
                                       EnergyMeterChoice, PreparedStep)
 from accelbench.backends.torch_common import TorchBackend, TorchSettings
+from accelbench.harness import fit
 
 PJRT_DEVICES = ("CPU", "TPU", "NEURON", "CUDA")
+MATMUL_PLATFORM = {"CPU": "cpu", "TPU": "tpu", "NEURON": "neuron", "CUDA": "gpu"}
 
 
 @dataclass
@@ -134,7 +136,24 @@ class TorchXlaBackend(TorchBackend):
             if self.settings.neuron_cache_dir:
                 os.environ["NEURON_CC_FLAGS"] = with_cache_dir(os.environ.get("NEURON_CC_FLAGS", ""),
                                                                self.settings.neuron_cache_dir)
+            if self.matmul_plan.neuron_cc_flag:  # fp32 on Neuron: before the first compile
+                os.environ["NEURON_CC_FLAGS"] = matmul_precision.with_neuron_flag(
+                    os.environ.get("NEURON_CC_FLAGS", ""), self.matmul_plan.neuron_cc_flag)
         return self._pjrt
+
+    @property
+    def matmul_plan(self) -> matmul_precision.MatmulPlan:
+        # torch_xla.backends.set_mat_mul_precision exists from torch-xla 2.8 (docs.pytorch.org/xla/release/r2.8).
+        knob = (minor_version(_package_version("torch-xla") or _package_version("torch_xla")) or (0, 0)) >= (2, 8)
+        return matmul_precision.plan(MATMUL_PLATFORM[self.pjrt_device], self.precision, xla_knob=knob)
+
+    def configure(self) -> None:
+        super().configure()
+        plan = self.matmul_plan
+        if plan.xla_precision:
+            import torch_xla.backends
+
+            torch_xla.backends.set_mat_mul_precision(plan.xla_precision)
 
     @property
     def precision(self) -> str:
@@ -171,7 +190,8 @@ class TorchXlaBackend(TorchBackend):
         return prepared
 
     def case_info(self) -> dict[str, Any]:
-        info = {**super().case_info(), "pjrt_device": self.pjrt_device}
+        info = {**super().case_info(), "pjrt_device": self.pjrt_device,
+                "matmul_precision": self.matmul_plan.to_dict()}
         if self.settings.compile:
             info["compile_backend"] = "openxla" if self.settings.compile_backend == "inductor" else self.settings.compile_backend
         if self.pjrt_device == "NEURON" or self.settings.neuron_cache_dir:
@@ -208,20 +228,26 @@ class TorchXlaBackend(TorchBackend):
         if pjrt == "NEURON":
             devices = discovery.neuron_devices()
             first = devices[0] if devices else None
+            key = first.catalog_key if first else None
             if first is not None:
-                # One process drives one NeuronCore (a fraction of a device/chip).
+                # One process drives one NeuronCore (a fraction of a chip).
                 extra.update({"instance_type": first.instance_type, "neuron_devices": len(devices),
-                              "neuroncores_per_device": first.core_count, "neuroncores_used": 1,
-                              "chips_measured": 1 / first.core_count if first.core_count else None})
+                              "neuroncores_per_device": first.core_count, "neuroncores_used": 1})
+            share = chip_share.for_neuron(key, first.core_count if first else None,
+                                          first.logical_core_config if first else None,
+                                          os.environ.get("NEURON_LOGICAL_NC_CONFIG"))
             return DeviceInfo(kind=f"AWS Neuron ({first.instance_type or 'unknown instance'})" if first else "AWS Neuron",
-                              catalog_key=first.catalog_key if first else None, count=1,
-                              memory_bytes=first.memory_bytes if first else None, extra=extra,
+                              catalog_key=key, count=1, extra=extra, chip_share=share.share,
+                              chip_share_reason=share.reason,
+                              memory_bytes=fit.visible_device_bytes(first.memory_bytes if first else None, share.share),
                               energy_meter=NEURON_ENERGY)
         if pjrt == "TPU":
             chips = discovery.tpu_chips()
             extra["tpu_chips"] = chips.count
+            share = chip_share.for_tpu(chips.catalog_key, chips.catalog_key)
             return DeviceInfo(kind=f"TPU ({chips.catalog_key or 'PCI ' + str(chips.pci_device_id)})",
-                              catalog_key=chips.catalog_key, count=1, extra=extra, energy_meter=TPU_ENERGY)
+                              catalog_key=chips.catalog_key, count=1, extra=extra, chip_share=share.share,
+                              chip_share_reason=share.reason, energy_meter=TPU_ENERGY)
         if pjrt == "CUDA":
             gpus = discovery.nvidia_gpus()
             name = gpus[0].name if gpus else "CUDA GPU"

@@ -28,7 +28,8 @@ CATALOG_PRECISIONS = ("fp32", "tf32", "bf16", "fp8")
 PRICING_KINDS = ("on-demand", "committed", "spot")
 _KEY = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
-DEVICE_FIELDS = {"name", "vendor", "peak_tflops", "memory_gb", "memory_tbps", "source", "as_of", "unconfirmed", "note"}
+DEVICE_FIELDS = {"name", "vendor", "peak_tflops", "memory_gb", "memory_tbps", "source", "as_of", "unconfirmed", "note",
+                 "cores_per_chip", "megacore", "cores_source"}
 PRICE_FIELDS = {"provider", "region", "kind", "usd_per_hour", "accelerator", "accelerators", "source", "as_of",
                 "confirmed", "note"}
 
@@ -50,6 +51,11 @@ class DeviceSpec:
     as_of: dt.date
     unconfirmed: tuple[str, ...] = ()
     note: str = ""
+    cores_per_chip: int = 1
+    """Physical compute cores per chip (NeuronCores, TensorCores); 1 for GPUs."""
+    megacore: bool = False
+    """Frameworks fuse the chip's cores into one device (TPU v4, v5p)."""
+    cores_source: str = ""
 
     @property
     def confirmed(self) -> bool:
@@ -176,8 +182,20 @@ def _device(path: Path, key: str, raw: Any) -> DeviceSpec:
     bad = [u for u in unconfirmed if u not in known]
     if bad:
         e.fail(f"'unconfirmed' names unknown field '{bad[0]}'")
+    cores = raw.get("cores_per_chip")
+    if isinstance(cores, bool) or not isinstance(cores, int) or cores < 1:
+        e.fail(f"'cores_per_chip' must be a positive whole number (physical cores per chip; 1 for GPUs), got {cores!r}")
+    megacore = raw.get("megacore", False)
+    if not isinstance(megacore, bool):
+        e.fail(f"'megacore' must be true or false, got {megacore!r}")
+    if megacore and cores < 2:
+        e.fail("'megacore' = true needs 'cores_per_chip' of 2 or more (it fuses a chip's cores into one device)")
+    cores_source = e.text("cores_source", required=cores > 1)
     return DeviceSpec(
         key=key,
+        cores_per_chip=cores,
+        megacore=megacore,
+        cores_source=cores_source,
         name=e.text("name"),
         vendor=e.text("vendor"),
         peak_tflops=peaks,
@@ -279,18 +297,20 @@ def describe(prices_file: str | Path | None = None, as_json: bool = False) -> st
         return json.dumps({"instances": [plain(p) for p in prices.values()],
                            "devices": [plain(d) for d in devices.values()]}, indent=2)
     lines = ["Instance prices (USD; * = not confirmed on the provider's page; run `accelbench prices --json` for sources)",
-             f"{'instance':<28} {'provider':<8} {'region':<10} {'kind':<10} {'$/hour':>9} {'chips':>17} {'$/chip-h':>9}  as of"]
+             f"{'instance':<28} {'provider':<8} {'region':<12} {'kind':<10} {'$/hour':>9} {'chips':>17} {'$/chip-h':>9}  as of"]
     for p in prices.values():
         usd = "-" if p.usd_per_hour is None else f"{p.usd_per_hour:.4g}"
         per_chip = "-" if p.usd_per_chip_hour is None else f"{p.usd_per_chip_hour:.4g}"
         mark = "" if p.confirmed else "*"
-        lines.append(f"{p.name + mark:<28} {p.provider:<8} {p.region:<10} {p.kind:<10} {usd:>9} "
+        lines.append(f"{p.name + mark:<28} {p.provider:<8} {p.region:<12} {p.kind:<10} {usd:>9} "
                      f"{str(p.accelerators) + ' x ' + p.accelerator:>17} {per_chip:>9}  {p.as_of}"
                      + ("" if p.origin == "built-in" else f"  (from {p.origin})"))
-    lines += ["", "Device peaks (dense TFLOP/s per chip; * = some figure not confirmed)",
-              f"{'device':<15} {'fp32':>7} {'tf32':>7} {'bf16':>7} {'fp8':>7} {'mem GB':>7} {'TB/s':>6}  source"]
+    lines += ["", "Device peaks (dense TFLOP/s per chip; * = some figure not confirmed; cores = physical cores per chip,"
+              " m = megacore: one framework device per chip)",
+              f"{'device':<15} {'fp32':>7} {'tf32':>7} {'bf16':>7} {'fp8':>7} {'mem GB':>7} {'TB/s':>6} {'cores':>5}  source"]
     for d in devices.values():
         cells = [f"{d.peak_tflops[k]:g}" if k in d.peak_tflops else "-" for k in CATALOG_PRECISIONS]
         lines.append(f"{d.key + ('' if d.confirmed else '*'):<15} " + " ".join(f"{c:>7}" for c in cells)
-                     + f" {d.memory_gb:>7g} {d.memory_tbps:>6g}  {d.source}")
+                     + f" {d.memory_gb:>7g} {d.memory_tbps:>6g} {str(d.cores_per_chip) + ('m' if d.megacore else ''):>5}"
+                     + f"  {d.source}")
     return "\n".join(lines)

@@ -60,9 +60,7 @@ def build_parser() -> Parser:
     r.add_argument("--no-fit-check", action="store_true",
                    help="run cases even when the kernel's memory estimate exceeds the memory available")
     pricing = r.add_mutually_exclusive_group()  # harness/cost.py says how a run is priced
-    pricing.add_argument("--instance", metavar="NAME", help="price results as this instance (see `accelbench prices`)")
-    pricing.add_argument("--usd-per-hour", type=float, metavar="X", help="price results at X US dollars per hour")
-    r.add_argument("--prices", metavar="FILE", help="TOML price file merged over the built-in prices")
+    _add_pricing_arguments(r)
     from accelbench.harness.launch.layout_checks import add_layout_arguments  # --nproc, --nnodes, ...: data-parallel runs
 
     add_layout_arguments(r)
@@ -80,6 +78,7 @@ def build_parser() -> Parser:
     rep.add_argument("--html", help="self-contained HTML file, plots embedded")
     rep.add_argument("--csv", help="CSV file: every field of every record, one row per case")
     rep.add_argument("--baseline", metavar="BACKEND", help="backend the '× baseline' column divides by")
+    _add_pricing_arguments(rep, when="re-price the saved records: ")
 
     cmp = sub.add_parser("compare", help="exit 1 when a case in NEW is slower than in OLD past the threshold")
     cmp.add_argument("old", metavar="OLD")
@@ -87,6 +86,18 @@ def build_parser() -> Parser:
     cmp.add_argument("--threshold", type=float, default=5.0, metavar="PCT",
                      help="smallest slowdown in %% that counts, when outside the noise (default: 5)")
     return p
+
+
+def _add_pricing_arguments(p, when: str = "") -> None:
+    """--instance | --usd-per-hour, --chips-per-instance, --prices (harness/cost.py says how a run is priced)."""
+    pricing = p.add_mutually_exclusive_group()
+    pricing.add_argument("--instance", metavar="NAME", help=when + "price as this instance (see `accelbench prices`)")
+    pricing.add_argument("--usd-per-hour", type=float, metavar="X",
+                         help=when + "price at X US dollars per hour for the WHOLE instance; a run is charged "
+                                     "X x chips measured / chips per instance")
+    p.add_argument("--chips-per-instance", type=int, metavar="N",
+                   help="chips of the priced instance, when discovery on the host cannot tell (or to override it)")
+    p.add_argument("--prices", metavar="FILE", help="TOML price file merged over the built-in prices")
 
 
 def cmd_backends(args) -> int:
@@ -158,8 +169,11 @@ def cmd_run(args) -> int:
     report_path = Path(args.report) if args.report else out / "report.md"
     _write_report([out], report_path, html_path=report_path.with_suffix(".html"))
     counts = {s: sum(o.status == s for o in summary.outcomes) for s in ("ok", "failed", "skipped", "unavailable")}
+    from accelbench.harness.cost import closing_marks
+
     renderer.finish(f"{len(summary.outcomes)} cases: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v)
-                    + f"; records in {out}/, report {report_path} and {report_path.with_suffix('.html')}", counts)
+                    + f"; records in {out}/, report {report_path} and {report_path.with_suffix('.html')}"
+                    + closing_marks([o.record for o in summary.outcomes]), counts)
     return min(summary.failed, 125)
 
 
@@ -180,18 +194,22 @@ def _describe(outcome) -> str:
 
 
 def _write_report(dirs, md_path: Path | None, html_path: Path | None = None, csv_path: Path | None = None,
-                  baseline: str | None = None) -> str:
+                  baseline: str | None = None, reprice=None) -> str:
     from accelbench.reports import report
 
     def warn(message: str) -> None:
         print(f"accelbench: warning: {message}", file=sys.stderr)
 
-    _, text = report.write(dirs, md=md_path, html=html_path, csv=csv_path, baseline=baseline, warn=warn)
+    _, text = report.write(dirs, md=md_path, html=html_path, csv=csv_path, baseline=baseline, warn=warn,
+                           transform=reprice)
     return text
 
 
 def cmd_report(args) -> int:
-    text = _write_report(args.dirs, args.md, args.html, args.csv, args.baseline)
+    from accelbench.reports import pricing  # --instance/--usd-per-hour: re-price the saved records
+
+    reprice = pricing.from_args(args.instance, args.usd_per_hour, args.chips_per_instance, args.prices)
+    text = _write_report(args.dirs, args.md, args.html, args.csv, args.baseline, reprice)
     if not (args.md or args.html or args.csv):
         print(text)
     return 0
@@ -216,13 +234,14 @@ def _with_pricing(cases, args):
 
     from accelbench.harness import cost
 
-    if args.instance is None and args.usd_per_hour is None and args.prices is None:
+    if args.instance is None and args.usd_per_hour is None and args.prices is None and args.chips_per_instance is None:
         for c in cases[:1]:
-            cost.resolve(c.instance, c.usd_per_hour, c.prices_file)
+            cost.resolve(c.instance, c.usd_per_hour, c.prices_file, c.chips_per_instance)
         return cases
-    cost.resolve(args.instance, args.usd_per_hour, args.prices)
+    cost.resolve(args.instance, args.usd_per_hour, args.prices, args.chips_per_instance)
     prices_file = str(Path(args.prices).resolve()) if args.prices else None
-    return [replace(c, instance=args.instance, usd_per_hour=args.usd_per_hour, prices_file=prices_file) for c in cases]
+    return [replace(c, instance=args.instance, usd_per_hour=args.usd_per_hour, prices_file=prices_file,
+                    chips_per_instance=args.chips_per_instance) for c in cases]
 
 
 def cmd_suites(args) -> int:

@@ -6,7 +6,8 @@ Before a case starts, its kernel's rough peak memory
 backends whose device memory is the host's (``Backend.memory_is_host``) the
 memory the host can still give out, checked in the parent before the case's
 process starts; for accelerators the memory ``device_info()`` reports,
-checked in the case's process. A case that cannot fit is recorded ``skipped``
+checked in the case's process against ONE visible device's memory
+(``visible_device_bytes``: a NeuronCore's share of the chip's HBM). A case that cannot fit is recorded ``skipped``
 with the two numbers, instead of swapping the machine to a halt or waiting
 for the OOM killer.
 """
@@ -64,6 +65,14 @@ def host_available_bytes() -> int | None:
     below the machine's memory)."""
     known = [b for b in (meminfo_available_bytes(), cgroup_headroom_bytes()) if b is not None]
     return min(known) if known else None
+
+
+def visible_device_bytes(chip_bytes: int | None, chip_share: float) -> int | None:
+    """The memory of ONE visible device: its share of the chip's memory. A
+    logical NeuronCore of a Trainium2 chip at LNC=2 gets a quarter of the
+    chip's 96 GiB; comparing a one-core case against the whole chip would pass
+    cases that cannot fit (backends/chip_share.py says what the share is)."""
+    return int(chip_bytes * chip_share) if chip_bytes else None
 
 
 def wont_fit_reason(estimate_bytes: float | None, available_bytes: int | None, where: str) -> str | None:

@@ -143,10 +143,11 @@ def run_case(case: Case, run_id: str, *, context: LaunchContext | None = None, t
 
 
 def device_facts(device) -> dict[str, Any]:
-    """The record's ``backend.info.device``: what the backend said of its device."""
-    return {"memory_bytes": device.memory_bytes, "driver": device.driver, "chip_share": device.chip_share,
-            "chip_share_reason": device.chip_share_reason, "energy_meter": device.energy_meter.to_dict(),
-            **device.extra}
+    """The record's ``backend.info.device``: what the backend said of its device
+    (``chip_share``: what MFU and prices count chips by, ``harness.metrics.chips_used``)."""
+    return {"memory_bytes": device.memory_bytes, "driver": device.driver, **device.extra,
+            "chip_share": device.chip_share, "chip_share_reason": device.chip_share_reason,
+            "energy_meter": device.energy_meter.to_dict()}
 
 
 def _measure(case: Case, record: ResultRecord, context: LaunchContext, timer: Timer, checkpoint: Checkpoint) -> None:
@@ -176,7 +177,8 @@ def _measure(case: Case, record: ResultRecord, context: LaunchContext, timer: Ti
         precision=precision,
         fence=timer.fence_text(backend),
         settings=dataclasses.asdict(backend.settings),
-        info={"device": device_facts(device)},
+        info={"device": device_facts(device),
+              "host": cost.host_facts()},  # the host's chips and region: what a price needs, now or at report time
     )
     context.describe(record)
     if case.check_fit and not getattr(backend, "memory_is_host", False):  # host memory: the runner checked

@@ -41,7 +41,7 @@ def throughput(flops_per_step, bytes_per_step, tokens_per_step, median_step_s: f
     )
 
 
-def mfu(achieved_tflops: float, peak_tflops_per_chip: float, chips: int) -> float:
+def mfu(achieved_tflops: float, peak_tflops_per_chip: float, chips: float) -> float:
     """Model FLOPs utilization (Chowdhery et al. 2022, "PaLM", appendix B):
 
         MFU = achieved model FLOP/s ÷ (dense peak FLOP/s per chip × chips)
@@ -52,12 +52,13 @@ def mfu(achieved_tflops: float, peak_tflops_per_chip: float, chips: int) -> floa
     * dense peak per chip: the catalog's figure for the precision used; never
       a "with sparsity" figure (NVIDIA datasheets print those; the catalog
       halves them).
-    * chips: how many accelerators the step ran on.
+    * chips: how many physical chips the step ran on (``chips_used``: a
+      fraction when one device is part of a chip, e.g. one NeuronCore).
     """
     return achieved_tflops / (peak_tflops_per_chip * chips)
 
 
-def bandwidth_utilization(achieved_tbps: float, device_tbps_per_chip: float, chips: int) -> float:
+def bandwidth_utilization(achieved_tbps: float, device_tbps_per_chip: float, chips: float) -> float:
     """Achieved ÷ peak memory bandwidth: ``hbm_tbps`` (minimum bytes a step
     must move ÷ median step time) over the catalog's per-chip TB/s × chips."""
     return achieved_tbps / (device_tbps_per_chip * chips)
@@ -113,14 +114,28 @@ def with_device_utilization(
     return out
 
 
-def chips_measured(backend_part) -> float:
-    """How many catalog chips the run used: ``device_count``, unless the
-    backend says one of its devices is a fraction of a chip (one process per
-    NeuronCore on Trainium: ``info.device.chips_measured`` = 1 / cores per chip),
-    so that MFU and price are per the silicon actually used."""
-    fraction = ((backend_part.info or {}).get("device") or {}).get("chips_measured")
-    return float(fraction) * max(int(backend_part.device_count or 1), 1) if fraction else \
-        float(max(int(backend_part.device_count or 1), 1))
+def chips_used(backend_part) -> float:
+    """How many physical chips the run used: ``device_count`` visible devices
+    × the share of a chip each is (``info.device.chip_share``, from the
+    backend's ``DeviceInfo``: one logical NeuronCore of a Trainium2 chip at
+    LNC=2 is 1/4, one TensorCore of a TPU7x 1/2, a GPU 1). Data-parallel
+    records count the same way: 8 ranks on 8 trn2 NeuronCores are 2 chips.
+    MFU peaks, memory and prices are all per chip. ``backend_part``: a
+    ``BackendPart`` or a saved record's ``backend`` dict."""
+    part = backend_part if isinstance(backend_part, dict) else vars(backend_part)
+    device = (part.get("info") or {}).get("device") or {}
+    share = device.get("chip_share")
+    if share is None:  # records written before chip_share: torch-xla on Trainium kept its fraction here
+        share = device.get("chips_measured")
+    count = max(int(part.get("device_count") or 1), 1)
+    return count * float(share) if share else float(count)
+
+
+def effective_precision(backend_part) -> str | None:
+    """The precision the matmuls ran in (``info.matmul_precision.effective``,
+    backends/matmul_precision.py), else the precision policy the record names."""
+    plan = (backend_part.info or {}).get("matmul_precision") or {}
+    return plan.get("effective") or backend_part.precision
 
 
 def with_catalog_utilization(metrics: MetricsPart, kernel_part, backend_part, devices=None) -> MetricsPart:
@@ -135,5 +150,12 @@ def with_catalog_utilization(metrics: MetricsPart, kernel_part, backend_part, de
         out = dataclasses.replace(metrics, errors=list(metrics.errors))
         out.mfu_basis = {"reason": f"catalog key '{key}' is not in harness/data/devices.toml"}
         return out
-    return with_device_utilization(metrics, devices.get(key) if key else None, backend_part.precision,
-                                   chips_measured(backend_part), kernel_part.flop_convention, backend_part.device_kind)
+    out = with_device_utilization(metrics, devices.get(key) if key else None, effective_precision(backend_part),
+                                  chips_used(backend_part), kernel_part.flop_convention, backend_part.device_kind)
+    device = (backend_part.info or {}).get("device") or {}
+    if device.get("chip_share") is not None:
+        out.mfu_basis["chip_share"] = device["chip_share"]
+        out.mfu_basis["chip_share_reason"] = device.get("chip_share_reason")
+    if effective_precision(backend_part) != backend_part.precision:
+        out.mfu_basis["precision_requested"] = backend_part.precision
+    return out

@@ -49,7 +49,9 @@ class Case:
     instance: str | None = None
     usd_per_hour: float | None = None
     prices_file: str | None = None
-    """How the worker prices the case (``--instance`` / ``--usd-per-hour`` / ``--prices``; see accelbench.harness.cost)."""
+    chips_per_instance: int | None = None
+    """How the worker prices the case (``--instance`` / ``--usd-per-hour`` / ``--prices`` / ``--chips-per-instance``;
+    see accelbench.harness.cost)."""
     layout: Layout = Layout()
     """Where the case runs: one device, or data-parallel over nproc × nnodes (``--nproc`` ...; accelbench.harness.launch)."""
 

@@ -70,12 +70,16 @@ def write(
     csv: str | Path | None = None,
     baseline: str | None = None,
     warn: Callable[[str], None] | None = None,
+    transform: Callable[[load.Loaded], None] | None = None,
 ) -> tuple[Report, str]:
     """Load ``dirs`` and write the reports asked for; returns the report and
-    its Markdown. Markdown plots go beside the .md file in ``<stem>_plots/``."""
+    its Markdown. Markdown plots go beside the .md file in ``<stem>_plots/``.
+    ``transform`` changes the loaded records in place before anything is built."""
     from accelbench.reports import html as html_render, render
 
     loaded = load.load_folders(dirs)
+    if transform:  # e.g. re-pricing the saved records (reports/pricing.py)
+        transform(loaded)
     for warning in loaded.warnings:
         if warn:
             warn(warning)

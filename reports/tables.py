@@ -202,7 +202,8 @@ def _row(r, label: str, base_median: float | None, baseline: str | None) -> list
         with_interval(value(r, "metrics.tokens_per_s"), tokens_ci),
         number(value(r, "metrics.tflops")),
         percent(value(r, "metrics.mfu")),
-        with_interval(value(r, "cost.usd_per_mtok"), interval(value(r, "cost.usd_per_mtok_ci95"))),
+        with_interval(value(r, "cost.usd_per_mtok"), interval(value(r, "cost.usd_per_mtok_ci95")))
+        + "".join(f" [{m}]" for m in (value(r, "cost.marks") or []) if isinstance(m, str)),  # harness/cost.py MARKS
         number(value(r, "metrics.joules_per_token")),
         number(value(r, "timing.compile_s")),
         speedup,

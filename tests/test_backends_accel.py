@@ -221,3 +221,52 @@ def test_tiny_presets_on_the_gpu(cli, tmp_path):
         kind = rec["backend"]["device_kind"]
         if "H100" in kind or "H200" in kind:
             assert rec["backend"]["device_catalog_key"] in ("h100-sxm", "h100-pcie", "h200"), kind
+
+
+# ----------------------------------------------------------------- chip share and fp32, per backend
+def test_fp32_on_neuron_exports_auto_cast_none_before_torch_xla_loads(monkeypatch):
+    """neuronx-cc casts fp32 matmuls to bf16 by default; fp32 asks it not to (backends/matmul_precision.py)."""
+    import os
+
+    monkeypatch.setenv("PJRT_DEVICE", "")
+    monkeypatch.delenv("PJRT_DEVICE")
+    monkeypatch.setenv("NEURON_CC_FLAGS", "--auto-cast=matmult --retry_failed_compilation")
+    backend = TorchXlaBackend(XlaSettings(pjrt_device="NEURON", precision="fp32"))
+    assert backend.matmul_plan.effective == "fp32"
+    assert os.environ["NEURON_CC_FLAGS"] == "--retry_failed_compilation --auto-cast=none"
+    monkeypatch.delenv("PJRT_DEVICE")
+    tpu = TorchXlaBackend(XlaSettings(pjrt_device="TPU", precision="fp32"))
+    import importlib.util
+
+    if importlib.util.find_spec("torch_xla") is None:  # no torch_xla.backends to ask with: the record says bf16 ran
+        assert (tpu.matmul_plan.effective, tpu.matmul_plan.xla_precision) == ("bf16", None)
+    else:  # the xla tier: torch-xla 2.9
+        assert (tpu.matmul_plan.effective, tpu.matmul_plan.xla_precision) == ("fp32", "highest")
+    monkeypatch.delenv("PJRT_DEVICE")
+    bf16 = TorchXlaBackend(XlaSettings(pjrt_device="NEURON"))
+    assert bf16.matmul_plan.effective == "bf16" and bf16.matmul_plan.neuron_cc_flag is None
+
+
+def test_jax_backends_state_the_share_of_a_chip(monkeypatch):
+    from types import SimpleNamespace
+
+    from accelbench.backends import discovery
+    from accelbench.backends.jax_backend import JaxGpuBackend, JaxNeuronBackend, JaxTpuBackend
+
+    tpu = JaxTpuBackend()
+    assert tpu.device_chip_share("tpu7x", SimpleNamespace(device_kind="TPU7x", num_cores=1)).share == 0.5
+    assert tpu.device_chip_share("tpu-v5p", SimpleNamespace(device_kind="TPU v5", num_cores=2)).share == 1.0
+    assert tpu.device_chip_share("tpu-v6e", SimpleNamespace(device_kind="TPU v6 lite")).share == 1.0
+    assert JaxGpuBackend().device_chip_share("h200", None).share == 1.0
+    fixture = Path(__file__).parent / "fixtures" / "neuron" / "neuron-ls-trn1.2xlarge.json"
+    monkeypatch.setattr(discovery, "neuron_devices",
+                        lambda: discovery.parse_neuron_ls_json(fixture.read_text(), instance_type="trn1.32xlarge"))
+    assert JaxNeuronBackend().device_chip_share("trn1", None).share == 0.5
+    assert JaxNeuronBackend().matmul_plan.effective == "bf16"
+    monkeypatch.setenv("NEURON_CC_FLAGS", "")
+    monkeypatch.setenv("JAX_PLATFORMS", "cpu")  # recorded first, so select_platform's export is undone afterwards
+    fp32 = JaxNeuronBackend(JaxNeuronBackend.settings_cls(precision="fp32"))
+    fp32.select_platform()
+    import os
+
+    assert os.environ["NEURON_CC_FLAGS"] == "--auto-cast=none" and os.environ["JAX_PLATFORMS"] == "neuron"

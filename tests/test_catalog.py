@@ -15,6 +15,7 @@ from accelbench.harness.catalog import CatalogError, load_devices, load_prices
 CONTRACT_KEYS = {
     "trn1", "trn2", "trn3", "a100-sxm-40gb", "a100-sxm-80gb", "h100-sxm", "h100-pcie", "h200", "b200", "l4",
     "a10g", "mi300x", "mi325x", "mi355x", "tpu-v4", "tpu-v5e", "tpu-v5p", "tpu-v6e", "tpu7x",
+    "gb200", "b300", "gb300",
 }
 
 
@@ -27,6 +28,42 @@ def test_device_catalog_has_every_contract_key_with_source_and_date():
         assert spec.peak_tflops and all(v > 0 for v in spec.peak_tflops.values()), spec.key
         assert "bf16" in spec.peak_tflops, f"{spec.key}: every accelerator has a bf16 peak"
         assert spec.memory_gb > 0 and spec.memory_tbps > 0
+
+
+def test_cores_per_chip_with_sources():
+    """Physical cores per chip: trn1 2, trn2 8, trn3 8, TPU7x 2 without megacore, v4/v5p 2 fused by
+    megacore (one device per chip), the rest 1; every multi-core entry names its source."""
+    devices = load_devices()
+    expected = {"trn1": (2, False), "trn2": (8, False), "trn3": (8, False), "tpu7x": (2, False),
+                "tpu-v4": (2, True), "tpu-v5p": (2, True)}
+    for key, spec in devices.items():
+        assert (spec.cores_per_chip, spec.megacore) == expected.get(key, (1, False)), key
+        if spec.cores_per_chip > 1:
+            assert spec.cores_source, key
+
+
+def test_catalog_refresh_2026_11():
+    """Figures from shared/research/catalog-2026-11.md, each entry unconfirmed and saying where it came from."""
+    devices, prices = load_devices(), load_prices()
+    assert devices["trn1"].memory_tbps == 0.88 and "820 GiB/s" in devices["trn1"].note
+    assert "2 devices per chip" in devices["tpu7x"].note
+    for key in ("gb200", "b300", "gb300"):
+        assert "bf16" in devices[key].unconfirmed and devices[key].note, key
+    assert "3,500" in devices["b300"].note  # the disputed bf16 claim is named
+    assert prices["lambda-8x-h100-sxm"].usd_per_hour == 31.92
+    new = {"p6-b200.48xlarge": (113.9328, "b200", 8), "p6-b300.48xlarge": (142.416, "b300", 8),
+           "trn1n.32xlarge": (24.78, "trn1", 16), "p4de.24xlarge": (27.44705, "a100-sxm-80gb", 8),
+           "p5.4xlarge": (6.88, "h100-sxm", 1), "gcp-tpu-v4": (3.22, "tpu-v4", 1),
+           "azure-nd-h100-v5": (98.32, "h100-sxm", 8)}
+    for name, fields in new.items():
+        p = prices[name]
+        assert (p.usd_per_hour, p.accelerator, p.accelerators) == fields, name
+        assert not p.confirmed and "SkyPilot" in p.source + p.note, name
+    trn2 = prices["trn2.48xlarge"]
+    assert trn2.region == "us-east-2" and trn2.usd_per_hour is None and "spot" in trn2.note
+    spot = prices["trn2.48xlarge-spot"]
+    assert (spot.kind, spot.region, spot.usd_per_hour) == ("spot", "us-east-2", 8.5964)
+    assert prices["p6-b300.48xlarge"].region == "us-west-2"
 
 
 def test_nvidia_peaks_are_the_datasheet_sparse_figures_halved():
@@ -65,6 +102,7 @@ memory_gb = 16
 memory_tbps = 1.0
 source = "datasheet"
 as_of = 2026-11-26
+cores_per_chip = 1
 """
 
 
@@ -93,6 +131,12 @@ def test_a_good_minimal_device_file_loads(tmp_path):
         (lambda t: t + "colour = 'green'\n", "unknown field 'colour'"),
         (lambda t: t.replace("peak_tflops = { fp32 = 10.0, bf16 = 100.0 }", "peak_tflops = {}"), "'peak_tflops' must be"),
         (lambda t: t.replace("[devices.chip]", "[devices.chip"), "not valid TOML"),
+        (lambda t: t.replace("cores_per_chip = 1\n", ""), "'cores_per_chip' must be a positive whole number"),
+        (lambda t: t.replace("cores_per_chip = 1", "cores_per_chip = 0"), "'cores_per_chip' must be a positive whole"),
+        (lambda t: t.replace("cores_per_chip = 1", "cores_per_chip = 1.5"), "'cores_per_chip' must be a positive whole"),
+        (lambda t: t.replace("cores_per_chip = 1", "cores_per_chip = 2"), "missing 'cores_source'"),
+        (lambda t: t + "megacore = true\n", "'megacore' = true needs 'cores_per_chip' of 2 or more"),
+        (lambda t: t + "megacore = 1\n", "'megacore' must be true or false"),
     ],
 )
 def test_bad_device_entry_names_file_entry_and_problem(tmp_path, change, needle):
@@ -185,6 +229,9 @@ def test_prices_command_lists_instances_and_devices(cli):
     names = {p["name"]: p for p in data["instances"]}
     assert names["p5.48xlarge"]["usd_per_chip_hour"] == pytest.approx(6.88)
     assert {d["key"] for d in data["devices"]} == CONTRACT_KEYS
+    cores = {d["key"]: (d["cores_per_chip"], d["megacore"]) for d in data["devices"]}
+    assert cores["trn2"] == (8, False) and cores["tpu7x"] == (2, False) and cores["tpu-v5p"] == (2, True)
+    assert all(isinstance(d["cores_per_chip"], int) and d["cores_per_chip"] >= 1 for d in data["devices"])
     text = cli("prices")
     assert text.returncode == 0 and "p5.48xlarge" in text.stdout and "h100-sxm" in text.stdout
 

@@ -210,3 +210,21 @@ def test_importing_the_accelerator_backends_imports_no_framework():
             "print(bad); sys.exit(1 if bad else 0)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("name, nc_count, lnc", [("neuron-ls-trn2n.48xlarge-lnc2.json", 4, 2),
+                                                  ("neuron-ls-trn2n.48xlarge-lnc1.json", 8, 1)])
+def test_neuron_ls_documented_format_at_both_lnc_settings(name, nc_count, lnc):
+    """The neuron-ls user guide's `neuron-ls -j` example (trn2n.48xlarge, LNC=2) and its LNC=1 counterpart."""
+    devices = discovery.parse_neuron_ls_json((FIXTURES / "neuron" / name).read_text(), instance_type="trn2n.48xlarge")
+    assert len(devices) == 16 and {d.catalog_key for d in devices} == {"trn2"}
+    assert {(d.core_count, d.logical_core_config, d.memory_bytes) for d in devices} == {(nc_count, lnc, 96 * 1024**3)}
+    host = discovery.host_chips_from([], devices, discovery.TpuChips(0, None, None))
+    assert host.count == 16 and host.source.startswith("neuron-ls: 16 Neuron devices (chips)")
+
+
+def test_host_chips_from_tpu_pci_and_nothing():
+    tpu = discovery.host_chips_from([], [], discovery.TpuChips(8, "tpu-v6e", "0x006f"))
+    assert (tpu.count, tpu.catalog_key) == (8, "tpu-v6e") and "PCI" in tpu.source
+    none = discovery.host_chips_from([], [], discovery.TpuChips(0, None, None), instance_type="c7i.large")
+    assert none.count is None and none.instance_type == "c7i.large"
