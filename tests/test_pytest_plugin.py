@@ -142,3 +142,16 @@ def test_converter_rejects_other_files_and_skips_foreign_benchmarks(tmp_path):
         {"name": "test_x", "stats": {"median": 1.0}, "extra_info": {}},
         {"name": "old", "stats": {"median": 1.0}, "extra_info": {"accelbench": "accelbench.pytest-benchmark/1"}}]}))
     assert records_from_pytest_benchmark(foreign) == []
+
+
+def test_the_fence_text_names_the_timer_and_fence_that_ran():
+    """Under pytest, torch-cuda is timed by pedantic rounds fenced with a
+    synchronize, not by its CUDA events: the record must say so."""
+    from accelbench.backends.torch_cuda import TorchCudaBackend
+    from accelbench.harness.measure import BackendTimer
+    from accelbench.harness.pytest_plugin import PedanticTimer
+
+    cuda = TorchCudaBackend()
+    under_pytest = PedanticTimer(benchmark=None).fence_text(cuda)
+    assert "torch.cuda.synchronize(device)" in under_pytest and "CUDA events" not in under_pytest
+    assert "CUDA events" in BackendTimer().fence_text(cuda)  # accelbench run: the backend's own timing
