@@ -182,7 +182,7 @@ def _measure(case: Case, record: ResultRecord, context: LaunchContext, timer: Ti
     )
     context.describe(record)
     if case.check_fit and not getattr(backend, "memory_is_host", False):  # host memory: the runner checked
-        estimate = kernel.memory_estimate_bytes(context.per_device_config(cfg), precision)
+        estimate = context.memory_estimate_bytes(kernel, cfg, precision)  # one device's share
         reason = fit.wont_fit_reason(estimate, device.memory_bytes, device.kind)
         if reason:
             raise CaseSkipped("WontFit", reason)

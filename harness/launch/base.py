@@ -31,9 +31,9 @@ class LaunchContext:
     def make_backend(self, backend_cls, settings):
         return backend_cls(settings)
 
-    def per_device_config(self, cfg):
-        """The config one device runs (for memory estimates)."""
-        return cfg
+    def memory_estimate_bytes(self, kernel, cfg, precision: str) -> float | None:
+        """What one device of the case must hold (the fit check)."""
+        return kernel.memory_estimate_bytes(cfg, precision)
 
     def describe(self, record) -> None:
         """Add what the layout is to the record's backend part."""
@@ -61,12 +61,16 @@ class DataParallelContext(LaunchContext):
     device of this process among those it sees (``LOCAL_RANK`` for torchrun;
     None where one process drives every device of its host)."""
 
-    layout: Layout
+    case: Case
     engine: Any
     device_index: int | None = None
     meters_every_device: bool = False
     """True when this process's energy meter covers every device of the case
     (one JAX process on one host); torchrun ranks sum theirs (``TorchrunRankContext``)."""
+
+    @property
+    def layout(self) -> Layout:
+        return self.case.layout
 
     @property
     def devices(self) -> int:
@@ -77,8 +81,9 @@ class DataParallelContext(LaunchContext):
             return backend_cls(settings)
         return backend_cls(settings, device_index=self.device_index)
 
-    def per_device_config(self, cfg):
-        return dataclasses.replace(cfg, batch=cfg.batch // self.devices)
+    def memory_estimate_bytes(self, kernel, cfg, precision: str) -> float | None:
+        """One device's share: the whole state and the activations of the per-device batch."""
+        return kernel.memory_estimate_bytes(dataclasses.replace(cfg, batch=cfg.batch // self.devices), precision)
 
     def describe(self, record) -> None:
         batch = record.kernel.config.get("batch")

@@ -37,7 +37,7 @@ class JaxMeshLauncher(Launcher):
         engine = JaxMesh(layout.nproc, layout.nnodes, layout.node_rank, coordinator)
         engine.start(platform)
         # One process meters its host's devices; across hosts the readings are not summed.
-        context = DataParallelContext(layout, engine, meters_every_device=layout.nnodes == 1)
+        context = DataParallelContext(case, engine, meters_every_device=layout.nnodes == 1)
         record = run_case(case, run_id, context=context, snapshot_path=record_file + SNAPSHOT_SUFFIX)
         if layout.node_rank > 0 and record.status == "ok":
             forensics.write_not_writer(case, record_file, run_id)

@@ -107,7 +107,7 @@ def rank_context(case: Case, environ, engine=None) -> TorchrunRankContext:
         from accelbench.backends.data_parallel import TorchDDP
 
         engine = TorchDDP(rank, world, local_rank)
-    return TorchrunRankContext(case.layout, engine, device_index=local_rank, local_rank=local_rank)
+    return TorchrunRankContext(case, engine, device_index=local_rank, local_rank=local_rank)
 
 
 def run_rank(case_file: str, record_file: str, run_id: str, environ=os.environ) -> int:
