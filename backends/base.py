@@ -110,11 +110,18 @@ class DeviceInfo:
         return self.count * self.chip_share
 
 
+SHARD_STRATEGIES = ("none", "fsdp")
+"""How a data-parallel run holds the training state (``accelbench.harness.sharding``):
+a full replica per device, or weights, gradients and AdamW moments split over the devices."""
+
+
 @dataclass
 class BackendSettings:
     """Settings every backend accepts through ``--set``. Subclass to add more."""
 
     precision: str = ""  # empty: the backend's default precision
+    shard: str = "none"
+    """Data-parallel runs only: "none" (replicas) or "fsdp" (sharded state); see SHARD_STRATEGIES."""
 
 
 @dataclass
@@ -140,6 +147,8 @@ class Backend:
     memory_is_host: ClassVar[bool] = False
     """True when the device's memory is the host's RAM (CPU backends): the
     runner then checks a case fits before starting its process."""
+    fsdp_refusal: ClassVar[str] = ""
+    """Why this backend cannot run ``shard=fsdp`` (empty: it can)."""
 
     fence_call_description: ClassVar[str | None] = None
     """What ``fence()`` alone does, where ``fence_description`` (how ``time_steps``
@@ -156,6 +165,11 @@ class Backend:
                 f"unknown precision '{self.settings.precision}' for backend '{self.name}'; "
                 f"accepted: {', '.join(PRECISIONS)}"
             )
+        if self.settings.shard not in SHARD_STRATEGIES:
+            raise BackendError(f"unknown shard '{self.settings.shard}' for backend '{self.name}'; "
+                               f"accepted: {', '.join(SHARD_STRATEGIES)}")
+        if self.settings.shard == "fsdp" and self.fsdp_refusal:
+            raise BackendError(f"shard=fsdp is not supported on {self.name}: {self.fsdp_refusal}")
 
     @property
     def precision(self) -> str:

@@ -2,18 +2,20 @@
 
 Two engines, one contract (what ``harness.launch.base.DataParallelContext`` calls):
 
-* ``TorchDDP``: one process per device (started by torchrun), a
-  ``torch.distributed`` process group (gloo on CPU, NCCL on CUDA, the ``xla``
-  backend on PyTorch/XLA), and the kernel's forward module wrapped in
-  ``DistributedDataParallel`` through the lowering's ``wrap`` hook. DDP's
-  autograd hooks all-reduce the gradients in buckets during ``backward`` and
-  divide by the world size, so every rank's optimizer applies the mean
-  gradient over the global batch (torch docs, "DistributedDataParallel").
-* ``JaxMesh``: one process per host, a ``jax.sharding.Mesh`` with one
-  ``data`` axis over the local devices, the batch inputs sharded on it and
-  everything else replicated; ``jit`` with those in/out shardings lets XLA's
-  SPMD partitioner insert the gradient all-reduce (JAX docs, "Distributed
-  arrays and automatic parallelization").
+* ``TorchDataParallel``: one process per device (started by torchrun), a
+  ``torch.distributed`` process group (gloo on CPU, NCCL on CUDA, ``neuron``
+  on TorchNeuron, ``xla`` on PyTorch/XLA), and the kernel's forward module
+  wrapped through the lowering's ``wrap`` hook, in one of two ways:
+  ``shard=none``: ``DistributedDataParallel``, whose autograd hooks all-reduce
+  the gradients in buckets during ``backward`` and divide by the world size
+  (torch docs, "DistributedDataParallel"); ``shard=fsdp``: FSDP2
+  ``fully_shard`` per transformer block and for the root, which all-gathers a
+  unit's parameters before its forward/backward and reduce-scatters its
+  gradients, averaged over the world, so each rank's AdamW updates its shard
+  (torch docs, ``torch.distributed.fsdp.fully_shard``). Either way every
+  parameter is updated with the mean gradient over the global batch.
+* ``JaxMesh`` (``backends.jax_mesh``): one process per host, a mesh of its
+  devices, replicated or FSDP-sharded training state.
 
 Batch semantics: the kernel's ``batch`` is the GLOBAL batch. Every rank (or
 mesh device) gets the contiguous rows ``[r·b, (r+1)·b)`` of the same global
@@ -106,21 +108,48 @@ def _median_time(run, fence, repeats: int = ALLREDUCE_REPEATS) -> float:
     return statistics.median(times)
 
 
-class TorchDDP:
-    """One torch rank of a DistributedDataParallel run (environment from torchrun)."""
+PROCESS_GROUP_BACKENDS = {"cpu": "gloo", "cuda": "nccl", "neuron": "neuron", "xla": "xla"}
+"""torch.distributed backend per device type: gloo and NCCL (torch docs,
+"Distributed communication package"); "neuron" for TorchNeuron's native
+device (Neuron docs, "How to use torch.distributed on Neuron":
+``init_process_group(backend="neuron")`` after ``import torch_neuronx``);
+"xla" from ``torch_xla.distributed.xla_backend`` (PyTorch/XLA DDP guide)."""
 
-    def __init__(self, rank: int, world_size: int, local_rank: int, dist=None):
+
+def fsdp_mixed_precision(precision: str):
+    """FSDP2's MixedPrecisionPolicy matching the kernel's precision: under
+    bf16, parameters gathered in bf16 for the forward/backward and gradients
+    reduced in fp32 (torchtitan's default; the fp32 master weights and AdamW
+    state stay sharded in fp32, as the one-device autocast step keeps them);
+    otherwise everything stays in the parameters' own dtype."""
+    import torch
+    from torch.distributed.fsdp import MixedPrecisionPolicy
+
+    if precision == "bf16":
+        return MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+    return MixedPrecisionPolicy()
+
+
+class TorchDataParallel:
+    """One torch rank of a data-parallel run (environment from torchrun):
+    DistributedDataParallel replicas (``shard=none``) or FSDP2 shards (``shard=fsdp``)."""
+
+    def __init__(self, rank: int, world_size: int, local_rank: int, strategy: str = "none", dist=None):
         """``dist``: the ``torch.distributed`` API (default the real one; tests pass a fake)."""
         self.rank, self.world_size, self.local_rank = rank, world_size, local_rank
+        self.strategy = strategy
         self._dist = dist
         self.module = None
         self.backend = None
         self.device = None
         self.group_backend = ""
+        self.fsdp_units = 0
 
     @property
     def engine(self) -> str:
-        return f"torch DistributedDataParallel over {self.group_backend or 'torch.distributed'}"
+        what = ("torch FSDP2 fully_shard per block and root" if self.strategy == "fsdp"
+                else "torch DistributedDataParallel")
+        return f"{what} over {self.group_backend or 'torch.distributed'}"
 
     def dist(self):
         if self._dist is None:
@@ -143,32 +172,62 @@ class TorchDDP:
         elif self.device.type == "cuda":
             # device_id binds the process group to this rank's GPU (NCCL forms its
             # communicator on it at once); torch docs, init_process_group(device_id=...).
-            dist.init_process_group(dist.get_default_backend_for_device(self.device), device_id=self.device)
+            dist.init_process_group(PROCESS_GROUP_BACKENDS["cuda"], device_id=self.device)
         else:
-            dist.init_process_group(dist.get_default_backend_for_device(self.device))
+            group = PROCESS_GROUP_BACKENDS.get(self.device.type) or dist.get_default_backend_for_device(self.device)
+            dist.init_process_group(group)
         self.group_backend = dist.get_backend()
 
-    def _install_wrap(self, backend) -> None:
-        """Compose DDP under the backend's own wrap (torch.compile wraps the DDP module,
-        as the DDP + compile docs recommend)."""
+    def _replicate(self, module):
         from torch.nn.parallel import DistributedDataParallel
 
+        extra = {"device_ids": [self.device.index]} if self.device.type == "cuda" else {}  # this rank's GPU
+        if self.device.type == "xla":
+            extra["gradient_as_bucket_view"] = True  # as PyTorch/XLA's DDP guide does
+        return DistributedDataParallel(module, **extra)
+
+    def _shard(self, module, precision: str):
+        """FSDP2 as torchtitan applies it: ``fully_shard`` on each transformer
+        block (the last one not resharded after forward: the backward needs it
+        at once), then on the root for the rest (embeddings, head, norms). The
+        parameters become DTensors sharded on dim 0 over the world; the
+        optimizer is made afterwards on them (the lowering does so). FSDP2
+        runs on CUDA and CPU (gloo) per the torch docs, and on TorchNeuron's
+        ``neuron`` device (Neuron docs, "How to use torch.distributed on
+        Neuron": DDP, FSDP2, DTensor)."""
+        from torch.distributed.device_mesh import init_device_mesh
+        from torch.distributed.fsdp import fully_shard
+
+        blocks = getattr(module, "blocks", None)
+        if blocks is None:
+            raise TypeError(f"shard=fsdp needs the lowering's module to expose its transformer blocks "
+                            f"(a 'blocks' attribute); {type(module).__name__} has none")
+        mesh = init_device_mesh(self.device.type, (self.world_size,))
+        policy = fsdp_mixed_precision(precision)
+        for i, block in enumerate(blocks):
+            fully_shard(block, mesh=mesh, mp_policy=policy, reshard_after_forward=i < len(blocks) - 1)
+        fully_shard(module, mesh=mesh, mp_policy=policy)
+        self.fsdp_units = len(blocks) + 1
+        return module
+
+    def _install_wrap(self, backend) -> None:
+        """Make the backend's ``wrap`` apply DDP or FSDP2 first, then its own
+        wrap (torch.compile wraps the DDP module, as the DDP + compile docs
+        recommend). Set on this backend instance only, so its own ``prepare``
+        (device set-up, fences, XLA syncs) runs unchanged around it."""
         outer = backend.wrap
 
-        def ddp(module):
+        def wrap(module):
             import torch
 
             if not isinstance(module, torch.nn.Module):
                 raise TypeError(f"data parallelism needs a torch.nn.Module from the lowering, got {type(module).__name__}")
             self.module = module
-            extra = {"device_ids": [self.device.index]} if self.device.type == "cuda" else {}
-            if self.device.type == "xla":
-                extra["gradient_as_bucket_view"] = True  # as PyTorch/XLA's DDP guide does
-            wrapped = DistributedDataParallel(module, **extra)
+            parallel = self._shard(module, backend.precision) if self.strategy == "fsdp" else self._replicate(module)
             then = outer()
-            return then(wrapped) if then else wrapped
+            return then(parallel) if then else parallel
 
-        backend.wrap = lambda: ddp  # this backend instance only: its prepare() calls self.wrap()
+        backend.wrap = lambda: wrap
 
     def prepare(self, backend, kernel, cfg, state) -> PreparedStep:
         self.backend = backend
@@ -177,10 +236,34 @@ class TorchDDP:
         local_cfg, local_state = shard_rows(kernel, cfg, state, self.rank, self.world_size)
         prepared = backend.prepare(kernel, local_cfg, local_state)
         if self.module is None:
-            raise RuntimeError(f"kernel '{kernel.name}': its torch lowering never called wrap(), so DDP could not wrap it")
+            raise RuntimeError(f"kernel '{kernel.name}': its torch lowering never called wrap(), so "
+                               f"{'FSDP' if self.strategy == 'fsdp' else 'DDP'} could not wrap it")
         prepared.step = _injected_fault(prepared.step, self.rank)
         prepared.info["process_group"] = self.group_backend
         return prepared
+
+    def shard_info(self) -> dict[str, Any]:
+        """How the parameters are held: the ways each is split (DTensor mesh
+        size of a sharded placement; 1 for a replica)."""
+        from torch.distributed.tensor import DTensor, Shard
+
+        params = list(self.module.parameters())
+        ways = [p.device_mesh.size() if isinstance(p, DTensor) and any(isinstance(pl, Shard) for pl in p.placements)
+                else 1 for p in params]
+        local = sum(p.to_local().numel() if isinstance(p, DTensor) else p.numel() for p in params)
+        info = {"parameter_shards": max(ways), "parameters_sharded": sum(w > 1 for w in ways),
+                "parameters_whole": sum(w == 1 for w in ways), "parameter_elements": sum(p.numel() for p in params),
+                "parameter_elements_on_this_rank": local}
+        if self.strategy == "fsdp":
+            policy = fsdp_mixed_precision(self.backend.precision)
+            info.update(engine_call="torch.distributed.fsdp.fully_shard", fsdp_units=self.fsdp_units,
+                        mixed_precision={"param_dtype": str(policy.param_dtype), "reduce_dtype": str(policy.reduce_dtype)},
+                        gradients="reduce-scattered: each rank keeps its shard",
+                        optimizer_state="AdamW moments made on the sharded parameters: each rank keeps its shard")
+        else:
+            info.update(engine_call="torch.nn.parallel.DistributedDataParallel",
+                        gradients="all-reduced: each rank keeps all", optimizer_state="a full replica per rank")
+        return info
 
     def loss(self, backend, outputs) -> float | None:
         """The global loss: the mean of the ranks' shard losses (a collective: every rank calls it)."""
@@ -201,6 +284,9 @@ class TorchDDP:
 
         if self.group_backend == "xla":
             return {"measured": False, "reason": "not measured on the xla process group"}
+        if self.strategy == "fsdp":
+            return {"measured": False, "reason": "FSDP reduce-scatters gradients and all-gathers parameters per "
+                                                 "block; an all-reduce of the gradients is not what it runs"}
         params = [p for p in self.module.parameters() if p.requires_grad]
         dtype = params[0].dtype
         elements = sum(p.numel() for p in params)
@@ -225,113 +311,3 @@ class TorchDDP:
         if dist.is_initialized():
             dist.barrier()  # no rank tears down its connections while a peer still uses them
             dist.destroy_process_group()
-
-
-class JaxMesh:
-    """Data parallelism in one JAX process per host over a mesh of devices."""
-
-    engine = "jax.jit over a Mesh('data') (XLA SPMD all-reduce)"
-
-    def __init__(self, devices_per_host: int, hosts: int = 1, host_index: int = 0, coordinator: str = ""):
-        self.devices_per_host, self.hosts, self.host_index = devices_per_host, hosts, host_index
-        self.coordinator = coordinator
-        self.mesh = None
-        self.backend = None
-        self.weights = (0, 0)
-
-    @property
-    def rank(self) -> int:
-        return self.host_index
-
-    def start(self, platform: str) -> None:
-        """Join the other hosts (before anything asks JAX for its devices)."""
-        if self.hosts == 1:
-            return
-        import jax
-
-        if platform == "cpu":  # XLA:CPU has cross-process collectives through gloo (or MPI) only
-            jax.config.update("jax_cpu_collectives_implementation", "gloo")
-        jax.distributed.initialize(self.coordinator, num_processes=self.hosts, process_id=self.host_index)
-
-    def _devices(self, backend):
-        chosen = []
-        for host in range(self.hosts):
-            own = [d for d in backend.devices() if d.process_index == host]
-            if len(own) < self.devices_per_host:
-                raise RuntimeError(f"--nproc {self.devices_per_host}: {backend.name} sees {len(own)} "
-                                   f"device(s) on host {host}")
-            chosen.extend(own[:self.devices_per_host])
-        return chosen
-
-    def prepare(self, backend, kernel, cfg, state) -> PreparedStep:
-        import jax
-        from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
-        self.backend = backend
-        self.mesh = Mesh(np.array(self._devices(backend)), ("data",))
-        self.weights = weight_elements(kernel, state)
-        split, whole = NamedSharding(self.mesh, PartitionSpec("data")), NamedSharding(self.mesh, PartitionSpec())
-        names = set(batch_inputs(kernel))
-        program = kernel.jax_program(cfg, backend.precision)
-        host_state = jax.tree.map(np.asarray, program.init(state))
-
-        def sharding_of(path, leaf):
-            last = path[-1] if path else None
-            is_batch = getattr(last, "key", None) in names and leaf.ndim >= 1 and leaf.shape[0] == cfg.batch
-            return split if is_batch else whole
-
-        shardings = jax.tree_util.tree_map_with_path(sharding_of, host_state)
-        placed = jax.tree.map(lambda a, s: jax.make_array_from_callback(a.shape, s, lambda i, a=a: a[i]),
-                              host_state, shardings)
-        out_shardings = jax.tree.map(lambda _: whole, jax.eval_shape(program.step, placed)[1])
-        current = {"state": placed, "outputs": None}
-        t0 = time.perf_counter()
-        compiled = jax.jit(program.step, in_shardings=(shardings,), out_shardings=(shardings, out_shardings),
-                           donate_argnums=0).lower(placed).compile()
-        compile_s = time.perf_counter() - t0
-        hlo = compiled.as_text() or ""
-
-        def step():
-            current["state"], current["outputs"] = compiled(current["state"])
-            return current["outputs"]
-
-        def observe():
-            local = jax.tree.map(lambda a: a.addressable_data(0) if a.is_fully_replicated else a, current["state"])
-            return program.observe(local, current["outputs"])
-
-        info = {"jax_platform": backend.platform, "mesh": {"data": len(self.mesh.devices)},
-                "hlo_all_reduce_ops": hlo.count(" all-reduce(") + hlo.count(" all-reduce-start(")}
-        return PreparedStep(step=step, observe=observe, compile_s=compile_s, info=info)
-
-    def loss(self, backend, outputs) -> float | None:
-        """The loss is already the global mean (a replicated scalar): read this host's copy."""
-        if not isinstance(outputs, dict) or "loss" not in outputs:
-            return None
-        return float(np.asarray(outputs["loss"].addressable_data(0)))
-
-    def grad_allreduce(self) -> dict[str, Any]:
-        """Time a separate jitted sum over the data axis of one gradient-sized
-        fp32 row per device (XLA emits an all-reduce), apart from the step."""
-        import jax
-        from jax.sharding import NamedSharding, PartitionSpec
-
-        count = len(self.mesh.devices)
-        elements = self.weights[0]
-        split, whole = NamedSharding(self.mesh, PartitionSpec("data")), NamedSharding(self.mesh, PartitionSpec())
-        rows = jax.make_array_from_callback((count, elements), split,
-                                            lambda i: np.zeros((1, elements), np.float32))
-        reduce = jax.jit(lambda x: x.sum(0), in_shardings=split, out_shardings=whole).lower(rows).compile()
-        if " all-reduce" not in (reduce.as_text() or ""):
-            return {"measured": False, "reason": "XLA did not lower the reduction to an all-reduce here"}
-        box = {}
-        median = _median_time(lambda: box.update(out=reduce(rows)), lambda: jax.block_until_ready(box["out"]))
-        return {"measured": True, "median_s": median, "bytes": 4 * elements, "buckets": 1,
-                "repeats": ALLREDUCE_REPEATS, "on_rank": self.host_index,
-                "method": "jit(sum over the 'data' mesh axis) of an fp32 [devices, gradient elements] array, "
-                          "one all-reduce, timed apart from the step (XLA schedules the step's own all-reduces)"}
-
-    def close(self) -> None:
-        import jax
-
-        if self.hosts > 1 and jax.distributed.is_initialized():
-            jax.distributed.shutdown()

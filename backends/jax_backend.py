@@ -44,11 +44,32 @@ class JaxBackend(Backend):
 
         return jax.devices(self.platform)
 
+    def attention_implementation(self) -> str | None:
+        """The ``jax.nn.dot_product_attention`` implementation to ask for (None: JAX's default, XLA)."""
+        return None
+
+    def jax_program(self, kernel, cfg):
+        """The kernel's JAX lowering, given the attention implementation when it has attention."""
+        if kernel.uses_attention:
+            return kernel.jax_program(cfg, self.precision, attention=self.attention_implementation())
+        return kernel.jax_program(cfg, self.precision)
+
+    def attention_info(self, kernel, compiled) -> dict:
+        """What the record says about attention: the implementation asked for
+        and the one the compiled step holds (cuDNN's custom call or not)."""
+        if not kernel.uses_attention:
+            return {}
+        from accelbench.kernels import jax_models
+
+        requested = self.attention_implementation()
+        return {"jax_attention": jax_models.attention_that_ran(compiled.as_text() or ""),
+                "jax_attention_requested": requested or "default (xla)"}
+
     def prepare(self, kernel, cfg, state) -> PreparedStep:
         import jax
 
         device = self.devices()[0]
-        program = kernel.jax_program(cfg, self.precision)
+        program = self.jax_program(kernel, cfg)
         current = {"state": jax.device_put(program.init(state), device), "outputs": None}
         t0 = time.perf_counter()
         with warnings.catch_warnings():
@@ -64,7 +85,8 @@ class JaxBackend(Backend):
         def observe():
             return program.observe(current["state"], current["outputs"])
 
-        return PreparedStep(step=step, observe=observe, compile_s=compile_s, info={"jax_platform": self.platform})
+        info = {"jax_platform": self.platform, **self.attention_info(kernel, compiled)}
+        return PreparedStep(step=step, observe=observe, compile_s=compile_s, info=info)
 
     def fence(self, outputs) -> None:
         import jax
@@ -147,7 +169,7 @@ class JaxAccelBackend(JaxBackend):
 
     def attention_implementation(self) -> str | None:
         choice = self.settings.jax_attention
-        return None if choice in ("auto", "xla") else choice
+        return None if choice == "auto" else choice
 
     @property
     def matmul_plan(self) -> matmul_precision.MatmulPlan:
@@ -172,12 +194,8 @@ class JaxAccelBackend(JaxBackend):
 
     def prepare(self, kernel, cfg, state) -> PreparedStep:
         self.select_platform()
-        from accelbench.kernels import jax_models
-
-        jax_models.ATTENTION_IMPLEMENTATION = self.attention_implementation()
         with self.matmul_scope():  # the step is compiled ahead of time inside prepare()
             prepared = super().prepare(kernel, cfg, state)
-        prepared.info["jax_attention"] = jax_models.ATTENTION_IMPLEMENTATION or "xla"
         prepared.info["matmul_precision"] = self.matmul_plan.to_dict()
         return prepared
 

@@ -7,7 +7,7 @@ import importlib.util
 from dataclasses import dataclass
 from typing import Any
 
-from accelbench.backends.base import Availability, Backend, BackendSettings, PreparedStep
+from accelbench.backends.base import Availability, Backend, BackendError, BackendSettings, PreparedStep
 
 
 @dataclass
@@ -16,8 +16,8 @@ class TorchSettings(BackendSettings):
     """Wrap the kernel's forward module/function in ``torch.compile``; the
     compile happens in the first step and is reported in ``compile_s``."""
     compile_backend: str = "inductor"
-    threads: int = 0
-    """Intra-op threads (0: PyTorch's default)."""
+    threads: int | None = None
+    """Intra-op threads, 1 or more (None: PyTorch's default)."""
 
 
 def torch_importable() -> Availability:
@@ -31,6 +31,13 @@ class TorchBackend(Backend):
 
     framework = "torch"
     settings_cls = TorchSettings
+
+    def __init__(self, settings: TorchSettings | None = None):
+        super().__init__(settings)
+        threads = self.settings.threads  # checked here so a bad value fails before any case runs
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise BackendError(f"setting 'threads' of backend '{self.name}' must be an integer >= 1 "
+                               f"(or none for PyTorch's default), got {threads!r}")
 
     def torch_device(self):
         raise NotImplementedError

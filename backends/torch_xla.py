@@ -110,6 +110,15 @@ class TorchXlaBackend(TorchBackend):
     name = "torch-xla"
     fence_description = "torch_xla.sync() ends each step; xm.wait_device_ops() before the clock is read"
     settings_cls = XlaSettings
+    # PyTorch/XLA's FSDP is its own wrappers (XlaFullyShardedDataParallel, SPMD
+    # FSDPv2), built apart because "native PyTorch's FSDP ... heavily relies on
+    # CUDA features that are not supported by XLA devices" (pytorch.org/blog/
+    # scaling-pytorch-models-on-cloud-tpus-with-fsdp; docs.pytorch.org/xla
+    # perf/fsdp and perf/fsdp_spmd); FSDPv2 needs SPMD mode, one process for all
+    # devices, not this backend's torchrun ranks. Not wired up, so refused.
+    fsdp_refusal = ("FSDP2 (torch.distributed.fsdp.fully_shard) does not run on XLA devices, and PyTorch/XLA's own "
+                    "FSDP wrappers (XlaFullyShardedDataParallel, SPMD FSDPv2) are not wired into accelbench; "
+                    "use shard=none here, or a jax backend for sharded runs on TPU and Trainium")
 
     def __init__(self, settings: XlaSettings | None = None):
         super().__init__(settings)

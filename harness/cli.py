@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -26,63 +27,88 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> Parser:
     p = Parser(prog="accelbench", description="What a training token costs, on every accelerator.")
+    p.add_argument("--version", action="version", version=f"accelbench {_version()}")
     sub = p.add_subparsers(dest="command", parser_class=Parser)
+    as_json = "print JSON instead of text (default: text)"
 
     b = sub.add_parser("backends", help="every registered backend, available or not, and why")
-    b.add_argument("--json", action="store_true")
-    k = sub.add_parser("kernels", help="kernels, presets and lowerings")
-    k.add_argument("--json", action="store_true")
+    b.add_argument("--json", action="store_true", help=as_json)
+    k = sub.add_parser("kernels", help="kernels, presets, lowerings and --set keys")
+    k.add_argument("--json", action="store_true", help=as_json)
     e = sub.add_parser("env", help="what this machine has")
-    e.add_argument("--json", action="store_true")
+    e.add_argument("--json", action="store_true", help=as_json)
 
     r = sub.add_parser("run", help="run a suite or kernels on backends and write result records")
     r.add_argument("--suite", help="built-in suite name or path to a suite .toml (default: smoke)")
-    r.add_argument("--kernel", action="append", default=[], metavar="K[:PRESET]")
-    r.add_argument("--backend", action="append", default=[], metavar="B")
-    r.add_argument("--set", action="append", default=[], dest="set_items", metavar="KEY=VALUE")
-    r.add_argument("--steps", type=int)
-    r.add_argument("--warmup", type=int)
-    r.add_argument("--repeats", type=int)
+    r.add_argument("--kernel", action="append", default=[], metavar="K[:PRESET]",
+                   help="kernel and preset to run, repeatable (default: the suite's kernels; preset default: tiny)")
+    r.add_argument("--backend", action="append", default=[], metavar="B",
+                   help="backend to run on, repeatable (default: the suite's backends, else torch-cpu)")
+    r.add_argument("--set", action="append", default=[], dest="set_items", metavar="KEY=VALUE",
+                   help="a kernel or backend setting, repeatable; `accelbench kernels` lists the keys "
+                        "(default: the preset's values)")
+    r.add_argument("--steps", type=int, help="timed steps per repeat (default: the suite's, else 10)")
+    r.add_argument("--warmup", type=int, help="untimed warm-up steps (default: the suite's, else 2)")
+    r.add_argument("--repeats", type=int, help="timed repeats (default: the suite's, else 3)")
     r.add_argument("--timeout", type=float, metavar="SECONDS",
                    help="wall-clock limit per case, compile included; a case past it is killed and recorded "
                         "failed (default: the suite's 'timeout', else the preset's own, else 300 s for tiny "
                         "presets and 3600 s for the others)")
-    r.add_argument("--out", help="results folder (default: results)")
-    r.add_argument("--report", help="Markdown report file (default: OUT/report.md)")
+    r.add_argument("--out", help="results folder (default: a new results/RUN_ID/, with results/latest pointing at it)")
+    r.add_argument("--report", help="report file: FILE.md (HTML beside it as FILE.html) or FILE.html (Markdown "
+                                    "beside it as FILE.md) (default: OUT/report.md and OUT/report.html)")
     r.add_argument("--resume", nargs="?", const=True, default=False, metavar="DIR",
                    help="finish an interrupted run: run the plan stored in DIR/plan.json (or the plan given "
                         "with --kernel/--suite), skipping cases that already have an ok record; "
-                        "without DIR, the --out folder")
-    r.add_argument("--progress", choices=("auto", "rich", "plain", "jsonl"), default="auto",
-                   help="progress on stderr: rich (live, the default on a terminal), plain lines (the default "
-                        "otherwise), or jsonl (one JSON event per line, for scripts)")
-    r.add_argument("--quiet", action="store_true", help="no progress and no summary on stderr; errors only")
+                        "without DIR, the --out folder, else results/latest (default: off)")
+    r.add_argument("--progress", choices=("auto", "rich", "plain", "jsonl"), default=None,
+                   help="progress on stderr: rich (live), plain lines, or jsonl (one JSON event per line, for "
+                        "scripts) (default: auto, rich on a terminal and plain otherwise)")
+    r.add_argument("--quiet", action="store_true",
+                   help="no progress and no summary on stderr; errors only (default: off)")
+    r.add_argument("--dry-run", action="store_true",
+                   help="print the cases, their per-device memory, the estimated time and (with a price) cost; "
+                        "run nothing (default: off)")
     r.add_argument("--no-fit-check", action="store_true",
-                   help="run cases even when the kernel's memory estimate exceeds the memory available")
+                   help="run cases even when the kernel's memory estimate exceeds the memory available "
+                        "(default: off, such cases are recorded skipped)")
     pricing = r.add_mutually_exclusive_group()  # harness/cost.py says how a run is priced
     _add_pricing_arguments(r)
     from accelbench.harness.launch.layout_checks import add_layout_arguments  # --nproc, --nnodes, ...: data-parallel runs
 
     add_layout_arguments(r)
+    for action in r._actions:  # the layout options live in harness/launch/layout_checks.py; say their defaults here
+        if action.help and "default" not in action.help:
+            action.help += " (default: none)" if action.default is None else f" (default: {action.default})"
 
     su = sub.add_parser("suites", help="built-in suites: their kernels, backends and settings")
-    su.add_argument("--json", action="store_true")
+    su.add_argument("--json", action="store_true", help=as_json)
 
     pr = sub.add_parser("prices", help="instance prices and device peaks, with their sources")
-    pr.add_argument("--json", action="store_true")
-    pr.add_argument("--prices", metavar="FILE", help="TOML price file merged over the built-in prices")
+    pr.add_argument("--json", action="store_true", help=as_json)
+    pr.add_argument("--prices", metavar="FILE",
+                    help="TOML price file merged over the built-in prices (default: the built-in prices only)")
 
     rep = sub.add_parser("report", help="write a report from results folders")
-    rep.add_argument("dirs", nargs="+", metavar="DIR")
+    rep.add_argument("dirs", nargs="+", metavar="DIR", help="results folders, one or more")
     rep.add_argument("--md", help="Markdown file, plots beside it in STEM_plots/ (default: print to stdout)")
-    rep.add_argument("--html", help="self-contained HTML file, plots embedded")
-    rep.add_argument("--csv", help="CSV file: every field of every record, one row per case")
-    rep.add_argument("--baseline", metavar="BACKEND", help="backend the '× baseline' column divides by")
+    rep.add_argument("--html", help="self-contained HTML file, plots embedded (default: none)")
+    rep.add_argument("--csv", help="CSV file: every field of every record, one row per case (default: none)")
+    rep.add_argument("--baseline", metavar="BACKEND",
+                     help="backend the '× baseline' column divides by (default: the one in most workloads)")
+    rep.add_argument("--references", action="store_true",
+                     help="add the published reference points (harness/data/references.toml) as rows labelled "
+                          "'published' (default: off)")
+    rep.add_argument("--all-runs", action="store_true",
+                     help="keep every record of a case found in several runs (default: off, the newest only)")
     _add_pricing_arguments(rep, when="re-price the saved records: ")
 
-    cmp = sub.add_parser("compare", help="exit 1 when a case in NEW is slower than in OLD past the threshold")
-    cmp.add_argument("old", metavar="OLD")
-    cmp.add_argument("new", metavar="NEW")
+    cmp = sub.add_parser("compare", help="exit 1 when a case in NEW is slower than in OLD past the threshold, "
+                                         "failing, or missing")
+    cmp.add_argument("old", metavar="OLD", help="the earlier results folder; alone, a folder with run history "
+                                                "(results/): its latest run against the one before")
+    cmp.add_argument("new", metavar="NEW", nargs="?", default=None, help="the later results folder (default: "
+                                                                         "OLD's latest run, see OLD)")
     cmp.add_argument("--threshold", type=float, default=5.0, metavar="PCT",
                      help="smallest slowdown in %% that counts, when outside the noise (default: 5)")
     return p
@@ -91,13 +117,18 @@ def build_parser() -> Parser:
 def _add_pricing_arguments(p, when: str = "") -> None:
     """--instance | --usd-per-hour, --chips-per-instance, --prices (harness/cost.py says how a run is priced)."""
     pricing = p.add_mutually_exclusive_group()
-    pricing.add_argument("--instance", metavar="NAME", help=when + "price as this instance (see `accelbench prices`)")
+    pricing.add_argument("--instance", metavar="NAME",
+                         help=when + "price as this instance (see `accelbench prices`) (default: unpriced"
+                         + (", or the price the run was given)" if when else ")"))
     pricing.add_argument("--usd-per-hour", type=float, metavar="X",
                          help=when + "price at X US dollars per hour for the WHOLE instance; a run is charged "
-                                     "X x chips measured / chips per instance")
+                                     "X x chips measured / chips per instance (default: unpriced"
+                         + (", or the price the run was given)" if when else ")"))
     p.add_argument("--chips-per-instance", type=int, metavar="N",
-                   help="chips of the priced instance, when discovery on the host cannot tell (or to override it)")
-    p.add_argument("--prices", metavar="FILE", help="TOML price file merged over the built-in prices")
+                   help="chips of the priced instance, when discovery on the host cannot tell (or to override it) "
+                        "(default: from discovery, else the price list)")
+    p.add_argument("--prices", metavar="FILE",
+                   help="TOML price file merged over the built-in prices (default: the built-in prices only)")
 
 
 def cmd_backends(args) -> int:
@@ -130,7 +161,26 @@ def cmd_kernels(args) -> int:
         note = f" (no {', '.join(missing)} lowering)" if missing else ""
         print(f"{d['name']:<14} presets: {', '.join(d['presets'])}; lowerings: {lowerings}{note}")
         print(f"{'':<14} {d['description']}")
+        print(f"{'':<14} --set keys: {', '.join(d['settings'])}")
+    backend_keys = _backend_setting_keys()
+    if backend_keys:
+        print(f"{'(backends)':<14} --set keys: {', '.join(backend_keys)}")
     return 0
+
+
+def _backend_setting_keys() -> list[str]:
+    """The --set keys some backend takes (each backend's settings dataclass)."""
+    import dataclasses
+
+    from accelbench import backends
+
+    keys: set[str] = set()
+    for name in backends.names():
+        try:
+            keys.update(f.name for f in dataclasses.fields(backends.get_class(name).settings_cls))
+        except Exception:  # a third-party backend that fails to load must not hide the list
+            continue
+    return sorted(keys)
 
 
 def cmd_env(args) -> int:
@@ -146,33 +196,56 @@ def cmd_env(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from accelbench.harness import planfile, runner
+    from accelbench.harness import history, planfile, preflight, runner
     from accelbench.harness.launch.layout_checks import layout_from_args
 
+    preflight.check_run_flags(args)
+    run_id = history.new_run_id()
+    history_root = None
+    if args.out is None and not isinstance(args.resume, str):
+        if args.resume:  # --resume alone: the latest run
+            latest = history.latest(history.RESULTS_ROOT)
+            if latest is None:
+                raise planfile.PlanError(f"--resume: no {history.RESULTS_ROOT}/{history.LATEST} to resume; "
+                                         "accepted: --resume DIR")
+            args.out = str(history.RESULTS_ROOT / latest.name)
+        else:  # a new run of its own: results/<run id>/, results/latest pointing at it
+            history_root, args.out = history.RESULTS_ROOT, str(history.RESULTS_ROOT / run_id)
     out, cases = planfile.resolve_run(args)
     cases = _with_pricing(cases, args)
     cases = layout_from_args(cases, args)
+    if args.dry_run:  # before anything is written (accelbench.harness.dryrun)
+        from accelbench.harness import dryrun
+
+        print(dryrun.describe(cases, out, bool(args.resume)))
+        return 0
+    md_path, html_path = preflight.report_paths(args.report, out)
+    preflight.check_folder_writable(out, "--resume" if isinstance(args.resume, str) else "--out")
+    for path in (md_path, html_path):
+        preflight.check_file_writable(path, "--report")
 
     from accelbench.harness.progress import make_renderer  # case, phase, steps, elapsed: rich, plain, jsonl or quiet
 
-    renderer = make_renderer("quiet" if args.quiet else args.progress, _describe)
+    renderer = make_renderer("quiet" if args.quiet else (args.progress or "auto"), _describe)
     try:
         with renderer:
+            if history_root is not None:
+                out.mkdir(parents=True, exist_ok=True)
+                history.point_latest(history_root, out.name)
             summary = runner.run_plan(cases, out, resume=bool(args.resume), on_case=renderer.on_case,
-                                      on_event=renderer.on_event)
+                                      on_event=renderer.on_event, run_id=run_id)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (runner.Interrupted)
         signum = getattr(exc, "signum", 2)
         print(f"accelbench: interrupted by {runner.signal_name(signum)}: the running case was stopped and has "
               f"no record; finished records in {out}/ are intact; finish with `accelbench run --resume {out}`",
               file=sys.stderr)
         return 128 + signum
-    report_path = Path(args.report) if args.report else out / "report.md"
-    _write_report([out], report_path, html_path=report_path.with_suffix(".html"))
+    _write_report([out], md_path, html_path=html_path)
     counts = {s: sum(o.status == s for o in summary.outcomes) for s in ("ok", "failed", "skipped", "unavailable")}
     from accelbench.harness.cost import closing_marks
 
     renderer.finish(f"{len(summary.outcomes)} cases: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v)
-                    + f"; records in {out}/, report {report_path} and {report_path.with_suffix('.html')}"
+                    + f"; records in {out}/, report {md_path} and {html_path}"
                     + closing_marks([o.record for o in summary.outcomes]), counts)
     return min(summary.failed, 125)
 
@@ -194,37 +267,45 @@ def _describe(outcome) -> str:
 
 
 def _write_report(dirs, md_path: Path | None, html_path: Path | None = None, csv_path: Path | None = None,
-                  baseline: str | None = None, reprice=None) -> str:
+                  baseline: str | None = None, references: bool = False, all_runs: bool = False,
+                  reprice=None) -> str:
     from accelbench.reports import report
 
     def warn(message: str) -> None:
         print(f"accelbench: warning: {message}", file=sys.stderr)
 
     _, text = report.write(dirs, md=md_path, html=html_path, csv=csv_path, baseline=baseline, warn=warn,
-                           transform=reprice)
+                           references=references, all_runs=all_runs, transform=reprice)
     return text
 
 
 def cmd_report(args) -> int:
+    from accelbench.harness import preflight
     from accelbench.reports import pricing  # --instance/--usd-per-hour: re-price the saved records
 
+    for flag in ("md", "html", "csv"):
+        if getattr(args, flag) is not None:
+            preflight.check_file_writable(getattr(args, flag), f"--{flag}")
     reprice = pricing.from_args(args.instance, args.usd_per_hour, args.chips_per_instance, args.prices)
-    text = _write_report(args.dirs, args.md, args.html, args.csv, args.baseline, reprice)
+    text = _write_report(args.dirs, args.md, args.html, args.csv, args.baseline, args.references, args.all_runs,
+                         reprice)
     if not (args.md or args.html or args.csv):
         print(text)
     return 0
 
 
 def cmd_compare(args) -> int:
+    from accelbench.harness import history
     from accelbench.reports import compare
 
-    result = compare.compare_folders(args.old, args.new, args.threshold)
+    old, new = (args.old, args.new) if args.new is not None else history.latest_and_previous(Path(args.old))
+    result = compare.compare_folders(old, new, args.threshold)
     for warning in result.warnings:
         print(f"accelbench: warning: {warning}", file=sys.stderr)
     print(compare.format_text(result))
     for line in compare.regression_lines(result):
         print(f"accelbench: {line}", file=sys.stderr)
-    return 1 if result.regressions else 0
+    return 1 if result.failed else 0
 
 
 def _with_pricing(cases, args):
@@ -235,8 +316,9 @@ def _with_pricing(cases, args):
     from accelbench.harness import cost
 
     if args.instance is None and args.usd_per_hour is None and args.prices is None and args.chips_per_instance is None:
-        for c in cases[:1]:
-            cost.resolve(c.instance, c.usd_per_hour, c.prices_file, c.chips_per_instance)
+        # a stored plan: every case's own pricing, checked before the first case runs
+        for pricing in {(c.instance, c.usd_per_hour, c.prices_file, c.chips_per_instance) for c in cases}:
+            cost.resolve(*pricing)
         return cases
     cost.resolve(args.instance, args.usd_per_hour, args.prices, args.chips_per_instance)
     prices_file = str(Path(args.prices).resolve()) if args.prices else None
@@ -266,6 +348,12 @@ def cmd_prices(args) -> int:
     return 0
 
 
+def _version() -> str:
+    import accelbench
+
+    return accelbench.__version__
+
+
 COMMANDS = {"prices": cmd_prices, "suites": cmd_suites, "backends": cmd_backends, "kernels": cmd_kernels, "env": cmd_env, "run": cmd_run, "report": cmd_report,
             "compare": cmd_compare}
 
@@ -281,11 +369,17 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if not args.command:
             raise UsageError(f"a command is required; accepted: {', '.join(COMMANDS)}")
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # here, so a closed pipe is caught below and not at interpreter exit
+        return code
     except (UsageError, PlanError, KernelError, BackendError, RecordError, CatalogError) as exc:
         one_line = str(exc).replace("\r", "\\r").replace("\n", "\\n")
         print(f"accelbench: error: {one_line}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # `accelbench backends --json | head -1`: the reader has all it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the final flush at exit has nowhere to fail
+        return 0
     except KeyboardInterrupt:
         print("accelbench: interrupted; finished records are intact", file=sys.stderr)
         return 130

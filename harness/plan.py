@@ -157,9 +157,14 @@ class Suite:
     warmup: int | None = None
     repeats: int | None = None
     timeout: float | None = None
+    nproc: int | None = None
+    """Devices per node of a whole-instance suite (data-parallel); --nproc overrides it."""
+    kernel_settings: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Settings for one kernel only (``[kernel_settings.llama]``), over ``settings``; --set overrides both."""
 
 
-SUITE_KEYS = {"description", "kernels", "backends", "settings", "steps", "warmup", "repeats", "timeout"}
+SUITE_KEYS = {"description", "kernels", "backends", "settings", "kernel_settings", "steps", "warmup", "repeats",
+              "timeout", "nproc"}
 
 
 def builtin_suites() -> list[str]:
@@ -195,7 +200,14 @@ def load_suite(name_or_path: str) -> Suite:
             raise PlanError(f"suite file {path}: setting '{key}' must be a string, number or boolean")
     if not isinstance(data.get("description", ""), str):
         raise PlanError(f"suite file {path}: 'description' must be a string")
-    for key in ("steps", "warmup", "repeats"):
+    per_kernel = data.get("kernel_settings", {})
+    if not isinstance(per_kernel, dict) or not all(isinstance(v, dict) for v in per_kernel.values()):
+        raise PlanError(f"suite file {path}: 'kernel_settings' must be a table of tables, one per kernel name")
+    for kernel_name, table in per_kernel.items():
+        for key, value in table.items():
+            if not isinstance(value, (str, int, float, bool)):
+                raise PlanError(f"suite file {path}: setting '{key}' of kernel '{kernel_name}' must be a string, number or boolean")
+    for key in ("steps", "warmup", "repeats", "nproc"):
         if key in data and (not isinstance(data[key], int) or isinstance(data[key], bool) or data[key] < (0 if key == "warmup" else 1)):
             raise PlanError(f"suite file {path}: '{key}' must be a positive integer")
     if "timeout" in data and not _is_positive_seconds(data["timeout"]):
@@ -205,12 +217,19 @@ def load_suite(name_or_path: str) -> Suite:
         description=str(data.get("description", "")),
         kernels=data["kernels"],
         backends=data["backends"],
-        settings={k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in data.get("settings", {}).items()},
+        settings=_setting_texts(data.get("settings", {})),
+        kernel_settings={name: _setting_texts(table) for name, table in per_kernel.items()},
+        nproc=data.get("nproc"),
         steps=data.get("steps"),
         warmup=data.get("warmup"),
         repeats=data.get("repeats"),
         timeout=data.get("timeout"),
     )
+
+
+def _setting_texts(table: dict) -> dict[str, str]:
+    """Suite settings as --set would give them (typed later by the field they name)."""
+    return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in table.items()}
 
 
 # --------------------------------------------------------------------- plan
@@ -271,10 +290,18 @@ def build_plan(
             raise PlanError(f"--{key} must be {'>= 0' if key == 'warmup' else '>= 1'}, got {value}")
     if timeout is not None and not _is_positive_seconds(timeout):
         raise PlanError(f"--timeout must be a positive number of seconds, got {timeout}")
+    if loaded:
+        unknown = sorted(set(loaded.kernel_settings) - {k.name for k, _ in parsed})
+        if unknown:
+            raise PlanError(f"suite {loaded.name}: kernel_settings for '{unknown[0]}', which the suite does not run")
     cases = []
     for kernel, preset in parsed:
         own_fields = set(field_types(kernel.config_cls))
         ks = {k: v for k, v in kernel_values.items() if k in own_fields}
+        suite_own = {k: v for k, v in (loaded.kernel_settings.get(kernel.name, {}) if loaded else {}).items()
+                     if k not in given_keys}  # --set wins over the suite's per-kernel settings
+        if suite_own:
+            ks.update(split_settings(suite_own, {kernel.name}, [])[0])
         try:
             kernel.config(preset, ks)
         except (KernelError, TypeError) as exc:
@@ -297,6 +324,7 @@ def build_plan(
                     warmup=_first(warmup, loaded and loaded.warmup, DEFAULT_WARMUP),
                     repeats=_first(repeats, loaded and loaded.repeats, DEFAULT_REPEATS),
                     timeout_s=float(_first(timeout, loaded and loaded.timeout, default_timeout(preset, kernel))),
+                    layout=Layout(nproc=loaded.nproc if loaded and loaded.nproc else 1),
                 )
             )
     seen: set[str] = set()

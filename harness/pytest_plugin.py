@@ -32,6 +32,7 @@ imported only when a case runs, never at pytest start-up.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
@@ -106,6 +107,26 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return
     collector = AccelbenchCases.from_parent(session, name="accelbench", cases=plan_cases(config))
     items.extend(session.genitems(collector))  # reports the collection, so "collected N items" counts them
+
+
+@dataclasses.dataclass(frozen=True)
+class CaseParams:
+    """What pytest-benchmark reads from a parametrized item (``node.callspec.id``
+    and ``.params``), so ``--benchmark-group-by=param:backend`` (or ``param:kernel``,
+    ``param:preset``) groups accelbench cases like parametrized tests."""
+
+    id: str
+    params: dict[str, str]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Set at setup, not at collection: pytest's own fixture reordering reads a
+    # collected item's callspec as a real parametrization, which this is not.
+    case = getattr(item, "accelbench_case", None)
+    if case is not None:
+        item.callspec = CaseParams(id=f"{case.kernel}:{case.preset}-{case.backend}",
+                                   params={"kernel": case.kernel, "preset": case.preset, "backend": case.backend})
 
 
 def _accelbench_case(benchmark, request) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -39,8 +40,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from accelbench import backends
-from accelbench import kernels
-from accelbench.harness import fit, progress, scaling
+from accelbench.harness import fit, progress, scaling, sharding
 from accelbench.harness.launch import case_command
 from accelbench.harness.plan import Case
 from accelbench.harness.planfile import write_plan
@@ -97,13 +97,15 @@ def run_plan(
     resume: bool = False,
     on_case: Callable[[int, int, CaseOutcome | Case, str], None] | None = None,
     on_event: Callable[[dict], None] | None = None,
+    run_id: str | None = None,
 ) -> RunSummary:
     """Run every case into ``out_dir`` (its plan stored first in ``plan.json``).
     With ``resume``, a case that already has an ``ok`` record is not run again.
     ``on_event`` receives the running case's phase events (``harness.progress``)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    summary = RunSummary(out_dir=out, run_id=time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6])
+    remove_orphan_case_dirs()
+    summary = RunSummary(out_dir=out, run_id=run_id or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6])
     with signals_raise_interrupted():
         write_plan(out, cases)
         for i, case in enumerate(cases, 1):
@@ -157,7 +159,8 @@ def run_one(case: Case, path: Path, run_id: str, on_event: Callable[[dict], None
         write_record(path, record)
         return CaseOutcome(case, path, "skipped", record.to_dict(), time.perf_counter() - start)
 
-    with tempfile.TemporaryDirectory(prefix="accelbench-case-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=CASE_DIR_PREFIX) as tmp:
+        (Path(tmp) / OWNER_FILE).write_text(str(os.getpid()))  # lets a later run clean up after a SIGKILL
         case_file = Path(tmp) / "case.json"
         case_file.write_text(json.dumps(case.to_dict()))
         fresh = Path(tmp) / "record.json"
@@ -175,6 +178,36 @@ def run_one(case: Case, path: Path, run_id: str, on_event: Callable[[dict], None
     return CaseOutcome(case, path, data["status"], data, time.perf_counter() - start)
 
 
+CASE_DIR_PREFIX, OWNER_FILE = "accelbench-case-", "runner.pid"
+
+
+def remove_orphan_case_dirs(tmp_root: str | None = None) -> list[Path]:
+    """Remove the case folders a runner killed with SIGKILL left in the temp
+    dir (no ``finally`` ran): those whose runner process is gone. A folder
+    without an owner file, or whose owner lives, is left alone."""
+    removed = []
+    for folder in Path(tmp_root or tempfile.gettempdir()).glob(CASE_DIR_PREFIX + "*"):
+        try:
+            owner = int((folder / OWNER_FILE).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if owner == os.getpid() or _alive(owner):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # someone else's process (or an odd number): not ours to judge
+    return True
+
+
 def host_fit_problem(case: Case) -> str | None:
     """Why a case of a host-memory backend cannot fit in this host's memory
     now, or None (also when the backend's device is not host memory, or the
@@ -182,10 +215,8 @@ def host_fit_problem(case: Case) -> str | None:
     backend_cls = backends.get_class(case.backend)
     if not getattr(backend_cls, "memory_is_host", False):
         return None
-    kernel = kernels.get(case.kernel)
-    cfg = kernel.config(case.preset, case.kernel_settings)
-    precision = case.backend_settings.get("precision") or backend_cls.default_precision
-    return fit.wont_fit_reason(kernel.memory_estimate_bytes(cfg, precision), fit.host_available_bytes(), "this host")
+    # every local rank's share (replicas, or FSDP shards) is this host's memory: harness.sharding
+    return fit.wont_fit_reason(sharding.host_memory_bytes(case), fit.host_available_bytes(), "this host")
 
 
 def _failed_record(case: Case, run_id: str, snapshot: Path, failure: dict) -> dict:

@@ -41,8 +41,11 @@ def _baseline_kind(data: dict, other: dict, info: dict) -> str | None:
     ob, db = other.get("backend") or {}, data["backend"]
     if other.get("status") != "ok" or ob.get("device_count", 1) != 1 or "parallel" in (ob.get("info") or {}):
         return None
-    if (other["kernel"].get("name"), other["kernel"].get("preset"), ob.get("name"), ob.get("settings")) != (
-            data["kernel"].get("name"), data["kernel"].get("preset"), db.get("name"), db.get("settings")):
+    def unsharded(settings):  # a one-device run has no shard setting to match: shard=fsdp scales against it
+        return {k: v for k, v in (settings or {}).items() if k != "shard"}
+
+    if (other["kernel"].get("name"), other["kernel"].get("preset"), ob.get("name"), unsharded(ob.get("settings"))) != (
+            data["kernel"].get("name"), data["kernel"].get("preset"), db.get("name"), unsharded(db.get("settings"))):
         return None
     mine, theirs = dict(data["kernel"].get("config") or {}), dict(other["kernel"].get("config") or {})
     batch = theirs.pop("batch", None)

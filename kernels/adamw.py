@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accelbench.kernels.base import JaxProgram, Kernel, Preset, TorchProgram, rng_normal
+from accelbench.kernels.base import JaxProgram, Kernel, KernelError, Preset, TorchProgram, rng_normal
 from accelbench.kernels.micro import ELEMENT_BYTES, ELEMENTWISE, jax_to_numpy, torch_to_numpy
 
 @dataclass(frozen=True)
@@ -48,6 +48,22 @@ class AdamWConfig:
     beta2: float = 0.95
     eps: float = 1e-8
     weight_decay: float = 0.1
+
+
+def check_adamw_hyperparameters(kernel: str, cfg) -> None:
+    """AdamW's own ranges (Loshchilov & Hutter 2019): a learning rate and a
+    weight decay of 0 or more, betas in [0, 1) (the bias corrections divide by
+    1 − βᵗ), eps above 0 (it keeps the denominator off zero). Shared by every
+    kernel whose step ends in AdamW."""
+    for name, ok, accepted in (
+        ("lr", cfg.lr >= 0, "0 or more"),
+        ("weight_decay", cfg.weight_decay >= 0, "0 or more"),
+        ("beta1", 0 <= cfg.beta1 < 1, "from 0 up to (not including) 1"),
+        ("beta2", 0 <= cfg.beta2 < 1, "from 0 up to (not including) 1"),
+        ("eps", cfg.eps > 0, "above 0"),
+    ):
+        if not ok:
+            raise KernelError(f"setting '{name}' of kernel '{kernel}' must be {accepted}, got {getattr(cfg, name)}")
 
 
 def _state_precision(precision: str) -> str:
@@ -71,6 +87,10 @@ class AdamW(Kernel):
             "350m", {"n_tensors": 334, "rows": 1024, "cols": 1024}, "334 × 1 Mi = 350.2M parameters, the design anchor"
         ),
     }
+
+    def validate(self, cfg: AdamWConfig) -> None:
+        super().validate(cfg)
+        check_adamw_hyperparameters(self.name, cfg)
 
     def n_params(self, cfg: AdamWConfig) -> int:
         return cfg.n_tensors * cfg.rows * cfg.cols

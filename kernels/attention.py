@@ -8,9 +8,9 @@ gradient d_out [B, H, T, D].
   fused flash / memory-efficient kernels on CUDA and the math path on the CPU.
 * JAX: ``jax.nn.dot_product_attention(is_causal=True)`` through
   ``accelbench.kernels.jax_models.causal_attention``, with the implementation the JAX
-  backend chose (its ``jax_attention`` setting: cuDNN's fused flash kernel
-  for bf16 on GPUs by default, the counterpart of torch's flash SDPA; XLA
-  elsewhere, which JAX 0.10 also picks by itself). ``causal_attention`` spells
+  backend chose and passed as ``attention`` (its ``jax_attention`` setting:
+  cuDNN's fused flash kernel for bf16 on GPUs by default, the counterpart of
+  torch's flash SDPA; XLA elsewhere, which JAX 0.10 also picks by itself). ``causal_attention`` spells
   softmax out for float64, a dtype the library call does not take. JAX wants
   [B, T, H, D], so ``init`` transposes the inputs once, outside the timed
   step, and ``observe`` transposes the results back.
@@ -68,6 +68,7 @@ class Attention(Kernel):
     description = "causal scaled-dot-product attention [B, H, T, D], forward + backward (dq, dk, dv)"
     config_cls = AttentionConfig
     flop_convention = CAUSAL_HALF
+    uses_attention = True
     presets = {
         "tiny": Preset("tiny", {}, "[2, 2, 64, 16]: CPU CI size"),
         "gpt2": Preset("gpt2", {"batch": 8, "heads": 12, "seq_len": 1024, "head_dim": 64}, "GPT-2 small, batch 8"),
@@ -117,7 +118,7 @@ class Attention(Kernel):
         return torch_vjp_program(forward, inputs, put(state["d_out"]), "out", wrap)
 
     # -------------------------------------------------------------------- jax
-    def jax_program(self, cfg, precision) -> JaxProgram:
+    def jax_program(self, cfg, precision, attention=None) -> JaxProgram:
         import jax.numpy as jnp
 
         from accelbench.kernels.jax_models import causal_attention
@@ -129,7 +130,7 @@ class Attention(Kernel):
             return {name: jnp.asarray(value, dtype).swapaxes(1, 2) for name, value in arrays.items()}
 
         def forward(v):
-            return causal_attention(v["q"], v["k"], v["v"])
+            return causal_attention(v["q"], v["k"], v["v"], attention)
 
         def to_reference_layout(name, array):
             return array.swapaxes(1, 2)

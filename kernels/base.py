@@ -109,6 +109,9 @@ class Kernel:
     presets: ClassVar[dict[str, Preset]]
     is_training_step: ClassVar[bool] = False
     flop_convention: ClassVar[str] = EXACT_MATMUL
+    uses_attention: ClassVar[bool] = False
+    """True for kernels whose JAX lowering calls ``jax.nn.dot_product_attention``:
+    their ``jax_program`` takes ``attention=`` (the implementation a backend asks for)."""
 
     # ---- configuration -------------------------------------------------
     def config(self, preset: str = "tiny", overrides: Mapping[str, Any] | None = None):
@@ -204,6 +207,8 @@ class Kernel:
         raise NotImplementedError(f"kernel '{self.name}' has no torch lowering")
 
     def jax_program(self, cfg, precision: str) -> JaxProgram:
+        """Lower to JAX. Kernels with ``uses_attention`` also take
+        ``attention: str | None`` ("xla", "cudnn"; None: JAX's default)."""
         raise NotImplementedError(f"kernel '{self.name}' has no jax lowering")
 
     def describe(self) -> dict[str, Any]:

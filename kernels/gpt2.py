@@ -7,8 +7,12 @@ head tied to the token embedding. The vocabulary is padded to 50,304 (a
 multiple of 64), as nanoGPT does, for all real presets.
 
 Parameters live in one flat dict whose names are those of nanoGPT's
-``state_dict`` (``transformer.`` prefix dropped), so the torch module and the
-JAX functions below read the same arrays.
+``state_dict`` (``transformer.`` prefix dropped), so the torch module
+(``kernels/torch_models.py``) and the JAX functions (``kernels/jax_models.py``)
+read the same arrays.
+
+``remat`` (``--set remat=true``) checkpoints each block in both lowerings:
+its activations are recomputed in the backward instead of kept.
 
 Mixed precision (``bf16``): weights, gradients and AdamW state stay in fp32;
 matmuls and attention run in bf16; LayerNorm, softmax and the loss in fp32.
@@ -22,7 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accelbench.kernels.base import JaxProgram, Preset, TorchProgram, rng_normal
+from accelbench.kernels.adamw import check_adamw_hyperparameters
+from accelbench.kernels.base import JaxProgram, KernelError, Preset, TorchProgram, rng_normal
 from accelbench.kernels.language_model import LanguageModel, synthetic_batch
 
 
@@ -40,6 +45,8 @@ class GPT2Config:
     eps: float = 1e-8
     weight_decay: float = 0.1
     seed: int = 0
+    remat: bool = False
+    """Activation checkpointing per block (torch.utils.checkpoint / jax.checkpoint)."""
 
 
 def _gpt2_preset(name, n_layer, n_head, d_model, batch, desc):
@@ -87,17 +94,27 @@ class GPT2(LanguageModel):
         "1558m": _gpt2_preset("1558m", 48, 25, 1600, 4, "GPT-2 XL"),
     }
 
+    def validate(self, cfg: GPT2Config) -> None:
+        super().validate(cfg)
+        if cfg.d_model % cfg.n_head:  # the attention splits d_model into n_head equal heads
+            accepted = [h for h in range(1, cfg.d_model + 1) if cfg.d_model % h == 0]
+            raise KernelError(f"kernel 'gpt2': n_head ({cfg.n_head}) must divide d_model ({cfg.d_model}); "
+                              f"accepted n_head: {', '.join(map(str, accepted))}")
+        check_adamw_hyperparameters(self.name, cfg)
+
     def count_params(self, cfg: GPT2Config, non_embedding: bool = True) -> int:
         return count_params(cfg, non_embedding)
 
-    def memory_estimate_bytes(self, cfg: GPT2Config, precision: str) -> float:
-        """fp32 weights, grads and two moments (16 B/param) plus activations:
-        about 34·T·d + 5·H·T² bytes per layer per sequence in 16-bit
-        (Korthikanti et al. 2022, eq. 1), doubled for fp32, plus the logits."""
-        act_bytes = 2 if precision == "bf16" else 4
-        per_layer = (34 * cfg.seq_len * cfg.d_model + 5 * cfg.n_head * cfg.seq_len**2) * act_bytes / 2
-        logits = 3 * cfg.seq_len * cfg.vocab_size * 4
-        return 16.0 * count_params(cfg, non_embedding=False) + cfg.batch * (cfg.n_layer * per_layer + logits)
+    def block_parameter_count(self, cfg: GPT2Config) -> int:
+        return 12 * cfg.d_model**2 + 13 * cfg.d_model
+
+    def activation_bytes_per_token_layer(self, cfg: GPT2Config, precision: str) -> float:
+        """About 34·d + 5·H·T bytes per token per layer in 16-bit (Korthikanti
+        et al. 2022, eq. 1, divided by the sequence's T tokens), doubled for
+        fp32; with fused attention the 5·H·T probabilities term is not kept,
+        so this errs high."""
+        act_bytes = 2 if precision == "bf16" else (8 if precision == "fp64" else 4)
+        return (34 * cfg.d_model + 5 * cfg.n_head * cfg.seq_len) * act_bytes / 2
 
     def make_state(self, cfg: GPT2Config, seed: int = 0) -> dict[str, np.ndarray]:
         state = {}
@@ -119,35 +136,10 @@ class GPT2(LanguageModel):
         return torch_models.language_model_program(torch_models.GPT2Model(cfg), cfg, state, device, precision, wrap)
 
     # -------------------------------------------------------------------- jax
-    def jax_program(self, cfg, precision) -> JaxProgram:
-        import jax
-        import jax.numpy as jnp
-
+    def jax_program(self, cfg, precision, attention=None) -> JaxProgram:
         from accelbench.kernels import jax_models
 
-        master = jnp.float64 if precision == "fp64" else jnp.float32
-        compute = jnp.bfloat16 if precision == "bf16" else master
-        mm_precision = jax_models.matmul_precision(precision)
+        def forward(params, consts, idx, lowering):
+            return jax_models.gpt2_forward(params, consts, idx, cfg, lowering)
 
-        def init(arrays):
-            params = {k: jnp.asarray(v, master) for k, v in arrays.items() if k not in ("idx", "targets")}
-            return {
-                "params": params,
-                "opt": jax_models.adamw_init(params),
-                "idx": jnp.asarray(arrays["idx"]),
-                "targets": jnp.asarray(arrays["targets"]),
-            }
-
-        def loss_fn(params, idx, targets):
-            logits = jax_models.gpt2_forward(params, idx, cfg, compute, mm_precision)
-            return jax_models.cross_entropy(logits.astype(jnp.float32 if compute != jnp.float64 else compute), targets)
-
-        def step(state):
-            loss, grads = jax.value_and_grad(loss_fn)(state["params"], state["idx"], state["targets"])
-            params, opt = jax_models.adamw_update(state["params"], grads, state["opt"], cfg)
-            return {**state, "params": params, "opt": opt}, {"loss": loss}
-
-        def observe(state, outputs):
-            return {"param/" + k: np.asarray(v, np.float32) for k, v in state["params"].items()}
-
-        return JaxProgram(init=init, step=step, observe=observe)
+        return jax_models.language_model_program(forward, cfg, precision, attention)

@@ -3,9 +3,33 @@ the FLOP accounting of a transformer training step, and synthetic batches."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from accelbench.kernels.base import CAUSAL_HALVED, PALM, Kernel
+
+
+@dataclass(frozen=True)
+class MemoryParts:
+    """A training step's rough peak memory on one device, by what holds it,
+    so that a sharded run can divide the parts that shard."""
+
+    state_bytes: float
+    """Weights, gradients and the two AdamW moments (fp32: 16 B per parameter),
+    plus autocast's cached bf16 weight copies (2 B more) under bf16."""
+    activation_bytes: float
+    """What autograd keeps for the backward at this config's batch (with
+    remat: each block's input, plus one block's activations while it is recomputed)."""
+    parameters: int
+    block_parameters: int
+    """Parameters of one transformer block: FSDP gathers a block at a time."""
+    root_parameters: int
+    """Parameters outside the blocks (embeddings, head, final norm)."""
+
+    @property
+    def total_bytes(self) -> float:
+        return self.state_bytes + self.activation_bytes
 
 
 class LanguageModel(Kernel):
@@ -15,9 +39,39 @@ class LanguageModel(Kernel):
 
     is_training_step = True
     flop_convention = PALM
+    uses_attention = True
 
     def count_params(self, cfg, non_embedding: bool = True) -> int:
         raise NotImplementedError
+
+    # ---- memory (the fit check; sharded runs divide the parts, harness.sharding)
+    def block_parameter_count(self, cfg) -> int:
+        raise NotImplementedError
+
+    def activation_bytes_per_token_layer(self, cfg, precision: str) -> float:
+        """Bytes one block keeps for the backward per token, without remat."""
+        raise NotImplementedError
+
+    def memory_parts(self, cfg, precision: str) -> MemoryParts:
+        """State: 16 B per parameter (fp32 weights, gradients, two AdamW
+        moments), 18 under bf16 autocast (its cached bf16 weight copies).
+        Activations per token: L × the block's own (or, with remat, L × its
+        fp32 input plus one block's own while it is recomputed), plus the
+        logits in fp32, their gradient and a bf16 copy (≈ 12 B × vocab)."""
+        n = self.count_params(cfg, non_embedding=False)
+        block = self.block_parameter_count(cfg)
+        per_layer = self.activation_bytes_per_token_layer(cfg, precision)
+        if getattr(cfg, "remat", False):
+            residual = (8 if precision == "fp64" else 4) * cfg.d_model  # the block's input, fp32 (fp64)
+            kept = cfg.n_layer * residual + per_layer
+        else:
+            kept = cfg.n_layer * per_layer
+        activations = self.tokens_per_step(cfg) * (kept + 12 * cfg.vocab_size)
+        return MemoryParts(state_bytes=(18.0 if precision == "bf16" else 16.0) * n, activation_bytes=float(activations),
+                           parameters=n, block_parameters=block, root_parameters=n - cfg.n_layer * block)
+
+    def memory_estimate_bytes(self, cfg, precision: str) -> float:
+        return self.memory_parts(cfg, precision).total_bytes
 
     def attention_width(self, cfg) -> int:
         """The query width d in the 12·L·d·T attention term (n_head·head_dim)."""

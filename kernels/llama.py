@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from accelbench.kernels.adamw import check_adamw_hyperparameters
 from accelbench.kernels.base import JaxProgram, KernelError, Preset, TorchProgram, rng_normal
 from accelbench.kernels.language_model import LanguageModel, synthetic_batch
 
@@ -58,6 +59,8 @@ class LlamaConfig:
     eps: float = 1e-8
     weight_decay: float = 0.1
     seed: int = 0
+    remat: bool = False
+    """Activation checkpointing per block (torch.utils.checkpoint / jax.checkpoint)."""
 
     @property
     def head_dim(self) -> int:
@@ -160,6 +163,7 @@ class Llama(LanguageModel):
                 f"kernel 'llama': n_head ({cfg.n_head}) must be a multiple of n_kv_head ({cfg.n_kv_head}); "
                 f"accepted n_kv_head: {', '.join(map(str, accepted))}"
             )
+        check_adamw_hyperparameters(self.name, cfg)
 
     def count_params(self, cfg: LlamaConfig, non_embedding: bool = True) -> int:
         return count_params(cfg, non_embedding)
@@ -167,22 +171,19 @@ class Llama(LanguageModel):
     def attention_width(self, cfg: LlamaConfig) -> int:
         return cfg.n_head * cfg.head_dim
 
-    def memory_estimate_bytes(self, cfg: LlamaConfig, precision: str) -> float:
-        """Rough peak: 16 B per parameter (fp32 weights, gradients, two AdamW
-        moments), 2 more under bf16 autocast (its cached bf16 weight copies),
-        plus the activations autograd keeps, counted tensor by tensor in the
-        manner of Korthikanti et al. 2022 §4.1, per token per layer: the two
-        RMSNorm inputs in fp32 (8·d bytes) and, in the activation dtype, the
-        two normed inputs (2·d), rotated q, k and v (d + 2·kv), the attention
-        output (d), the attention probabilities of a non-fused kernel (H·T),
-        w1 and w3 outputs, silu(w1) and the product (4·f); plus fp32 logits,
-        their gradient and a bf16 copy (≈ 12 bytes × vocab per token)."""
+    def block_parameter_count(self, cfg: LlamaConfig) -> int:
+        d, q, kv, f = cfg.d_model, cfg.n_head * cfg.head_dim, cfg.kv_dim, cfg.ffn_hidden
+        return 2 * d * q + 2 * d * kv + 3 * d * f + 2 * d
+
+    def activation_bytes_per_token_layer(self, cfg: LlamaConfig, precision: str) -> float:
+        """Counted tensor by tensor in the manner of Korthikanti et al. 2022
+        §4.1: the two RMSNorm inputs in fp32 (8·d bytes) and, in the
+        activation dtype, the two normed inputs (2·d), rotated q, k and v
+        (d + 2·kv), the attention output (d), the attention probabilities of a
+        non-fused kernel (H·T), w1 and w3 outputs, silu(w1) and the product (4·f)."""
         act = 2 if precision == "bf16" else (8 if precision == "fp64" else 4)
         d, kv, f = cfg.d_model, cfg.kv_dim, cfg.ffn_hidden
-        per_token_layer = 8 * d + act * (4 * d + 2 * kv + 4 * f + cfg.n_head * cfg.seq_len)
-        weights = (18.0 if precision == "bf16" else 16.0) * count_params(cfg, non_embedding=False)
-        tokens = self.tokens_per_step(cfg)
-        return weights + tokens * (cfg.n_layer * per_token_layer + 12 * cfg.vocab_size)
+        return 8 * d + act * (4 * d + 2 * kv + 4 * f + cfg.n_head * cfg.seq_len)
 
     def make_state(self, cfg: LlamaConfig, seed: int = 0) -> dict[str, np.ndarray]:
         """N(0, 0.02²) matrices, the residual-stream outputs (wo, w2) scaled by
@@ -202,7 +203,7 @@ class Llama(LanguageModel):
 
         return llama_torch.program(cfg, state, device, precision, wrap)
 
-    def jax_program(self, cfg, precision) -> JaxProgram:
+    def jax_program(self, cfg, precision, attention=None) -> JaxProgram:
         from accelbench.kernels import llama_jax
 
-        return llama_jax.program(cfg, precision)
+        return llama_jax.program(cfg, precision, attention)

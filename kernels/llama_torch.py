@@ -103,13 +103,19 @@ class LlamaModel(nn.Module):
         # float64 until .to(device, dtype) casts them with the weights; kept out of state_dict.
         self.register_buffer("rope_cos", torch.from_numpy(cos), persistent=False)
         self.register_buffer("rope_sin", torch.from_numpy(sin), persistent=False)
+        self.remat = cfg.remat
+
+    @property
+    def blocks(self) -> nn.ModuleList:
+        """The transformer blocks: the unit of FSDP sharding and of remat."""
+        return self.layers
 
     def forward(self, idx):
         T = idx.shape[1]
         cos, sin = self.rope_cos[:T], self.rope_sin[:T]
         x = self.tok_embeddings(idx)
         for layer in self.layers:
-            x = layer(x, cos, sin)
+            x = torch_models.run_block(layer, self.remat, x, cos, sin)
         h = self.norm(x)
         return self.output(h) if self.output is not None else F.linear(h, self.tok_embeddings.weight)
 

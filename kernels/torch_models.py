@@ -4,7 +4,6 @@ torch lowering). Parameter names match the flat dicts of ``make_state``."""
 from __future__ import annotations
 
 import contextlib
-import math
 
 import torch
 import torch.nn as nn
@@ -58,13 +57,31 @@ class GPT2Model(nn.Module):
         self.h = nn.ModuleList(GPT2Block(cfg.d_model, cfg.n_head) for _ in range(cfg.n_layer))
         self.ln_f = nn.LayerNorm(cfg.d_model)
 
+        self.remat = bool(getattr(cfg, "remat", False))
+
+    @property
+    def blocks(self) -> nn.ModuleList:
+        """The transformer blocks: the unit of FSDP sharding and of remat."""
+        return self.h
+
     def forward(self, idx):
         pos = torch.arange(idx.shape[1], device=idx.device)
         x = self.wte(idx) + self.wpe(pos)
         for block in self.h:
-            x = block(x)
+            x = run_block(block, self.remat, x)
         # Output head tied to the token embedding.
         return F.linear(self.ln_f(x), self.wte.weight)
+
+
+def run_block(block: nn.Module, remat: bool, *args):
+    """``block(*args)``; with remat under ``torch.utils.checkpoint`` (non-reentrant,
+    as the PyTorch docs recommend), which keeps only the block's inputs and
+    recomputes its activations in the backward."""
+    if not remat:
+        return block(*args)
+    from torch.utils.checkpoint import checkpoint
+
+    return checkpoint(block, *args, use_reentrant=False)
 
 
 def adamw(model: nn.Module, cfg, device) -> torch.optim.Optimizer:
@@ -86,10 +103,6 @@ def autocast_context(device, precision: str):
     return lambda: torch.autocast(device_type=kind, dtype=torch.bfloat16)
 
 
-def init_std(n_layer: int) -> float:
-    return 0.02 / math.sqrt(2 * n_layer)
-
-
 def language_model_program(model: nn.Module, cfg, state, device, precision: str, wrap=None):
     """A language model's training step as a ``TorchProgram``: forward (under
     bf16 autocast for the ``bf16`` policy), cross-entropy in fp32 (fp64 for the
@@ -102,8 +115,8 @@ def language_model_program(model: nn.Module, cfg, state, device, precision: str,
     model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items() if k not in ("idx", "targets")})
     idx = torch.from_numpy(state["idx"]).long().to(device)
     targets = torch.from_numpy(state["targets"]).long().to(device)
-    optimizer = adamw(model, cfg, device)
     forward = (wrap or (lambda m: m))(model)
+    optimizer = adamw(model, cfg, device)  # after wrap: FSDP2 swaps the parameters for sharded DTensors
     autocast = autocast_context(device, precision)
 
     def step():
@@ -116,6 +129,13 @@ def language_model_program(model: nn.Module, cfg, state, device, precision: str,
         return {"loss": loss.detach()}
 
     def observe():
-        return {"param/" + k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items()}
+        return {"param/" + k: full_tensor(v).detach().float().cpu().numpy() for k, v in model.state_dict().items()}
 
     return TorchProgram(step=step, observe=observe, modules=[model, optimizer])
+
+
+def full_tensor(value):
+    """A parameter as one whole tensor: an FSDP2-sharded DTensor is gathered
+    (``DTensor.full_tensor()``, a collective every rank must call)."""
+    gather = getattr(value, "full_tensor", None)
+    return gather() if callable(gather) else value

@@ -55,9 +55,17 @@ class Comparison:
     only_new: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
+    new_empty: bool = False
+    """NEW holds no usable record at all."""
+
     @property
     def regressions(self) -> list[CaseChange]:
         return [c for c in self.changes if c.regression]
+
+    @property
+    def failed(self) -> bool:
+        """Exit 1: a regression, an empty NEW, or a case of OLD that NEW lacks."""
+        return bool(self.regressions or self.new_empty or self.only_old)
 
 
 def ratio_of_medians_ci(old, new, resamples: int = RESAMPLES, seed: int = SEED) -> tuple[float, float]:
@@ -140,6 +148,7 @@ def compare_folders(old_dir, new_dir, threshold_pct: float = DEFAULT_THRESHOLD_P
         result.changes.append(compare_case(case, old_cases[case], new_cases[case], result.threshold))
     result.only_old = sorted(old_cases.keys() - new_cases.keys())
     result.only_new = sorted(new_cases.keys() - old_cases.keys())
+    result.new_empty = not new_cases
     return result
 
 
@@ -177,6 +186,11 @@ def format_text(c: Comparison) -> str:
 
 def regression_lines(c: Comparison) -> list[str]:
     out = []
+    if c.new_empty:
+        out.append(f"regression: {c.new} holds no result records; {len(c.only_old)} case(s) of {c.old} missing: "
+                   f"{', '.join(c.only_old)}")
+    elif c.only_old:
+        out.append(f"regression: {len(c.only_old)} case(s) of {c.old} missing from {c.new}: {', '.join(c.only_old)}")
     for ch in c.regressions:
         if ch.verdict == SLOWER:
             out.append(f"regression: {ch.case_id} is {ch.change * 100:.1f}% slower (95% CI {_pct(ch.ci[0])} to "

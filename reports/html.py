@@ -1,60 +1,118 @@
-"""One self-contained HTML file: styles inline, plots as base64 PNG data URIs,
-no scripts and no network fetches (a Content-Security-Policy forbids both),
-readable on a phone (viewport meta, tables scroll sideways inside their own
-box). Every value that came from a record passes through ``html.escape``."""
+"""One self-contained HTML file: styles inline, plots as base64 SVG data URIs,
+no scripts and no network fetches (a Content-Security-Policy forbids both).
+The headline tables fit a 1280 px screen (intervals on a line of their own,
+cells that wrap) and become one card per row under 640 px (CSS only: each
+cell shows its column name from ``data-label``); the detail tables fold into
+``<details>`` and scroll sideways inside their own box. Every value that came
+from a record passes through ``html.escape``."""
 
 from __future__ import annotations
 
 import base64
+import re
 from html import escape
 
 CSS = """
 :root { color-scheme: light; }
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0 auto;
-       max-width: 72rem; padding: 1rem; line-height: 1.45; color: #1b1b1b; background: #fff; }
+       max-width: 76rem; padding: 1rem; line-height: 1.45; color: #1b1b1b; background: #fff; }
 h1 { font-size: 1.5rem; margin: 0.2rem 0 0.6rem; }
 h2 { font-size: 1.2rem; margin-top: 1.8rem; border-bottom: 1px solid #ddd; padding-bottom: 0.2rem; }
 h3 { font-size: 1rem; margin-bottom: 0.3rem; }
 .meta, .note, figcaption { color: #555; font-size: 0.9rem; }
+.note { margin: 0.15rem 0; }
+.summary li { margin: 0.3rem 0; }
 .table-wrap { overflow-x: auto; -webkit-overflow-scrolling: touch; border: 1px solid #ddd; border-radius: 4px; }
 table { border-collapse: collapse; font-size: 0.85rem; min-width: 100%; }
-th, td { padding: 0.35rem 0.55rem; border-bottom: 1px solid #eee; text-align: right; white-space: nowrap; }
+th, td { padding: 0.35rem 0.5rem; border-bottom: 1px solid #eee; text-align: right; vertical-align: top; }
 th.t, td.t { text-align: left; }
-th:first-child, td:first-child { position: sticky; left: 0; background: #fff; }
 th { background: #f4f6f8; font-weight: 600; }
-th:first-child { background: #f4f6f8; }
+.detail th, .detail td { white-space: nowrap; }
+.headline { width: 100%; table-layout: auto; }
+.headline td, .headline th { white-space: normal; overflow-wrap: anywhere; }
+.headline td:not(.t) > div { white-space: nowrap; }
+.ci { display: block; color: #555; font-size: 0.78rem; white-space: nowrap; }
+.mark { display: inline-block; margin: 0.1rem 0 0 0.2rem; padding: 0 0.3rem; border-radius: 3px; font-size: 0.72rem;
+        background: #fde2b8; color: #6b3d00; white-space: nowrap; }
 tr.flagged td { background: #fff4e5; }
+tr.published td { background: repeating-linear-gradient(135deg, #fff, #fff 6px, #eef1f5 6px, #eef1f5 9px); }
+tr.published td:first-child { font-style: italic; }
+details { margin: 0.6rem 0 1rem; }
+summary { cursor: pointer; color: #333; font-size: 0.9rem; }
 .failed { color: #a40000; }
 figure { margin: 1rem 0; }
-figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figure img { width: 100%; max-width: 46rem; height: auto; border: 1px solid #eee; }
 code { background: #f4f6f8; padding: 0 0.2rem; border-radius: 3px; word-break: break-all; }
 ul { padding-left: 1.2rem; }
 li { margin: 0.2rem 0; overflow-wrap: anywhere; }
-@media (max-width: 600px) { body { padding: 0.6rem; } table { font-size: 0.78rem; } }
+@media (max-width: 640px) {
+  body { padding: 0.6rem; }
+  table { font-size: 0.8rem; }
+  /* the headline as one card per row: each cell on its own line, its column name beside it */
+  .headline-wrap { border: 0; overflow-x: visible; }
+  .headline, .headline tbody, .headline tr, .headline td { display: block; width: auto; min-width: 0; }
+  .headline thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+  .headline tr { border: 1px solid #ccc; border-radius: 6px; margin: 0 0 0.7rem; padding: 0.2rem 0; }
+  .headline td { display: flex; justify-content: space-between; gap: 0.8rem; text-align: right; border: 0;
+                 padding: 0.2rem 0.6rem; }
+  .headline td::before { content: attr(data-label); color: #555; font-weight: 600; text-align: left;
+                         flex: 0 0 40%; }
+  .headline td:first-child { font-weight: 600; background: #f4f6f8; }
+  .headline td:first-child::before { content: none; }
+  .headline td > div { min-width: 0; overflow-wrap: anywhere; }
+}
 """
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+_FIGURE = re.compile(r"^(?P<value>.*?)(?: \((?P<ci>[^()]*–[^()]*)\))?(?P<marks>(?: \[[^\[\]]+\])*)$")
 
 
-def _table(table) -> str:
+def _cell(text: str) -> str:
+    """A cell's text as HTML: the 95% interval on a line of its own, price marks as badges."""
+    match = _FIGURE.match(text)
+    if not match or not (match["ci"] or match["marks"]):
+        return escape(text)
+    out = escape(match["value"])
+    if match["ci"]:
+        out += f'<span class="ci">{escape(match["ci"])}</span>'
+    for mark in re.findall(r"\[([^\[\]]+)\]", match["marks"] or ""):
+        out += f'<span class="mark">{escape(mark)}</span>'
+    return out
+
+
+def _table(table, headline: bool) -> str:
     def cls(i: int) -> str:
         return ' class="t"' if i in table.text_columns else ""
 
     head = "".join(f'<th scope="col"{cls(i)}>{escape(h)}</th>' for i, h in enumerate(table.headers))
     body = []
-    for row, flagged in zip(table.rows, table.flagged or [False] * len(table.rows)):
-        cells = "".join(f"<td{cls(i)}>{escape(c)}</td>" for i, c in enumerate(row))
-        body.append(f'<tr class="flagged">{cells}</tr>' if flagged else f"<tr>{cells}</tr>")
+    flags = table.flagged or [False] * len(table.rows)
+    published = table.published or [False] * len(table.rows)
+    for row, flagged, pub in zip(table.rows, flags, published):
+        cells = "".join(f'<td{cls(i)} data-label="{escape(table.headers[i])}"><div>{_cell(c)}</div></td>'
+                        for i, c in enumerate(row))
+        classes = " ".join(c for c, on in (("flagged", flagged), ("published", pub)) if on)
+        body.append(f'<tr class="{classes}">{cells}</tr>' if classes else f"<tr>{cells}</tr>")
+    kind = "headline" if headline else "detail"
+    return (f'<div class="table-wrap {kind}-wrap"><table class="{kind}"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table></div>")
+
+
+def _section(table) -> str:
     notes = "".join(f'<p class="note">{escape(n)}</p>' for n in table.notes)
-    return (f"<section><h2>{escape(table.title)}</h2>{notes}"
-            f'<div class="table-wrap"><table><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table></div></section>")
+    parts = [f"<section><h2>{escape(table.title)}</h2>{notes}", _table(table, headline=True)]
+    if table.detail is not None:
+        detail_notes = "".join(f'<p class="note">{escape(n)}</p>' for n in table.detail.notes)
+        parts.append(f"<details><summary>Details: step times, FLOP per step, peak memory, compile time, "
+                     f"energy, price source, software</summary>{detail_notes}{_table(table.detail, headline=False)}"
+                     "</details>")
+    return "".join(parts) + "</section>"
 
 
 def _figure(fig) -> str:
-    data = base64.b64encode(fig.png).decode("ascii")
+    data = base64.b64encode(fig.svg).decode("ascii")
     return (f'<figure><h3>{escape(fig.title)}</h3>'
-            f'<img src="data:image/png;base64,{data}" alt="{escape(fig.title)}">'
+            f'<img src="data:image/svg+xml;base64,{data}" alt="{escape(fig.title)}">'
             f"<figcaption>{escape(fig.caption)}</figcaption></figure>")
 
 
@@ -74,7 +132,10 @@ def document(report) -> str:
     ]
     if report.case_count == 0:
         parts.append("<p>No result records found.</p>")
-    parts += [_table(t) for t in report.tables]
+    if report.summary:
+        parts.append('<section class="summary"><h2>Summary</h2><ul>'
+                     + "".join(f"<li>{escape(s)}</li>" for s in report.summary) + "</ul></section>")
+    parts += [_section(t) for t in report.tables]
     if report.failures:
         items = "".join(
             f'<li><code>{escape(f.workload)}</code> on <code>{escape(f.backend)}</code>: '

@@ -10,11 +10,14 @@ with one warning naming it; loading never stops at a bad file.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from accelbench.harness.records import SCHEMA, RecordError, load_record, read_json, record_files
+from accelbench.harness.plan import Case
+from accelbench.harness.records import PLAN_FILE, SCHEMA, RecordError, load_record, read_json, record_files
+from accelbench.reports import validate
 
 # A file format: (path, parsed JSON) -> the records in it, or None if not this format.
 # It raises RecordError when the file claims the format but breaks it.
@@ -67,6 +70,8 @@ class Loaded:
         df["case_id"] = [case_id(r) for r in self.records]
         df["source"] = [r.get("_source") for r in self.records]
         df["folder"] = [r.get("_folder") for r in self.records]
+        df["published"] = [bool(r.get("_published")) for r in self.records]
+        df["record"] = self.records  # the whole record, for what the flat columns do not hold (samples, sharding)
         return df
 
 
@@ -96,18 +101,30 @@ def load_file(path: Path) -> list[dict]:
     raise RecordError(f"{path}: not a result record in any known format ({', '.join(FORMATS)})")
 
 
-def load_folders(folders) -> Loaded:
-    """Load every folder; a missing folder is an error (RecordError), a bad file a warning."""
+def load_folders(folders, all_runs: bool = False) -> Loaded:
+    """Load every folder; a missing folder is an error (RecordError), a bad
+    file a warning. A folder given twice is read once; a record met twice
+    (the same case of the same run) is kept once; a case with records from
+    several runs keeps the newest unless ``all_runs``; each with a warning."""
     loaded = Loaded()
+    seen_folders: dict[Path, str] = {}
     for folder in folders:
         folder = Path(folder)
         if not folder.is_dir():
             why = "a file, not a folder" if folder.exists() else "no such directory"
             raise RecordError(f"{folder}: not a results folder ({why})")
+        real = folder.resolve()
+        if real in seen_folders:
+            loaded.warnings.append(f"folder {folder} given twice (same as {seen_folders[real]}); read once")
+            continue
+        seen_folders[real] = str(folder)
         loaded.folders.append(str(folder))
         for path in record_files(folder):
             try:
                 records = load_file(path)
+                for record in records:
+                    if problem := validate.record_problem(record):
+                        raise RecordError(f"{path}: {problem}")
             except RecordError as exc:
                 loaded.warnings.append(f"skipped {exc}")
                 continue
@@ -117,7 +134,66 @@ def load_folders(folders) -> Loaded:
                     record["_case_id"] = f"{path.stem}:{_plain_case_id(record)}"
                 record["_folder"] = str(folder)
                 loaded.records.append(record)
+        loaded.warnings += _leftovers(folder, [r for r in loaded.records if r["_folder"] == str(folder)])
+        if not record_files(folder) and (folder / "latest").exists():  # the run-history root, not a run
+            loaded.warnings.append(f"{folder} holds run folders, not records; give {folder / 'latest'} "
+                                   f"(the newest run) or {folder}/*/ (every run)")
+    loaded.records, warnings = _one_per_case(loaded.records, all_runs)
+    loaded.warnings += warnings
     return loaded
+
+
+def _leftovers(folder: Path, records: list[dict]) -> list[str]:
+    """Records in ``folder`` its latest plan did not ask for: left by an
+    earlier run into the same folder, which a reader must not take for this one."""
+    try:
+        plan = json.loads((folder / PLAN_FILE).read_text())
+        planned = {Case.from_dict(c).case_id for c in plan["cases"]}
+    except Exception:  # no plan, or one this version cannot read: nothing to say
+        return []
+    stale = sorted(Path(r["_source"]).stem for r in records
+                   if r.get("_source", "").endswith(".json") and "_case_id" not in r
+                   and Path(r["_source"]).stem not in planned)
+    if not stale:
+        return []
+    return [f"{folder}: {len(stale)} record(s) not in its latest plan, left by an earlier run into the same "
+            f"folder: {', '.join(stale[:5])}{' ...' if len(stale) > 5 else ''}"]
+
+
+def same_case_key(record: dict) -> str:
+    """What makes two records measurements of the same case, wherever their files lie."""
+    kernel, backend = record.get("kernel") or {}, record.get("backend") or {}
+    return json.dumps([kernel.get("name"), kernel.get("preset"), kernel.get("config"), backend.get("name"),
+                       backend.get("settings"), backend.get("device_count")], sort_keys=True, default=str)
+
+
+def _one_per_case(records: list[dict], all_runs: bool) -> tuple[list[dict], list[str]]:
+    groups: dict[str, list[dict]] = {}
+    for record in records:
+        groups.setdefault(same_case_key(record), []).append(record)
+    keep, warnings = [], []
+    for group in groups.values():
+        distinct: dict[tuple, dict] = {}
+        for record in group:
+            run = (record.get("run_id"), record.get("created_at"))
+            if run in distinct:
+                warnings.append(f"duplicate record: {record['_source']} is the same case of the same run as "
+                                f"{distinct[run]['_source']}; counted once")
+                continue
+            distinct[run] = record
+        runs = sorted(distinct.values(), key=lambda r: str(r.get("created_at") or ""))
+        if len(runs) > 1:
+            newest = runs[-1]
+            sources = ", ".join(f"{r['_source']} (run {r.get('run_id')})" for r in runs)
+            if all_runs:
+                warnings.append(f"case {case_id(newest)} has records from {len(runs)} runs: {sources}; showing all")
+            else:
+                warnings.append(f"case {case_id(newest)} has records from {len(runs)} runs: {sources}; showing the "
+                                f"newest ({newest['_source']}); --all-runs shows every one")
+                runs = [newest]
+        keep += runs
+    order = {id(r): i for i, r in enumerate(records)}
+    return sorted(keep, key=lambda r: order[id(r)]), warnings
 
 
 # pytest-benchmark JSON written by accelbench's pytest plugin (harness/pytest_plugin.py).

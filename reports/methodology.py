@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from accelbench.reports.rows import price_marks
 from accelbench.reports.tables import number, ok_rows, value
 
 FLOP_CONVENTIONS = {
@@ -73,14 +74,24 @@ def _timing(ok, baseline) -> Section:
                    "its interval from the step-time interval.")
     combos = {}
     for _, r in ok.iterrows():
-        key = (value(r, "timing.steps"), value(r, "timing.warmup_steps"), value(r, "timing.repeats"))
+        key = tuple(_whole(value(r, f"timing.{k}")) for k in ("steps", "warmup_steps", "repeats"))
         combos.setdefault(key, []).append(r)
     for (steps, warmup, repeats), rows in sorted(combos.items(), key=lambda kv: str(kv[0])):
         who = "all cases" if len(combos) == 1 else ", ".join(sorted({f"{r['workload']} on {r['backend.name']}" for r in rows}))
         s.items.append(f"{who}: {steps} timed steps × {repeats} repeats; warm-up steps: {warmup}.")
     if baseline:
-        s.items.append(f"× baseline = the {baseline} median step time ÷ this case's (above 1: faster than {baseline}).")
+        s.items.append(f"× {baseline} = this case's tokens/s per chip ÷ {baseline}'s (TFLOP/s per chip for micro "
+                       f"kernels; above 1: more per chip than {baseline}); its 95% interval is a percentile bootstrap "
+                       "of the ratio of the two median step times, both sets of samples resampled (2,000 times). "
+                       "The summary's cost ratios move with it: cost ∝ price per chip-hour ÷ tokens/s per chip.")
+    s.items.append("A row marked UNSTABLE was flagged by the timing checks (timing.unstable: e.g. a busy machine, "
+                   "a drifting clock); its figures are shown but not to be trusted.")
     return s
+
+
+def _whole(v):
+    """A count as the record holds it (a frame with published rows turns the column to floats)."""
+    return int(v) if isinstance(v, float) and v.is_integer() else v
 
 
 def _fences(df) -> Section:
@@ -180,4 +191,38 @@ def _flags(df) -> Section:
         errors = value(r, "metrics.errors")
         for error in errors if isinstance(errors, list) else []:
             s.items.append(f"{who}: {error}")
+        unstable = value(r, "timing.unstable")
+        if isinstance(unstable, list) and unstable:
+            s.items.append(f"{who}: timing UNSTABLE: {', '.join(map(str, unstable))}")
+        marks = price_marks(r["record"]) if "record" in r else []
+        if marks and value(r, "cost.usd_per_mtok") is not None:
+            meaning = "; ".join(f"{m}: {PRICE_MARK_MEANING[m]}" for m in marks if m in PRICE_MARK_MEANING)
+            s.items.append(f"{who}: its price is {', '.join(marks)} ({meaning})")
     return s
+
+
+PRICE_MARK_MEANING = {
+    "what-if": "the price of another device than the one that ran: a what-if, not a measured cost",
+    "unconfirmed": "a price not confirmed on the provider's own page",
+    "stale": "a price older than the catalog's freshness limit",
+    "other-region": "a price from another region than the one asked for",
+}
+
+
+def published(df) -> list[Section]:
+    """Where the published rows come from and how they were costed."""
+    rows = df[df["published"]] if not df.empty and "published" in df.columns else df
+    if rows.empty:
+        return []
+    s = Section("Published reference points")
+    s.items.append("Rows labelled 'published' are figures other people measured and published "
+                   "(harness/data/references.toml), not runs of accelbench; they are costed with the same price "
+                   "catalog as ours (price per chip-hour of the instance named ÷ tokens/s per chip) and hatched "
+                   "in plots. They carry no interval: the sources give none.")
+    for _, r in rows.iterrows():
+        ref = r["record"]["_published"]
+        s.items.append(f"{ref.workload} on {ref.hardware} ({ref.framework}): {number(ref.tokens_per_s_per_chip)} "
+                       f"tokens/s per chip over {ref.chips} chips, {ref.precision}; {ref.configuration}"
+                       + (f"; {ref.derived}" if ref.derived else "") + f"; source: {ref.source}, {ref.as_of}"
+                       + ("" if ref.confirmed else "; UNCONFIRMED") + (f"; {ref.note}" if ref.note else ""))
+    return [s]

@@ -1,13 +1,17 @@
-"""Report plots, drawn with matplotlib's object API (no pyplot, no GUI, Agg
-raster output), imported only when a report is drawn. Each function returns a
-``Figure`` (PNG bytes and a caption) or None when the results hold nothing
-for it to show, with the reason in ``skipped``.
+"""Report plots, drawn with matplotlib's object API (no pyplot, no GUI) as
+SVG with tight bounds, imported only when a report is drawn. Each function
+returns a ``Figure`` or the reason it drew nothing (listed as "not plotted").
 
-* throughput and cost per device, error bars from the 95% intervals;
-* MFU per kernel;
-* a roofline of the micro kernels: arithmetic intensity = FLOP per step ÷
-  bytes per step (the fewest bytes the kernel must move), against each
-  device's dense peak and memory bandwidth from the device catalog
+Made to be read on a phone: one column of horizontal bars, each bar's name
+written above it (not beside it, where names took two thirds of the width),
+short titles, the device named once (in the title when every bar shares it).
+Published reference points are hatched and grey; a bar whose price is a
+what-if or otherwise marked is hatched and its mark is written on it.
+
+* $/1M tokens across every workload and chip, one chart;
+* tokens/s per chip across every workload and chip, one chart;
+* MFU per case;
+* a roofline of the micro kernels, only when the catalog gives a roof
   (Williams, Waterman & Patterson, "Roofline", CACM 2009);
 * throughput against device count, when the results hold several scales.
 """
@@ -16,11 +20,18 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 from dataclasses import dataclass, field
 
-from accelbench.reports.tables import interval, ok_rows, value, variant_labels
+from accelbench.reports.rows import PRICE_MARKS
+from accelbench.reports.tables import ok_rows, value, workload_rows
 
-DPI = 110
+MEASURED, PUBLISHED_GREY, MARKED = "#1f77b4", "#9aa5b1", "#f0a44b"
+WIDTH_IN = 5.0
+LABEL_PT = 12
+UNIT_IN = 0.21
+NAME_CHARS = 44
+"""At 5 inches wide and 11 pt, a figure shown 370 px wide on a phone keeps its text about 11 px high."""
 
 
 @dataclass
@@ -28,13 +39,23 @@ class Figure:
     name: str
     title: str
     caption: str
-    png: bytes
+    svg: bytes
 
 
 @dataclass
 class Plots:
     figures: list[Figure] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Bar:
+    group: str
+    label: str
+    value: float
+    ci: tuple[float, float] | None
+    published: bool = False
+    marks: tuple[str, ...] = ()
 
 
 def _text(s) -> str:
@@ -45,122 +66,136 @@ def _text(s) -> str:
 def _new_figure(width: float, height: float):
     from matplotlib.figure import Figure as MplFigure
 
-    fig = MplFigure(figsize=(width, height), layout="constrained")
-    return fig
+    return MplFigure(figsize=(width, height), layout="constrained")
 
 
-def _png(fig) -> bytes:
+def _svg(fig) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
+    fig.savefig(buf, format="svg", bbox_inches="tight", pad_inches=0.05, metadata={"Date": None})
     return buf.getvalue()
 
 
 def device_specs() -> tuple[dict, str | None]:
-    """Catalog entries by key (DeviceSpec with ``peak_tflops`` {precision:
-    TFLOP/s} and ``memory_tbps``), and a note when there is no catalog."""
+    """Catalog entries by key (``peak_tflops`` {precision: TFLOP/s}, ``memory_tbps``), and a note when unreadable."""
     try:
         from accelbench.harness import catalog
-    except ImportError:
-        return {}, "no device catalog (accelbench.harness.catalog) in this installation"
-    try:
-        devices = catalog.load_devices()
+
+        return catalog.load_devices(), None
     except Exception as exc:  # a broken catalog must not stop the report
         return {}, f"device catalog unreadable: {exc}"
-    if isinstance(devices, dict):
-        return devices, None
-    return {getattr(d, "key", getattr(d, "name", None)): d for d in devices}, None
 
 
-def _labels(rows) -> dict:
-    labels = {}
-    for workload, group in rows.groupby("workload", sort=True):
-        for index, label in variant_labels(group).items():
-            r = rows.loc[index]
-            count = value(r, "backend.device_count")
-            scale = f" ×{int(count)}" if count and int(count) > 1 else ""
-            labels[index] = f"{label} · {value(r, 'backend.device_kind') or '?'}{scale}"
-    return labels
+def _fmt(v: float) -> str:
+    if v >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.3g}"
 
 
-def _hbar(ax, names, values, errors, xlabel, missing=()):
-    ys = list(range(len(names)))
-    for y in missing:
-        ax.text(0, y, "  no price", va="center", fontsize=8, color="#555555")
-    lows = [max(v - lo, 0.0) if lo is not None else 0.0 for v, (lo, hi) in zip(values, errors)]
-    highs = [max(hi - v, 0.0) if hi is not None else 0.0 for v, (lo, hi) in zip(values, errors)]
-    ax.barh(ys, values, xerr=[lows, highs], color="#1f77b4", capsize=4, ecolor="#333333")
-    ax.set_yticks(ys, [_text(n) for n in names], fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel(_text(xlabel))
-    ax.grid(axis="x", alpha=0.3)
+def _bar_name(bar: Bar) -> list[str]:
+    name = bar.label + (" (published)" if bar.published and "published" not in bar.label else "")
+    name += f" [{', '.join(bar.marks)}]" if bar.marks else ""
+    return textwrap.wrap(name, NAME_CHARS) or [""]
 
 
-def throughput_and_cost(df) -> Figure | str:
-    ok = ok_rows(df)
-    if ok.empty:
-        return "throughput: no ok results"
-    training = ok[[bool(value(r, "kernel.tokens_per_step")) and value(r, "metrics.tokens_per_s") is not None
-                   for _, r in ok.iterrows()]]
-    if training.empty:
-        return "throughput and cost: no training-step results (micro kernels have no tokens)"
-    labels = _labels(training)
-    workloads = sorted(set(training["workload"]))
-    priced = any(value(r, "cost.usd_per_mtok") is not None for _, r in training.iterrows())
-    heights = [max(1.2, 0.45 * (training["workload"] == w).sum() + 0.9) for w in workloads]
-    fig = _new_figure(10 if priced else 7, sum(heights))
-    axes = fig.subplots(len(workloads), 2 if priced else 1, squeeze=False,
-                        gridspec_kw={"height_ratios": heights})
-    for row_axes, workload in zip(axes, workloads):
-        rows = training[training["workload"] == workload].sort_values("metrics.tokens_per_s", ascending=False)
-        names, tps, tps_ci, cost, cost_ci = [], [], [], [], []
-        for index, r in rows.iterrows():
-            names.append(labels[index])
-            v = float(value(r, "metrics.tokens_per_s"))
-            step_ci = interval(value(r, "timing.step_s.ci95"))
-            tokens = float(value(r, "kernel.tokens_per_step"))
-            tps.append(v)
-            tps_ci.append((tokens / max(step_ci), tokens / min(step_ci)) if step_ci and min(step_ci) > 0 else (None, None))
-            c = value(r, "cost.usd_per_mtok")
-            cost.append(float(c) if c is not None else 0.0)
-            cost_ci.append(interval(value(r, "cost.usd_per_mtok_ci95")) or (None, None))
-        _hbar(row_axes[0], names, tps, tps_ci, "tokens/s (95% CI)")
-        row_axes[0].set_title(_text(f"{workload}: tokens/s"), fontsize=10, loc="left")
-        if priced:
-            unpriced = [i for i, (_, r) in enumerate(rows.iterrows()) if value(r, "cost.usd_per_mtok") is None]
-            _hbar(row_axes[1], names, cost, [tuple(sorted(c)) if c[0] is not None else c for c in cost_ci],
-                  "$ per 1M tokens (95% CI)", missing=unpriced)
-            row_axes[1].set_title(_text(f"{workload}: $/1M tokens"), fontsize=10, loc="left")
-    caption = "Training throughput per backend and device, error bars from the 95% bootstrap interval of the median step time"
-    caption += "; cost per million tokens beside it." if priced else "; no case had a price, so no cost panel."
-    return Figure("throughput_cost", "Throughput and cost per device", caption, _png(fig))
+def bar_chart(bars: list[Bar], xlabel: str):
+    """Horizontal bars grouped by workload, each bar's name above it (wrapped,
+    so a long name adds a line instead of widening the figure). The y axis is
+    in units of UNIT_IN inches, so text and bars keep their spacing at any count."""
+    from matplotlib.ticker import MaxNLocator
 
-
-def mfu_per_kernel(df) -> Figure | str:
-    ok = ok_rows(df)
-    rows = ok[[value(r, "metrics.mfu") is not None for _, r in ok.iterrows()]] if not ok.empty else ok
-    if rows.empty:
-        return "MFU: not measured for any case (no catalog peak for these devices)"
-    labels = _labels(rows)
-    workloads = sorted(set(rows["workload"]))
-    series = sorted({labels[i] for i in rows.index})
-    fig = _new_figure(max(6.0, 1.2 * len(workloads) + 3), 4)
+    groups = list(dict.fromkeys(b.group for b in bars))
+    slots, y = [], 0.0
+    for group in groups:
+        slots.append(("group", group, y + 0.55))
+        y += 1.3
+        for bar in (b for b in bars if b.group == group):
+            y += 1.0 * len(_bar_name(bar))  # the bar's name, above it
+            slots.append(("bar", bar, y + 0.4))
+            y += 1.15
+        y += 0.3
+    fig = _new_figure(WIDTH_IN, 0.7 + UNIT_IN * y)
     ax = fig.subplots()
-    width = 0.8 / len(series)
-    for k, name in enumerate(series):
-        xs, ys = [], []
-        for j, w in enumerate(workloads):
-            match = [i for i in rows.index if labels[i] == name and rows.loc[i, "workload"] == w]
-            if match:
-                xs.append(j + k * width - 0.4 + width / 2)
-                ys.append(float(rows.loc[match[0], "metrics.mfu"]) * 100)
-        ax.bar(xs, ys, width=width, label=_text(name))
-    ax.set_xticks(range(len(workloads)), [_text(w) for w in workloads])
-    ax.set_ylabel("MFU (% of dense peak)")
-    ax.axhline(100, color="red", linewidth=0.8, linestyle="--")
-    ax.legend(fontsize=7)
-    ax.grid(axis="y", alpha=0.3)
-    return Figure("mfu", "MFU per kernel", "Model FLOP utilisation: achieved FLOP/s over the device's dense peak "
-                  "for the precision used; the dashed line is 100%.", _png(fig))
+    top = max((b.ci[1] if b.ci else b.value) for b in bars) or 1.0
+    for kind, item, ypos in slots:
+        if kind == "group":
+            ax.text(0, ypos, _text(item), fontsize=LABEL_PT, fontweight="bold", va="center")
+            continue
+        bar = item
+        colour = PUBLISHED_GREY if bar.published else (MARKED if bar.marks else MEASURED)
+        hatch = "///" if bar.published else ("xx" if bar.marks else None)
+        ax.barh([ypos], [bar.value], height=0.75, color=colour, hatch=hatch, edgecolor="#333333", linewidth=0.4)
+        if bar.ci:
+            ax.errorbar([bar.value], [ypos], xerr=[[max(bar.value - bar.ci[0], 0)], [max(bar.ci[1] - bar.value, 0)]],
+                        fmt="none", ecolor="#222222", capsize=3, linewidth=1)
+        ax.text(0, ypos - 0.5, _text("\n".join(_bar_name(bar))), fontsize=LABEL_PT - 1, va="bottom",
+                color="#222222", linespacing=1.1)
+        end = bar.ci[1] if bar.ci else bar.value
+        ax.text(end + top * 0.015, ypos, _text(_fmt(bar.value)), fontsize=LABEL_PT - 1, va="center")
+    ax.set_xlim(0, top * 1.22)
+    ax.set_ylim(y, 0)
+    ax.set_yticks([])
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    ax.set_xlabel(_text(xlabel), fontsize=LABEL_PT - 1)
+    ax.xaxis.set_major_locator(MaxNLocator(4))  # few ticks: their labels stay apart at phone width
+    ax.tick_params(axis="x", labelsize=LABEL_PT - 1)
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def _bars(df, metric: str) -> tuple[list[Bar], str | None]:
+    """One bar per row of every workload's headline; the device alone is named once when all rows share it."""
+    bars, chips = [], set()
+    for workload in sorted(set(ok_rows(df)["workload"])):
+        for row in workload_rows(df, workload):
+            v, ci = (row.cost, row.cost_ci) if metric == "cost" else (row.per_chip, row.per_chip_ci)
+            if v is None or (metric == "tokens" and not (value(row.record.get("kernel") or {}, "tokens_per_step")
+                                                         or row.published)):
+                continue
+            chips.add(row.chip)
+            marks = tuple(m for m in row.marks if m in PRICE_MARKS) if metric == "cost" else ()
+            bars.append(Bar(workload, f"{row.label} · {row.chip}", float(v), ci, row.published, marks))
+    if len(chips) == 1:
+        only = chips.pop()
+        for b in bars:
+            b.label = b.label.removesuffix(f" · {only}")
+        return bars, only
+    return bars, None
+
+
+def cost_chart(df) -> Figure | str:
+    bars, chip = _bars(df, "cost")
+    if not bars:
+        return "$/1M tokens: no case had a price (pass --instance or --usd-per-hour to `accelbench run`)"
+    title = "$ per 1M tokens" + (f" on {chip}" if chip else "")
+    caption = ("Cost per million training tokens for every workload and chip, error bars from the 95% interval; "
+               "lower is better. Hatched grey: published figures costed with our catalog. Hatched orange: a price "
+               "with a mark (what-if: the price of another device than the one that ran; unconfirmed, stale or "
+               "other-region prices) — not a measured cost.")
+    return Figure("cost", title, caption, _svg(bar_chart(bars, "US$ per 1M tokens (95% CI)")))
+
+
+def throughput_chart(df) -> Figure | str:
+    bars, chip = _bars(df, "tokens")
+    if not bars:
+        return "throughput: no training-step results (micro kernels have no tokens)"
+    title = "tokens/s per chip" + (f" on {chip}" if chip else "")
+    caption = ("Training throughput per chip for every workload and chip, error bars from the 95% bootstrap "
+               "interval of the median step time; higher is better. Hatched grey: published figures.")
+    return Figure("throughput", title, caption, _svg(bar_chart(bars, "tokens/s per chip (95% CI)")))
+
+
+def mfu_chart(df) -> Figure | str:
+    bars = []
+    for workload in sorted(set(ok_rows(df)["workload"])):
+        for row in workload_rows(df, workload):
+            if row.mfu is not None:
+                bars.append(Bar(workload, f"{row.label} · {row.chip}", float(row.mfu) * 100, None, row.published))
+    if not bars:
+        return "MFU: not measured for any case (no catalog peak for these devices)"
+    fig = bar_chart(bars, "MFU, % of the dense peak for the precision used")
+    return Figure("mfu", "MFU", "Model FLOP utilisation: achieved FLOP/s over the chips' dense peak for the "
+                  "precision used. Published MFU uses the source's own FLOP count.", _svg(fig))
 
 
 def roofline(df, specs: dict, catalog_note: str | None) -> Figure | str:
@@ -170,63 +205,57 @@ def roofline(df, specs: dict, catalog_note: str | None) -> Figure | str:
                 for _, r in ok.iterrows()]] if not ok.empty else ok
     if micro.empty:
         return "roofline: no micro-kernel results with FLOP and byte counts"
-    labels = _labels(micro)
-    fig = _new_figure(7.5, 4.8)
-    ax = fig.subplots()
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    intensities = []
-    for index, r in micro.iterrows():
-        ai = float(r["kernel.flops_per_step"]) / float(r["kernel.bytes_per_step"])
-        intensities.append(ai)
-        chips = max(int(value(r, "backend.device_count") or 1), 1)
-        ax.scatter([ai], [float(r["metrics.tflops"]) / chips], s=36, zorder=3,
-                   label=_text(f"{r['workload']} · {labels[index]}"))
-    roofs, missing = [], set()
+    roofs = []
     for (key, precision), _ in micro.groupby(["backend.device_catalog_key", "backend.precision"], dropna=False):
         spec = specs.get(key) if isinstance(key, str) else None
         peak = (getattr(spec, "peak_tflops", None) or {}).get(precision) if spec is not None else None
         bandwidth = getattr(spec, "memory_tbps", None) if spec is not None else None
         if peak and bandwidth:
             roofs.append((key, precision, float(peak), float(bandwidth)))
-        else:
-            missing.add(f"{key} {precision}" if isinstance(key, str) else "devices without a catalog key, such as CPUs")
+    if not roofs:
+        why = catalog_note or "no catalog peak and bandwidth for these devices (CPUs have none)"
+        return f"roofline: no roof to draw ({why})"
+    fig = _new_figure(WIDTH_IN, 4.2)
+    ax = fig.subplots()
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    intensities = []
+    for _, r in micro.iterrows():
+        ai = float(r["kernel.flops_per_step"]) / float(r["kernel.bytes_per_step"])
+        intensities.append(ai)
+        chips = max(int(value(r, "backend.device_count") or 1), 1)
+        ax.scatter([ai], [float(r["metrics.tflops"]) / chips], s=30, zorder=3,
+                   label=_text(f"{r['workload']} · {r['backend.name']}"))
     lo = min(intensities + [p / b for _, _, p, b in roofs]) / 10
     hi = max(intensities + [p / b for _, _, p, b in roofs]) * 10
     for key, precision, peak, bandwidth in roofs:
         xs = [lo * (hi / lo) ** (i / 200) for i in range(201)]
-        ax.plot(xs, [min(peak, x * bandwidth) for x in xs], linewidth=1.2,
-                label=_text(f"roof: {key} {precision} ({peak:g} TFLOP/s, {bandwidth:g} TB/s)"))
+        ax.plot(xs, [min(peak, x * bandwidth) for x in xs], linewidth=1.2, label=_text(f"roof: {key} {precision}"))
     ax.set_xlim(lo, hi)
-    ax.set_xlabel("arithmetic intensity (FLOP per byte moved)")
-    ax.set_ylabel("achieved TFLOP/s per chip")
+    ax.set_xlabel("FLOP per byte moved", fontsize=LABEL_PT)
+    ax.set_ylabel("TFLOP/s per chip", fontsize=LABEL_PT)
     ax.grid(which="both", alpha=0.25)
-    ax.legend(fontsize=7, loc="best")
-    caption = ("Micro kernels: achieved TFLOP/s per chip (a run on N chips divided by N) against arithmetic "
-               "intensity (FLOP ÷ the fewest bytes moved).")
-    if roofs:
-        caption += " Roofs: min(dense peak, intensity × memory bandwidth) from the device catalog."
-    if missing or catalog_note:
-        why = catalog_note or f"no catalog peak and bandwidth for: {', '.join(sorted(missing))}"
-        caption += f" Achieved points only where there is no roof ({why})."
-    return Figure("roofline", "Roofline of the micro kernels", caption, _png(fig))
+    ax.legend(fontsize=8, loc="lower right")
+    caption = ("Micro kernels: achieved TFLOP/s per chip against arithmetic intensity (FLOP ÷ the fewest bytes "
+               "moved); roofs: min(dense peak, intensity × memory bandwidth) from the device catalog.")
+    return Figure("roofline", "Roofline of the micro kernels", caption, _svg(fig))
 
 
 def scaling(df) -> Figure | str:
     ok = ok_rows(df)
     if ok.empty or "backend.device_count" not in ok.columns:
         return "scaling: no ok results"
+    ok = ok[~ok["published"]] if "published" in ok.columns else ok
     groups = [(key, g) for key, g in ok.groupby(["workload", "backend.name"])
               if g["backend.device_count"].nunique() > 1]
     if not groups:
         return "scaling: every result ran at one device count"
-    fig = _new_figure(7, 4.5)
+    fig = _new_figure(WIDTH_IN, 3.8)
     ax = fig.subplots()
-    metrics, counts = set(), set()
+    counts = set()
     for (workload, backend), g in groups:
         g = g.sort_values("backend.device_count")
         metric = "metrics.tokens_per_s" if value(g.iloc[0], "metrics.tokens_per_s") is not None else "metrics.tflops"
-        metrics.add("tokens/s" if metric == "metrics.tokens_per_s" else "TFLOP/s")
         xs = [int(c) for c in g["backend.device_count"]]
         counts.update(xs)
         ys = [float(v) if v is not None and not (isinstance(v, float) and math.isnan(v)) else float("nan") for v in g[metric]]
@@ -234,13 +263,13 @@ def scaling(df) -> Figure | str:
         if ys and ys[0] == ys[0]:
             ax.plot(xs, [ys[0] * x / xs[0] for x in xs], linestyle=":", color=line.get_color())
     ax.set_xticks(sorted(counts), [str(c) for c in sorted(counts)])
-    ax.set_xlabel("devices")
-    ax.set_ylabel(" or ".join(sorted(metrics)))
+    ax.set_xlabel("devices", fontsize=LABEL_PT)
+    ax.set_ylabel("throughput", fontsize=LABEL_PT)
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8)
     return Figure("scaling", "Throughput against device count",
-                  "Throughput at each device count; dotted lines: perfect linear scaling from the smallest run.", _png(fig))
+                  "Throughput at each device count; dotted lines: perfect linear scaling from the smallest run.", _svg(fig))
 
 
 def draw_all(df) -> Plots:
@@ -253,7 +282,7 @@ def draw_all(df) -> Plots:
         plots.skipped.append("plots: matplotlib is not installed (pip install matplotlib)")
         return plots
     specs, note = device_specs()
-    drawers = (("throughput and cost", throughput_and_cost, ()), ("MFU", mfu_per_kernel, ()),
+    drawers = (("cost", cost_chart, ()), ("throughput", throughput_chart, ()), ("MFU", mfu_chart, ()),
                ("roofline", roofline, (specs, note)), ("scaling", scaling, ()))
     for name, draw, extra in drawers:
         try:

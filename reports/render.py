@@ -15,6 +15,15 @@ def code(text) -> str:
     return f"`{text}`"
 
 
+def _table(table) -> list[str]:
+    lines = [f"_{cell(n)}_  " for n in table.notes] + [""]
+    lines.append("| " + " | ".join(cell(h) for h in table.headers) + " |")
+    lines.append("|" + "---|" * len(table.headers))
+    for row, published in zip(table.rows, table.published or [False] * len(table.rows)):
+        lines.append("| " + " | ".join(cell(c) for c in row) + " |")
+    return lines + [""]
+
+
 def markdown(report, images: dict[str, str] | None = None) -> str:
     """The report as GitHub-flavoured Markdown; ``images`` maps a figure's
     name to the relative path of its PNG (no plots when absent)."""
@@ -27,14 +36,12 @@ def markdown(report, images: dict[str, str] | None = None) -> str:
     lines.append("")
     if report.case_count == 0:
         lines += ["No result records found.", ""]
+    if report.summary:
+        lines += ["## Summary", ""] + [f"- {cell(sentence)}" for sentence in report.summary] + [""]
     for table in report.tables:
-        lines += [f"## {cell(table.title)}", ""]
-        lines += [f"_{cell(n)}_  " for n in table.notes] + [""]
-        lines.append("| " + " | ".join(cell(h) for h in table.headers) + " |")
-        lines.append("|" + "---|" * len(table.headers))
-        for row in table.rows:
-            lines.append("| " + " | ".join(cell(c) for c in row) + " |")
-        lines.append("")
+        lines += [f"## {cell(table.title)}", ""] + _table(table)
+        if table.detail is not None:
+            lines += [f"### {cell(table.detail.title)}", ""] + _table(table.detail)
     if report.failures:
         lines += ["## Cases that did not run cleanly", ""]
         for f in report.failures:

@@ -28,6 +28,7 @@ class Report:
     tables: list[tables.Table]
     failures: list[tables.Failure]
     sections: list[methodology.Section]
+    summary: list[str] = field(default_factory=list)
     figures: list = field(default_factory=list)  # plots.Figure
     plots_skipped: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -35,18 +36,20 @@ class Report:
 
 def build(loaded: load.Loaded, baseline: str | None = None, with_plots: bool = True, title: str = TITLE) -> Report:
     df = loaded.frame()
+    ours = df[~df["published"]] if not df.empty else df  # the measured records, without published reference points
     chosen = tables.choose_baseline(df, baseline) if not df.empty else None
-    if df.empty and baseline is not None:
+    if ours.empty and baseline is not None:
         raise tables.ReportError(f"--baseline {baseline}: there are no result records to compare against")
     report = Report(
         title=title,
         generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         folders=list(loaded.folders),
         baseline=chosen,
-        case_count=len(df),
+        case_count=int((~df["published"]).sum()) if not df.empty else 0,
         tables=tables.headline_tables(df, chosen) if not df.empty else [],
+        summary=tables.summary(df, chosen) if not df.empty else [],
         failures=tables.failures(df),
-        sections=methodology.sections(df, loaded.warnings, chosen),
+        sections=methodology.sections(ours, loaded.warnings, chosen) + methodology.published(df),
         warnings=list(loaded.warnings),
     )
     if with_plots and not df.empty:
@@ -60,7 +63,7 @@ def build(loaded: load.Loaded, baseline: str | None = None, with_plots: bool = T
 def csv_text(loaded: load.Loaded) -> str:
     """Every flattened field of every record, one row per case."""
     df = loaded.frame()
-    return df.drop(columns=[c for c in ("kernel_config", "backend_settings") if c in df.columns]).to_csv(index=False)
+    return df.drop(columns=[c for c in ("kernel_config", "backend_settings", "record") if c in df.columns]).to_csv(index=False)
 
 
 def write(
@@ -70,16 +73,23 @@ def write(
     csv: str | Path | None = None,
     baseline: str | None = None,
     warn: Callable[[str], None] | None = None,
+    references: bool = False,
+    all_runs: bool = False,
     transform: Callable[[load.Loaded], None] | None = None,
 ) -> tuple[Report, str]:
-    """Load ``dirs`` and write the reports asked for; returns the report and
-    its Markdown. Markdown plots go beside the .md file in ``<stem>_plots/``.
+    """Load ``dirs`` (and, with ``references``, the published reference
+    points) and write the reports asked for; returns the report and its
+    Markdown. Markdown plots go beside the .md file in ``<stem>_plots/``.
     ``transform`` changes the loaded records in place before anything is built."""
     from accelbench.reports import html as html_render, render
 
-    loaded = load.load_folders(dirs)
+    loaded = load.load_folders(dirs, all_runs=all_runs)
     if transform:  # e.g. re-pricing the saved records (reports/pricing.py)
         transform(loaded)
+    if references:  # after re-pricing: published rows are priced from the catalog by reports/references.py
+        from accelbench.reports.references import published_records
+
+        loaded.records += published_records()
     for warning in loaded.warnings:
         if warn:
             warn(warning)
@@ -88,8 +98,8 @@ def write(
     if md and report.figures:
         plot_dir = Path(md).parent / f"{Path(md).stem}_plots"
         for fig in report.figures:
-            write_atomic(plot_dir / f"{fig.name}.png", fig.png)
-            images[fig.name] = f"{plot_dir.name}/{fig.name}.png"
+            write_atomic(plot_dir / f"{fig.name}.svg", fig.svg)
+            images[fig.name] = f"{plot_dir.name}/{fig.name}.svg"
     text = render.markdown(report, images)
     if md:
         write_atomic(md, text.encode())

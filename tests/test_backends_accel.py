@@ -192,7 +192,7 @@ def test_jax_attention_choice():
     expected = "cudnn" if gpu.jax_platforms == "cuda" else None
     assert gpu.attention_implementation() == expected
     assert JaxGpuBackend(JaxAccelSettings(precision="fp32")).attention_implementation() is None
-    assert JaxGpuBackend(JaxAccelSettings(jax_attention="xla")).attention_implementation() is None
+    assert JaxGpuBackend(JaxAccelSettings(jax_attention="xla")).attention_implementation() == "xla"
     assert JaxTpuBackend(JaxAccelSettings()).attention_implementation() is None
     with pytest.raises(BackendError, match="unknown jax_attention 'flash'.*accepted: auto, cudnn, xla"):
         JaxTpuBackend(JaxAccelSettings(jax_attention="flash"))
@@ -216,7 +216,7 @@ def test_tiny_presets_on_the_gpu(cli, tmp_path):
             window = rec["backend"]["info"]["timed_window"]
             assert window["event_s"] > 0 and window["wall_s"] >= 0.5 * window["event_s"], window
             assert rec["backend"]["info"]["device"]["cuda"], where
-        else:
+        elif rec["kernel"]["name"] == "gpt2":  # what the compiled step holds (kernels without attention: no entry)
             assert rec["backend"]["info"]["jax_attention"] in ("cudnn", "xla")
         kind = rec["backend"]["device_kind"]
         if "H100" in kind or "H200" in kind:

@@ -4,6 +4,7 @@ noise exit 1 naming the case; unchanged, faster or noisy cases exit 0."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -97,10 +98,54 @@ def test_a_change_inside_the_noise_is_not_a_regression(tmp_path, capsys):
 def test_cases_in_one_folder_only_are_listed(old, tmp_path, capsys):
     new = write_folder(tmp_path / "new", drop={("gemm", "jax-cpu")})
     write_record(new / "llama-tiny--torch-cpu.json", make_record("llama", "torch-cpu", steady(0.2)))
-    code, out, _ = run(capsys, old, new)
-    assert code == 0
+    code, out, err = run(capsys, old, new)
+    assert code == 1, "NEW lacks a case OLD has"
     assert f"only in {old}: gemm-tiny--jax-cpu" in out
     assert f"only in {new}: llama-tiny--torch-cpu" in out
+    assert f"1 case(s) of {old} missing from {new}: gemm-tiny--jax-cpu" in err
+
+
+def test_new_with_extra_cases_only_exits_0(old, tmp_path, capsys):
+    new = write_folder(tmp_path / "new")
+    write_record(new / "llama-tiny--torch-cpu.json", make_record("llama", "torch-cpu", steady(0.2)))
+    assert run(capsys, old, new)[0] == 0
+
+
+def test_an_empty_new_folder_exits_1(old, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    code, out, err = run(capsys, old, tmp_path / "empty")
+    assert code == 1
+    assert "holds no result records; 3 case(s) of" in err and "gemm-tiny--torch-cpu" in err
+
+
+def test_a_negative_step_time_is_a_bad_file_never_a_speed_up(old, tmp_path, capsys):
+    new = write_folder(tmp_path / "new")
+    path = new / "gemm-tiny--torch-cpu.json"
+    data = json.loads(path.read_text())
+    data["timing"]["step_s"]["median"] = -0.01
+    data["timing"]["samples_s"] = [-0.01] * 30
+    path.write_text(json.dumps(data))
+    code, out, err = run(capsys, old, new)
+    assert code == 1, "the case is missing from NEW once its bad file is skipped"
+    assert err.count("warning: skipped") == 1 and "gemm-tiny--torch-cpu.json" in err and "step_s.median" in err
+    assert "faster" not in out and "-200" not in out
+
+
+def test_one_folder_compares_its_latest_run_with_the_one_before(tmp_path, capsys):
+    from accelbench.harness import history
+
+    root = tmp_path / "results"
+    write_folder(root / "20261101T000000Z-aaaaaa")
+    write_folder(root / "20261102T000000Z-bbbbbb", scale={("gemm", "torch-cpu"): 1.5})
+    write_folder(root / "20261103T000000Z-cccccc")  # newer than latest: not the one compared
+    history.point_latest(root, "20261102T000000Z-bbbbbb")
+    code, out, err = run(capsys, root)
+    assert code == 1 and "gemm-tiny--torch-cpu is 50" in err
+    assert "20261102T000000Z-bbbbbb against" in out and out.split("against ")[1].startswith(str(root / "20261101"))
+    (root / "latest").unlink()
+    (root / "latest").write_text("20261101T000000Z-aaaaaa\n")  # the pointer as a file, where symlinks fail
+    code, _, err = run(capsys, root)
+    assert code == 2 and "no earlier run" in err
 
 
 def test_a_case_that_now_fails_is_a_regression(old, tmp_path, capsys):

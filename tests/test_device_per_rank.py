@@ -4,7 +4,7 @@ fences, meters and reads memory on device r, and on no other.
 There is no GPU here, so the ranks run over fakes built on what a real H200
 reported (tests/fixtures/nvidia-h200): a ``torch.cuda`` facade and an NVML
 facade, given to the real ``TorchCudaBackend``, and a ``torch.distributed``
-facade given to the real ``TorchDDP`` engine. Each rank is set up by the
+facade given to the real ``TorchDataParallel`` engine. Each rank is set up by the
 torchrun launcher's own ``rank_context`` from torchrun's environment, and the
 backend is then driven through every call the measurement core makes on it
 (device facts, the energy meter, configure, the process group, fence, the
@@ -23,7 +23,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from accelbench.backends.base import PreparedStep  # noqa: E402
-from accelbench.backends.data_parallel import TorchDDP  # noqa: E402
+from accelbench.backends.data_parallel import TorchDataParallel  # noqa: E402
 from accelbench.backends.torch_cuda import CudaSettings, TorchCudaBackend  # noqa: E402
 from accelbench.backends.torch_neuron import NEURON_VISIBLE_CORES, TorchNeuronBackend  # noqa: E402
 from accelbench.harness import energy  # noqa: E402
@@ -149,7 +149,7 @@ def run_rank(case: Case, rank: int, cuda: FakeCuda) -> dict:
     up, then driven through the backend calls the measurement core makes."""
     environ = {"RANK": str(rank), "WORLD_SIZE": str(WORLD), "LOCAL_RANK": str(rank)}
     dist, nvml = FakeDist(), FakeNvml()
-    context = rank_context(case, environ, engine=TorchDDP(rank, WORLD, rank, dist=dist))
+    context = rank_context(case, environ, engine=TorchDataParallel(rank, WORLD, rank, dist=dist))
     backend = context.make_backend(functools.partial(TorchCudaBackend, cuda=cuda), CudaSettings())
     device = backend.device_info()
     meter = energy.meter_for(device.energy_meter, nvml=nvml)
@@ -213,7 +213,7 @@ class SummingDist:
 
 def _rank_energy(reading, local_rank: int, others):
     [case] = with_layout([Case("gpt2", "tiny", "torch-cuda", kernel_settings={"batch": 2})], Layout(nproc=2))
-    engine = TorchDDP(local_rank, 2, local_rank, dist=SummingDist(others))
+    engine = TorchDataParallel(local_rank, 2, local_rank, dist=SummingDist(others))
     engine.device, engine.group_backend = torch.device("cpu"), "gloo"
     environ = {"RANK": str(local_rank), "WORLD_SIZE": "2", "LOCAL_RANK": str(local_rank)}
     return rank_context(case, environ, engine=engine).energy(reading)

@@ -80,3 +80,51 @@ def test_listing_and_flop_module_import_no_framework():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+# ------------------------------------------------------- the small things a user expects
+def test_kernels_lists_each_kernels_set_keys(cli):
+    proc = cli("kernels")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    gpt2 = lines.index(next(line for line in lines if line.startswith("gpt2 ")))
+    keys = next(line for line in lines[gpt2:] if "--set keys:" in line)
+    assert all(k in keys for k in ("n_layer", "n_head", "batch", "lr", "seed"))
+    backend_keys = next(line for line in lines if line.startswith("(backends)"))
+    assert all(k in backend_keys for k in ("precision", "threads", "compile"))
+
+
+def test_version(cli):
+    import accelbench
+
+    proc = cli("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"accelbench {accelbench.__version__}"
+
+
+def test_every_option_of_every_command_says_its_default():
+    import argparse
+
+    from accelbench.harness.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    missing = []
+    for name, sub in commands.items():
+        for action in sub._actions:
+            if not action.option_strings or isinstance(action, argparse._HelpAction):
+                continue
+            if not action.help or "default" not in action.help:
+                missing.append(f"{name} {action.option_strings[0]}")
+    assert missing == []
+
+
+def test_a_closed_pipe_exits_quietly():
+    import subprocess
+    import sys
+
+    proc = subprocess.run(f"{sys.executable} -m accelbench.harness.cli backends --json | head -1",
+                          shell=True, capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == "[" and proc.stderr == "", proc.stderr
+    proc = subprocess.run(f"{sys.executable} -m accelbench.harness.cli kernels --json | head -c 10",
+                          shell=True, capture_output=True, text=True, timeout=120)
+    assert proc.stderr == "", proc.stderr

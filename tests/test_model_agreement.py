@@ -82,12 +82,12 @@ def test_llama_grouped_attention_reads_the_right_kv_head():
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     import jax.numpy as jnp
 
-    from accelbench.kernels import llama_jax
+    from accelbench.kernels import jax_models
 
     rng = np.random.default_rng(0)
     B, T, H, KV, D = 2, 8, 4, 2, 16
     q, k, v = rng.standard_normal((B, T, H, D)), rng.standard_normal((B, T, KV, D)), rng.standard_normal((B, T, KV, D))
-    got = llama_jax.grouped_query_attention(*(jnp.asarray(a, jnp.float32) for a in (q, k, v)))
+    got = jax_models.causal_attention(*(jnp.asarray(a, jnp.float32) for a in (q, k, v)))
     kv_of = np.arange(H) // (H // KV)
     scores = np.einsum("bqhd,bkhd->bhqk", q, k[:, :, kv_of]) / np.sqrt(D)
     scores = np.where(np.tril(np.ones((T, T), bool)), scores, -np.inf)

@@ -99,9 +99,9 @@ def test_float_settings_round_trip_and_reject_nan_and_infinity(x):
     try:
         (case,) = build_plan(None, ["gpt2:tiny"], ["torch-cpu"], [f"lr={x!r}"])
     except PlanError as exc:
-        assert not math.isfinite(x) and "finite" in str(exc)
+        assert (not math.isfinite(x) and "finite" in str(exc)) or (x < 0 and "must be 0 or more" in str(exc))
         return
-    assert case.kernel_settings["lr"] == x
+    assert x >= 0 and case.kernel_settings["lr"] == x
 
 
 # ----------------------------------------------------------- suite files
@@ -225,3 +225,110 @@ def test_price_file_loads_or_catalog_error(data):
         assert "\n" not in str(exc)
         return
     assert prices and all(p.usd_per_hour > 0 for p in prices.values() if p.usd_per_hour is not None)
+
+
+# ------------------------------------------- report and compare on mutated records
+GOOD_RECORD = None
+
+
+def good_record() -> dict:
+    """An ok record with every field a report reads (priced, MFU, samples)."""
+    global GOOD_RECORD
+    if GOOD_RECORD is None:
+        import sys
+
+        sys.path.insert(0, str(Path(__file__).parent))
+        from test_reports import synthetic
+
+        rec = synthetic(cost={"usd_per_mtok": 1.5, "usd_per_mtok_ci95": [1.4, 1.6], "instance": "p5.48xlarge",
+                              "marks": ["what-if"], "price_source": "p5.48xlarge, aws.amazon.com"})
+        rec.metrics.mfu, rec.metrics.peak_mem_bytes = 0.3, 2**30
+        GOOD_RECORD = rec.to_dict()
+        GOOD_RECORD["timing"]["unstable"] = []
+    return json.loads(json.dumps(GOOD_RECORD))
+
+
+MUTABLE_FIELDS = [
+    "status", "run_id", "created_at", "kernel", "kernel.name", "kernel.preset", "kernel.config", "kernel.tokens_per_step",
+    "kernel.flops_per_step", "kernel.flop_convention", "backend", "backend.name", "backend.device_kind",
+    "backend.device_count", "backend.precision", "backend.settings", "backend.info", "backend.info.device",
+    "backend.info.device.chip_share", "timing", "timing.step_s",
+    "timing.step_s.median", "timing.step_s.ci95", "timing.samples_s", "timing.compile_s", "timing.unstable",
+    "metrics", "metrics.tokens_per_s", "metrics.mfu", "metrics.tflops", "metrics.peak_mem_bytes", "metrics.errors",
+    "numerics", "numerics.passed", "cost", "cost.usd_per_mtok", "cost.usd_per_mtok_ci95", "cost.marks", "env",
+]
+ODD_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-10**30, 10**30), st.just(10**400), st.just(-(10**400)),
+    st.floats(allow_nan=False, allow_infinity=False), st.sampled_from(["nan", "inf", "-inf", "12", "", "ok", "–"]),
+    st.text(max_size=8), st.lists(st.one_of(st.integers(-5, 5), st.floats(-1, 1), st.text(max_size=3)), max_size=3),
+    st.dictionaries(st.text(max_size=4), st.integers(-3, 3), max_size=2),
+)
+
+
+def set_field(record: dict, dotted: str, value) -> None:
+    *parents, last = dotted.split(".")
+    target = record
+    for part in parents:
+        if not isinstance(target.get(part), dict):
+            target[part] = {}
+        target = target[part]
+    target[last] = value
+
+
+def run_quietly(argv: list[str]) -> tuple[int, str]:
+    """The real command line in this process, stdout and stderr captured (no pytest fixture: hypothesis reruns it)."""
+    import contextlib
+    import io
+
+    from accelbench.harness.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)  # a traceback would raise out of here and fail the test
+    return code, err.getvalue()
+
+
+@settings(max_examples=70, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(MUTABLE_FIELDS), ODD_VALUES), min_size=1, max_size=3))
+@example([("timing.step_s.median", -0.1)])
+@example([("timing.samples_s", [-0.1, -0.2, -0.1])])
+@example([("metrics.tokens_per_s", "12")])
+@example([("kernel.tokens_per_step", 10**400)])
+@example([("timing.step_s.median", 1e300)])
+def test_report_and_compare_treat_a_mutated_record_as_one_bad_file(mutations):
+    from accelbench.harness.records import RecordError, load_record
+    from accelbench.reports.validate import record_problem
+
+    with tempfile.TemporaryDirectory() as tmp:
+        old, new = Path(tmp) / "old", Path(tmp) / "new"
+        old.mkdir(), new.mkdir()
+        steady = good_record()
+        for folder in (old, new):
+            (folder / "steady.json").write_text(json.dumps(steady))
+            (folder / "case.json").write_text(json.dumps(good_record() | {"kernel": steady["kernel"] | {"preset": "other"}}))
+        mutated = good_record() | {"kernel": steady["kernel"] | {"preset": "other"}}
+        for dotted, value in mutations:
+            set_field(mutated, dotted, value)
+        try:
+            text = json.dumps(mutated)
+        except ValueError:  # an integer too large for json's own int->str limit: write it as JSON would hold it
+            text = json.dumps(mutated, default=str)
+        (new / "case.json").write_text(text)
+        try:
+            bad = record_problem(load_record(new / "case.json")) is not None
+        except RecordError:
+            bad = True
+
+        code, err = run_quietly(["report", str(new)])
+        warnings = [line for line in err.splitlines() if line.startswith("accelbench: warning:")]
+        assert code == 0, err
+        assert "Traceback" not in err and all(line.startswith("accelbench: ") for line in err.splitlines()), err
+        assert len([w for w in warnings if "case.json" in w]) == (1 if bad else 0), (mutations, warnings)
+
+        code, err = run_quietly(["compare", str(old), str(new)])
+        assert code in (0, 1), err
+        assert "Traceback" not in err and all(line.startswith("accelbench: ") for line in err.splitlines()), err
+        warnings = [line for line in err.splitlines() if line.startswith("accelbench: warning:")]
+        assert len([w for w in warnings if "case.json" in w]) == (1 if bad else 0), (mutations, warnings)
+        if bad:
+            assert code == 1, "the case is missing from NEW once its file is skipped"

@@ -27,11 +27,13 @@ def test_without_options_the_plugin_adds_nothing(pytester):
 def test_gemm_case_stores_its_whole_record_in_benchmark_json(pytester):
     (pytester.path / "bench").mkdir()
     out = pytester.path / "bench" / "out.json"
-    result = pytester.runpytest_subprocess(*GEMM, f"--benchmark-json={out}")
+    result = pytester.runpytest_subprocess(*GEMM, f"--benchmark-json={out}", "--benchmark-group-by=param:backend")
     result.assert_outcomes(passed=1)
     doc = json.loads(out.read_text())
     (entry,) = doc["benchmarks"]
     info = entry["extra_info"]
+    assert entry["params"] == {"kernel": "gemm", "preset": "tiny", "backend": "torch-cpu"}
+    assert "benchmark 'backend=torch-cpu'" in result.stdout.str()  # the items carry params, so grouping by them works
     assert entry["name"] == "gemm:tiny[torch-cpu]" and entry["group"] == "gemm:tiny"
     assert entry["stats"]["rounds"] == 3 * 3  # steps × default repeats
     assert info["accelbench"] == PLUGIN_SCHEMA and info["case_id"] == "gemm-tiny--torch-cpu"

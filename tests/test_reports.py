@@ -66,10 +66,11 @@ def test_run_writes_markdown_and_html_reports(smoke):
     html = (smoke / "report.html").read_text()
     for case in ("gemm:tiny", "gpt2:tiny"):
         assert f"## {case}" in md and f"<h2>{case}</h2>" in html
-    assert '<meta name="viewport"' in html and 'class="table-wrap"' in html
-    assert html.count('<img src="data:image/png;base64,') >= 2  # throughput and roofline
+    assert '<meta name="viewport"' in html and 'class="headline"' in html and "<details>" in html
+    assert html.count('<img src="data:image/svg+xml;base64,') >= 1  # throughput (no price, no roof on a CPU)
     assert "<script" not in html and "<link" not in html and 'src="http' not in html
-    assert (smoke / "report_plots" / "throughput_cost.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = (smoke / "report_plots" / "throughput.svg").read_text()
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg and "<script" not in svg
 
 
 def test_report_all_formats_with_a_baseline(smoke, tmp_path, capsys):
@@ -78,8 +79,9 @@ def test_report_all_formats_with_a_baseline(smoke, tmp_path, capsys):
     assert code == 0, err
     assert out == ""  # written to files, not printed
     md = (tmp_path / "r.md").read_text()
-    assert "against `torch-cpu`" in md and md.count("1.00× (baseline)") == 2
-    assert "![Throughput and cost per device](r_plots/throughput_cost.png)" in md
+    assert "against `torch-cpu`" in md and md.count("1× (baseline)") == 2
+    assert "![tokens/s per chip on" in md and "](r_plots/throughput.svg)" in md
+    assert "## Summary" in md and "gpt2:tiny: fastest is" in md
     for heading in ("### Timing", "### Completion fences", "### FLOP convention", "### Prices", "### Software and hosts"):
         assert heading in md
     assert "no price for:" in md and "Energy not measured for" in md and "MFU not measured for" in md
@@ -117,7 +119,7 @@ def test_bad_files_are_skipped_with_one_warning_each(smoke, tmp_path, capsys):
                       ("unrelated.json", "not a result record")):
         assert sum(name in w and why in w for w in warnings) == 1, (name, warnings)
     md = (tmp_path / "r.md").read_text()
-    assert md.count("| torch-cpu |") == 2 and "### Files skipped" in md
+    assert md.count("| torch-cpu |") == 4 and "### Files skipped" in md  # headline and detail, two workloads
 
 
 def test_compare_smoke_folder_against_itself(smoke, capsys):
@@ -153,18 +155,29 @@ def test_prices_mfu_energy_and_flags(tmp_path, capsys):
     bad.backend.info = {"recompiled_during_timing": True}
     write_record(tmp_path / "gpt2-124m--jax-gpu.json", bad)
     rep = report.build(load.load_folders([tmp_path]), baseline="torch-cuda")
-    rows = {row[0]: row for row in rep.tables[0].rows}
-    assert rows["torch-cuda"][6] == "33.4%" and rows["torch-cuda"][7] == "11.7 (11.5–11.8)"
-    assert rows["torch-cuda"][8] == "0.41" and rows["torch-cuda"][10] == "1.00× (baseline)"
-    assert rows["jax-gpu"][7] == "–" and rows["jax-gpu"][10] == "1.11×"
-    assert "numerics FAILED" in rows["jax-gpu"][11] and "RECOMPILED" in rows["jax-gpu"][11]
-    assert rep.tables[0].flagged == [True, False]  # sorted fastest first
+    table = rep.tables[0]
+    col = {h: i for i, h in enumerate(table.headers)}
+    rows = {row[0]: row for row in table.rows}
+    assert "chip" not in col and "On every row: chip NVIDIA H100 80GB HBM3" in table.notes[0]
+    assert rows["torch-cuda"][col["MFU"]] == "33.4%" and rows["torch-cuda"][col["$/1M tokens (95% CI)"]] == "11.7 (11.5–11.8)"
+    assert rows["torch-cuda"][col["× torch-cuda (95% CI)"]] == "1× (baseline)"
+    ratio = rows["jax-gpu"][col["× torch-cuda (95% CI)"]]
+    assert ratio.startswith("1.11× (") and rows["jax-gpu"][col["$/1M tokens (95% CI)"]] == "–"
+    lo, hi = (float(x) for x in ratio.split("(")[1].rstrip(")").split("–"))
+    assert lo < 1.11 < hi  # a bootstrap interval around the ratio
+    assert "numerics FAILED" in rows["jax-gpu"][col["checks"]] and "RECOMPILED" in rows["jax-gpu"][col["checks"]]
+    assert table.flagged == [True, False]  # sorted fastest first
+    detail = {row[0]: row for row in table.detail.rows}
+    assert detail["torch-cuda"][table.detail.headers.index("J/token")] == "0.41"
+    assert detail["torch-cuda"][table.detail.headers.index("compile (s)")] == "20"
     sections = {s.title: s.items for s in rep.sections}
     flagged = sections["Flagged cases: read these figures with care"]
     assert any("numerics FAILED" in i for i in flagged) and any("recompiled" in i for i in flagged)
     assert any("p5.48xlarge" in i and "2025-06-05" in i and "aws.amazon.com" in i for i in sections["Prices"])
     assert any(i.startswith("no price for: gpt2:124m on jax-gpu") for i in sections["Prices"])
-    assert [f.name for f in rep.figures] == ["throughput_cost", "mfu"]
+    assert [f.name for f in rep.figures] == ["cost", "throughput", "mfu"]
+    assert any("fastest is NVIDIA H100 80GB HBM3 (jax-gpu)" in s and "the throughput per chip of torch-cuda" in s for s in rep.summary)
+    assert any("cheapest is NVIDIA H100 80GB HBM3 (torch-cuda)" in s and "the baseline itself" in s for s in rep.summary)
 
 
 def test_failures_are_listed_apart(tmp_path):
@@ -185,8 +198,17 @@ def test_roofline_against_the_catalog_and_scaling(tmp_path):
     rep = report.build(load.load_folders([tmp_path]))
     figures = {f.name: f for f in rep.figures}
     assert set(figures) == {"roofline", "scaling"}
-    assert "Roofs:" in figures["roofline"].caption and "devices without a catalog key" in figures["roofline"].caption
-    assert rep.tables[0].rows[0][1].endswith("×4")  # device count shown
+    assert "roofs: min(dense peak" in figures["roofline"].caption
+    chip = rep.tables[0].headers.index("chip")
+    assert sorted(row[chip] for row in rep.tables[0].rows)[-1] == "NVIDIA H100 80GB HBM3 ×4"  # chips used shown
+
+
+def test_no_roofline_without_a_roof(tmp_path):
+    write_record(tmp_path / "gemm-cpu.json", synthetic(kernel="gemm", tokens=None, flops=1.1e12, bytes_=4e8,
+                                                       backend="torch-cpu", device="Intel Xeon", catalog_key=None))
+    rep = report.build(load.load_folders([tmp_path]))
+    assert "roofline" not in {f.name for f in rep.figures}
+    assert any(s.startswith("roofline: no roof to draw") for s in rep.plots_skipped)
 
 
 def test_an_empty_folder_reports_no_records(tmp_path, capsys):
@@ -199,3 +221,120 @@ def test_importing_reports_imports_no_framework():
             "accelbench.reports.methodology, accelbench.reports.html, accelbench.reports.render, accelbench.reports.plots; "
             "assert not {'torch', 'jax'} & set(sys.modules), sorted(set(sys.modules) & {'torch', 'jax'})")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+# ----------------------------------------------------------------- marks, references, runs
+def test_price_marks_and_unstable_cases_are_marked_in_rows_and_plots(tmp_path):
+    what_if = synthetic(backend="torch-cpu", device="AMD EPYC", catalog_key=None, median=0.5,
+                        cost={"usd_per_mtok": 40.0, "device_matches": False})  # a record from before cost.marks
+    marked = synthetic(cost={"usd_per_mtok": 2.0, "marks": ["stale", "other-region"], "price_source": "p5 (eu)"})
+    write_record(tmp_path / "a.json", what_if)
+    data = marked.to_dict()
+    data["timing"]["unstable"] = ["load average 3.1 on 2 cores"]  # written by the timing checks
+    (tmp_path / "b.json").write_text(json.dumps(data))
+    rep = report.build(load.load_folders([tmp_path]))
+    table = rep.tables[0]
+    cost, checks = table.headers.index("$/1M tokens (95% CI)"), table.headers.index("checks")
+    rows = {row[0]: row for row in table.rows}
+    assert rows["torch-cpu"][cost].endswith("[what-if]")
+    assert rows["torch-cuda"][cost].endswith("[stale] [other-region]")
+    assert "UNSTABLE: load average 3.1 on 2 cores" in rows["torch-cuda"][checks]
+    assert table.flagged[[r[0] for r in table.rows].index("torch-cuda")] is True
+    svg = {f.name: f.svg.decode() for f in rep.figures}["cost"]
+    assert "what-if" in svg or "[what-if]" in {f.name: f for f in rep.figures}["cost"].caption
+    assert "<pattern" in svg  # marked bars are hatched
+    flagged = {s.title: s.items for s in rep.sections}["Flagged cases: read these figures with care"]
+    assert any("timing UNSTABLE" in i for i in flagged) and any("its price is what-if" in i for i in flagged)
+    from accelbench.reports import html as html_render
+
+    page = html_render.document(rep)
+    assert '<span class="mark">what-if</span>' in page and '<span class="mark">stale</span>' in page
+
+
+def test_published_references_are_rows_costed_with_the_catalog_and_hatched(tmp_path, capsys):
+    write_record(tmp_path / "llama-8b--torch-cuda.json",
+                 synthetic(kernel="llama", device="NVIDIA H100 80GB HBM3", tokens=8192, median=1.0,
+                           cost={"usd_per_mtok": 0.9}))
+    rec = json.loads((tmp_path / "llama-8b--torch-cuda.json").read_text())
+    rec["kernel"]["preset"], rec["kernel"]["config"] = "8b", {"batch": 1, "seq_len": 8192}
+    (tmp_path / "llama-8b--torch-cuda.json").write_text(json.dumps(rec))
+    code, _, err = report_cli(capsys, tmp_path, "--references", "--md", tmp_path / "r.md", "--html", tmp_path / "r.html")
+    assert code == 0, err
+    md = (tmp_path / "r.md").read_text()
+    table = md.split("## llama:8b")[1].split("###")[0]
+    assert table.count("| published: ") == 4 and "| torch-cuda |" in table
+    # trn1: 767.2 tokens/s per chip at the catalog's trn1.32xlarge price per chip-hour
+    from accelbench.harness import catalog
+
+    price = catalog.load_prices()["trn1.32xlarge"]
+    expected = price.usd_per_hour / price.accelerators / (767.2 * 3600) * 1e6
+    trn1 = next(line for line in table.splitlines() if line.startswith("| published: NeuronX Distributed"))
+    assert f"{expected:.3g}" in trn1 and "[unconfirmed]" in trn1
+    assert "published: NeuronX Distributed on trn1 ×512" in table and "differs from our runs" in table
+    assert "512 chips (ours: 1)" in table
+    html = (tmp_path / "r.html").read_text()
+    assert html.count('<tr class="published">') == 8  # headline and detail rows
+    svg = (tmp_path / "r_plots" / "cost.svg").read_text()
+    assert "<pattern" in svg  # published bars hatched
+    assert "### Published reference points" in md and "training_data_decoder.csv" in md
+    assert "4 published" not in md.split("\n")[2]  # the case count counts our runs only
+    assert md.split("\n")[2].startswith("1 cases from")
+
+
+def test_the_flop_note_follows_each_row_when_sizes_differ(tmp_path):
+    small = synthetic(flops=1e15)
+    big = synthetic(backend="jax-gpu", flops=2e15, tokens=32768)
+    big.kernel.config = {"batch": 32}
+    write_record(tmp_path / "a.json", small)
+    write_record(tmp_path / "b.json", big)
+    rep = report.build(load.load_folders([tmp_path]), with_plots=False)
+    detail = rep.tables[0].detail
+    flop = detail.headers.index("FLOP / step")
+    assert sorted(row[flop] for row in detail.rows) == ["1,000,000,000,000,000", "2,000,000,000,000,000"]
+    assert any("differ between rows" in n for n in detail.notes)
+    config = rep.tables[0].headers.index("configuration")
+    assert {row[config].split(",")[0] for row in rep.tables[0].rows} == {"batch 16", "batch 32"}
+
+
+def test_duplicate_folders_and_records_are_read_once_with_a_warning(tmp_path, capsys):
+    write_record(tmp_path / "a" / "gpt2-124m--torch-cuda.json", synthetic())
+    shutil.copy(tmp_path / "a" / "gpt2-124m--torch-cuda.json", tmp_path / "a" / "copy.json")
+    code, out, err = report_cli(capsys, tmp_path / "a", tmp_path / "a")
+    assert code == 0
+    assert err.count("given twice") == 1 and err.count("duplicate record") == 1, err
+    assert out.count("| torch-cuda |") == 2  # headline and detail: one row each
+
+
+def test_a_case_from_two_runs_shows_the_newest_unless_asked(tmp_path, capsys):
+    old, new = synthetic(median=0.2), synthetic(median=0.1)
+    new.run_id, new.created_at = "later", "2026-11-27T00:00:00+00:00"
+    write_record(tmp_path / "run1" / "gpt2-124m--torch-cuda.json", old)
+    write_record(tmp_path / "run2" / "gpt2-124m--torch-cuda.json", new)
+    code, out, err = report_cli(capsys, tmp_path / "run1", tmp_path / "run2")
+    assert code == 0 and err.count("has records from 2 runs") == 1 and "showing the newest" in err
+    assert "163,840" in out and "81,920" not in out  # 16384 tokens / 0.1 s, not / 0.2 s
+    code, out, err = report_cli(capsys, tmp_path / "run1", tmp_path / "run2", "--all-runs")
+    assert code == 0 and "163,840" in out and "81,920" in out and "run later" in out
+
+
+def test_records_left_by_an_earlier_run_into_the_folder_are_named(tmp_path):
+    from accelbench.harness import planfile
+    from accelbench.harness.plan import build_plan
+
+    planfile.write_plan(tmp_path, build_plan(None, ["gpt2:124m"], ["torch-cuda"], []))
+    write_record(tmp_path / "gpt2-124m--torch-cuda.json", synthetic())
+    write_record(tmp_path / "gpt2-124m--jax-gpu.json", synthetic(backend="jax-gpu"))
+    loaded = load.load_folders([tmp_path])
+    assert any("not in its latest plan" in w and "gpt2-124m--jax-gpu" in w for w in loaded.warnings)
+
+
+def test_report_html_path_does_not_overwrite_the_markdown(tmp_path, capsys):
+    from accelbench.harness.preflight import report_paths
+
+    assert report_paths(str(tmp_path / "r.html"), tmp_path) == (tmp_path / "r.md", tmp_path / "r.html")
+    assert report_paths(None, tmp_path) == (tmp_path / "report.md", tmp_path / "report.html")
+    code = main(["run", "--kernel", "gemm:tiny", "--backend", "torch-cpu", "--steps", "1", "--repeats", "1",
+                 "--warmup", "0", "--quiet", "--out", str(tmp_path / "res"), "--report", str(tmp_path / "r.html")])
+    assert code == 0, capsys.readouterr().err
+    assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
+    assert (tmp_path / "r.md").read_text().startswith("# accelbench results")

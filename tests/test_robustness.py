@@ -94,6 +94,23 @@ BAD_RUNS = [
     (["--kernel", "gemm:tiny", "--set", "ba\ntch=1"], "unknown --set key"),
     (["--kernel", ""], "unknown kernel ''"),
     (["--kernel", "gemm:tiny", "--backend", ""], "unknown backend ''"),
+    # settings checked against the kernel and backend, constraints between settings included
+    (["--kernel", "gemm:tiny", "--set", "threads=0"], "setting 'threads' of backend 'torch-cpu' must be an integer >= 1"),
+    (["--kernel", "gemm:tiny", "--set", "threads=-2"], "must be an integer >= 1"),
+    (["--kernel", "gpt2:tiny", "--set", "lr=-0.001"], "setting 'lr' of kernel 'gpt2' must be 0 or more"),
+    (["--kernel", "llama:tiny", "--set", "weight_decay=-1"], "setting 'weight_decay' of kernel 'llama' must be 0 or more"),
+    (["--kernel", "adamw:tiny", "--set", "beta2=1"], "setting 'beta2' of kernel 'adamw' must be from 0 up to"),
+    (["--kernel", "gpt2:tiny", "--set", "eps=0"], "setting 'eps' of kernel 'gpt2' must be above 0"),
+    (["--kernel", "gpt2:tiny", "--set", "n_head=5"], "n_head (5) must divide d_model (64)"),
+    (["--kernel", "llama:tiny", "--set", "n_head=3"], "must be n_head (3) × an even head_dim"),
+    # flags that contradict each other
+    (["--kernel", "gpt2:tiny", "--nproc", "2", "--nnodes", "2", "--node-rank", "0", "--master-addr", "10.0.0.1",
+      "--rdzv-endpoint", "10.0.0.1:29400"], "--rdzv-endpoint and --master-addr both say where node 0 is"),
+    (["--kernel", "gemm:tiny", "--quiet", "--progress", "jsonl"], "--quiet and --progress jsonl contradict"),
+    (["--kernel", "gemm:tiny", "--resume", ""], "--resume '': expected a results folder"),
+    # a report path that cannot be written, found before the first case
+    (["--kernel", "gemm:tiny", "--report", "/proc/accelbench-nowhere/r.md"], "--report /proc/accelbench-nowhere/r.md"),
+    (["--kernel", "gemm:tiny", "--report", "/etc/hostname/r.html"], "its folder /etc/hostname exists and is not a folder"),
 ]
 
 
@@ -168,6 +185,51 @@ def test_resume_input_errors(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1 and needle in err[0], (args, err)
         assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("where, needle", [
+    ("/proc/accelbench-nowhere/results", "--out /proc/accelbench-nowhere/results: cannot be created in /proc"),
+    ("FILE/results", "is a file, not a folder"),
+    ("FILE", "exists and is not a folder"),
+])
+def test_out_that_cannot_be_created_is_one_line_exit_2(tmp_path, capsys, where, needle):
+    (tmp_path / "FILE").write_text("a file in the way")
+    before = snapshot(tmp_path)
+    out = where.replace("FILE", str(tmp_path / "FILE"))
+    code = cli.main(["run", "--kernel", "gemm:tiny", *CPU, "--out", out])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and needle in err[0] and "Traceback" not in err[0], err
+    assert snapshot(tmp_path) == before
+
+
+def write_plan_cases(folder: Path, *cases: dict) -> Path:
+    folder.mkdir()
+    (folder / PLAN_FILE).write_text(json.dumps({"schema": "accelbench.plan/1", "cases": list(cases)}))
+    return folder
+
+
+GEMM_CASE = {"kernel": "gemm", "preset": "tiny", "backend": "torch-cpu"}
+
+
+@pytest.mark.parametrize("later, needle", [
+    ({"instance": "p9.nonexistent"}, "unknown instance 'p9.nonexistent'"),
+    ({"prices_file": "/nowhere/prices.toml"}, "/nowhere/prices.toml"),
+    ({"check_fit": "no"}, "case 2: field 'check_fit' must be true or false"),
+    ({"check_fit": "false"}, "case 2: field 'check_fit' must be true or false"),
+    ({"steps": "3"}, "case 2: field 'steps' must be an integer >= 1"),
+    ({"usd_per_hour": -4.0}, "case 2: field 'usd_per_hour' must be a positive number"),
+    ({"backend_settings": {"threads": 0}}, "case 2: setting 'threads' of backend 'torch-cpu' must be"),
+    ({"kernel": "gpt2", "kernel_settings": {"n_head": 5}}, "case 2: kernel 'gpt2': n_head (5) must divide"),
+])
+def test_resume_checks_every_case_before_running_any(tmp_path, capsys, later, needle):
+    """A hand-edited plan: the second case is bad, so not even the first may run."""
+    folder = write_plan_cases(tmp_path / "results", dict(GEMM_CASE), {**GEMM_CASE, "preset": "1k", **later}
+                              if "kernel" not in later else {**GEMM_CASE, "preset": "tiny", **later})
+    before = snapshot(folder)
+    code = cli.main(["run", "--resume", str(folder)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and needle in err[0], err
+    assert snapshot(folder) == before
 
 
 def test_plan_file_round_trip(tmp_path):
@@ -322,9 +384,11 @@ def test_sigkill_half_way_then_resume_runs_only_the_unfinished_cases(tmp_path):
     finished = {p.name: load_record(p) for p in record_files(out)}  # every record readable
     assert 1 <= len(finished) < 4
     assert (out / PLAN_FILE).exists()
+    assert list(tmp.glob("accelbench-case-*")), "SIGKILL leaves the running case's folder behind"
 
     resumed = subprocess.run([sys.executable, "-m", "accelbench.harness.cli", "run", "--resume", str(out)],
-                             capture_output=True, text=True, timeout=300)
+                             capture_output=True, text=True, timeout=300, env={**os.environ, "TMPDIR": str(tmp)})
+    assert not list(tmp.glob("accelbench-case-*")), "the next run cleans it up"
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stderr.count("(kept from an earlier run)") == len(finished)
     final = {p.name: load_record(p) for p in record_files(out)}
@@ -356,3 +420,4 @@ def test_sigterm_stops_the_running_case_and_keeps_finished_records(tmp_path):
     assert list(records) == ["gemm:tiny@torch-cpu"] and records["gemm:tiny@torch-cpu"]["status"] == "ok"
     assert not [p for p in out.iterdir() if p.name.startswith(".")], "nothing half-written"
     assert len(planfile.load_plan(out)) == 2
+

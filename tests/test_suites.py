@@ -80,3 +80,58 @@ def test_malformed_suite_file_is_one_clear_error(cli, tmp_path, text, needle):
     assert proc.returncode == 2
     assert proc.stderr.startswith("accelbench: error: ") and needle in proc.stderr
     assert not out.exists()
+
+
+WHOLE_INSTANCE = {
+    # suite: (backends, devices per node, catalog device, visible devices per chip)
+    "whole-p5": ({"torch-cuda", "jax-gpu"}, 8, "h100-sxm", 1),
+    "whole-trn2": ({"torch-neuron", "jax-neuron"}, 64, "trn2", 4),  # LNC=2: 4 logical NeuronCores per chip
+    "whole-v6e-8": ({"jax-tpu"}, 8, "tpu-v6e", 1),
+    "whole-trn1": ({"jax-neuron"}, 32, "trn1", 2),  # 2 NeuronCore-v2 per Trainium1
+}
+
+
+@pytest.mark.parametrize("name", sorted(WHOLE_INSTANCE))
+def test_whole_instance_suites_shard_llama_8b_and_fit_each_device(name):
+    """Each whole-instance suite runs llama:8b and gpt2:774m over every device
+    of its instance with FSDP, and the per-device estimate behind the fit
+    check is under one device's share of the chip's memory (devices.toml)."""
+    from accelbench.harness import catalog, sharding
+
+    backend_names, nproc, device, per_chip = WHOLE_INSTANCE[name]
+    suite = plan.load_suite(name)
+    assert set(suite.backends) == backend_names and suite.nproc == nproc
+    assert suite.kernels == ["llama:8b", "gpt2:774m"] and suite.settings["shard"] == "fsdp"
+    memory_gb = catalog.load_devices()[device].memory_gb
+    cases = plan.build_plan(name, [], [], [])
+    assert {c.layout.nproc for c in cases} == {nproc} and len(cases) == 2 * len(backend_names)
+    for case in cases:
+        assert case.backend_settings["shard"] == "fsdp" and case.kernel_settings["batch"] % nproc == 0
+        estimate = sharding.case_device_memory(case).total_bytes
+        assert estimate < memory_gb * 2**30 / per_chip * 0.95, (case.label, estimate / 2**30)  # GiB, the stricter reading
+
+
+def test_suite_per_kernel_settings_yield_to_set(tmp_path):
+    suite = tmp_path / "mine.toml"
+    suite.write_text('description = "x"\nkernels = ["llama:tiny", "gpt2:tiny"]\nbackends = ["torch-cpu"]\nnproc = 2\n'
+                     '[kernel_settings.llama]\nbatch = 4\n')
+    llama, gpt2 = plan.build_plan(str(suite), [], [], [])
+    assert (llama.kernel_settings, gpt2.kernel_settings, llama.layout.nproc) == ({"batch": 4}, {}, 2)
+    llama, _ = plan.build_plan(str(suite), [], [], ["batch=8"])
+    assert llama.kernel_settings == {"batch": 8}
+    suite.write_text('description = "x"\nkernels = ["gpt2:tiny"]\nbackends = ["torch-cpu"]\n[kernel_settings.llama]\nbatch = 4\n')
+    with pytest.raises(plan.PlanError, match="kernel_settings for 'llama', which the suite does not run"):
+        plan.build_plan(str(suite), [], [], [])
+
+
+def test_command_line_layout_keeps_the_suite_nproc_it_does_not_give():
+    """A multi-node recipe gives --nnodes/--node-rank/--master-addr; the devices per node stay the suite's."""
+    from types import SimpleNamespace
+
+    from accelbench.harness.launch.layout_checks import layout_from_args
+
+    cases = plan.build_plan("whole-p5", [], ["torch-cuda"], [])
+    args = SimpleNamespace(nproc=None, nnodes=2, node_rank=1, master_addr="10.0.0.1", master_port=None, rdzv_endpoint=None)
+    laid = layout_from_args(cases, args)
+    assert {(c.layout.nproc, c.layout.nnodes, c.layout.node_rank, c.layout.master_addr) for c in laid} == {(8, 2, 1, "10.0.0.1")}
+    assert all(c.case_id.endswith("--dp2x8") for c in laid)

@@ -19,6 +19,7 @@ import sys
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
+from accelbench.harness import sharding
 from accelbench.harness.layout import Layout
 from accelbench.harness.plan import Case
 
@@ -82,8 +83,10 @@ class DataParallelContext(LaunchContext):
         return backend_cls(settings, device_index=self.device_index)
 
     def memory_estimate_bytes(self, kernel, cfg, precision: str) -> float | None:
-        """One device's share: the whole state and the activations of the per-device batch."""
-        return kernel.memory_estimate_bytes(dataclasses.replace(cfg, batch=cfg.batch // self.devices), precision)
+        """One device's memory: its share of the state (whole, or ÷ devices
+        under FSDP) and the activations of its share of the batch."""
+        memory = sharding.device_memory(kernel, cfg, precision, self.devices, sharding.shard_strategy(self.case))
+        return None if memory is None else memory.total_bytes
 
     def describe(self, record) -> None:
         batch = record.kernel.config.get("batch")
@@ -93,6 +96,7 @@ class DataParallelContext(LaunchContext):
             "devices": self.devices,
             "batch_semantics": "global: the kernel's batch is split evenly over the devices",
             "global_batch": batch, "per_device_batch": batch // self.devices if batch else None,
+            "shard": sharding.record_info(sharding.shard_strategy(self.case), self.devices, {}),
         }
 
     def prepare(self, backend, kernel, cfg, state):
@@ -117,6 +121,7 @@ class DataParallelContext(LaunchContext):
         info["tokens_per_s_global"] = tokens_per_s
         info["tokens_per_s_per_device"] = tokens_per_s / info["devices"] if tokens_per_s else None
         info["grad_allreduce"] = self.engine.grad_allreduce()
+        info["shard"] = sharding.record_info(sharding.shard_strategy(self.case), info["devices"], self.engine.shard_info())
 
 
 class Launcher(ABC):

@@ -9,6 +9,7 @@ import os
 import re
 
 from accelbench import backends
+from accelbench.harness import sharding
 from accelbench.harness.launch import forensics
 from accelbench.harness.launch.base import DataParallelContext, Launcher
 from accelbench.harness.launch.process import SNAPSHOT_SUFFIX
@@ -26,7 +27,7 @@ class JaxMeshLauncher(Launcher):
     name = "jaxmesh"
 
     def launch(self, case: Case, case_file: str, record_file: str, run_id: str) -> int:
-        from accelbench.backends.data_parallel import JaxMesh
+        from accelbench.backends.jax_mesh import JaxMesh
         from accelbench.harness.measure import run_case
 
         layout = case.layout
@@ -34,7 +35,7 @@ class JaxMeshLauncher(Launcher):
         if platform == "cpu":
             os.environ["XLA_FLAGS"] = host_device_flags(os.environ.get("XLA_FLAGS", ""), layout.nproc)
         coordinator = layout.rdzv_endpoint or (f"{layout.master_addr}:{layout.master_port}" if layout.master_addr else "")
-        engine = JaxMesh(layout.nproc, layout.nnodes, layout.node_rank, coordinator)
+        engine = JaxMesh(layout.nproc, layout.nnodes, layout.node_rank, coordinator, sharding.shard_strategy(case))
         engine.start(platform)
         # One process meters its host's devices; across hosts the readings are not summed.
         context = DataParallelContext(case, engine, meters_every_device=layout.nnodes == 1)

@@ -8,6 +8,7 @@ import dataclasses
 
 from accelbench import backends
 from accelbench import kernels
+from accelbench.harness import sharding
 from accelbench.harness.layout import INTEGER_FIELDS, LAYOUT_FIELDS, Layout
 from accelbench.harness.plan import Case, PlanError
 
@@ -18,6 +19,9 @@ DEFAULT_MASTER_PORT = 29500
 def with_layout(cases: list[Case], layout: Layout) -> list[Case]:
     """The cases set to run on ``layout``; PlanError when one cannot."""
     _check_fields(layout)
+    for case in cases:
+        if (problem := sharding.check_case(dataclasses.replace(case, layout=layout), layout.devices)) is not None:
+            raise PlanError(problem)
     if layout.devices == 1:
         return cases
     training = [n for n in kernels.names() if kernels.get(n).is_training_step]
@@ -72,6 +76,5 @@ def layout_from_args(cases: list[Case], args) -> list[Case]:
     """Apply the command line's layout to every case, or, when none was given
     (e.g. ``--resume`` of a stored plan), check each case's own."""
     given = {k: getattr(args, k) for k in LAYOUT_FIELDS if getattr(args, k, None) is not None}
-    if given:
-        return with_layout(cases, Layout(**given))
-    return [with_layout([c], c.layout)[0] for c in cases]
+    # what the command line leaves out stays the case's own (a suite's nproc under --nnodes/--node-rank)
+    return [with_layout([c], dataclasses.replace(c.layout, **given))[0] for c in cases]

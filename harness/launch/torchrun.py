@@ -1,5 +1,5 @@
 """The torchrun launcher: one process per device, DistributedDataParallel
-(``backends.data_parallel.TorchDDP``; FSDP joins there).
+(``backends.data_parallel.TorchDataParallel``: DDP replicas or FSDP2 shards).
 
     python -m accelbench.harness.launch torchrun CASE.json RECORD.json RUN_ID
       python -m torch.distributed.run --nproc-per-node N ... -m accelbench.harness.launch torchrun-rank CASE RECORD RUN_ID
@@ -26,6 +26,7 @@ import traceback
 from pathlib import Path
 
 from accelbench import backends
+from accelbench.harness import sharding
 from accelbench.harness.launch import forensics
 from accelbench.harness.launch.base import DataParallelContext, Launcher
 from accelbench.harness.launch.process import SNAPSHOT_SUFFIX, die_with_parent, load_case
@@ -104,9 +105,9 @@ def rank_context(case: Case, environ, engine=None) -> TorchrunRankContext:
     (``LOCAL_RANK``), from torchrun's environment."""
     rank, world, local_rank = int(environ["RANK"]), int(environ["WORLD_SIZE"]), int(environ["LOCAL_RANK"])
     if engine is None:
-        from accelbench.backends.data_parallel import TorchDDP
+        from accelbench.backends.data_parallel import TorchDataParallel
 
-        engine = TorchDDP(rank, world, local_rank)
+        engine = TorchDataParallel(rank, world, local_rank, sharding.shard_strategy(case))
     return TorchrunRankContext(case, engine, device_index=local_rank, local_rank=local_rank)
 
 

@@ -1,0 +1,173 @@
+"""One row of a report: the figures of one case (or one published reference
+point), taken from its record and put on the footing a comparison needs:
+throughput per chip, cost per million tokens, the ratio to the baseline with
+a 95% interval, and the marks a reader must see beside them.
+
+The ratio's interval is a percentile bootstrap over both cases' timed-step
+samples (``reports.compare.ratio_of_medians_ci``), scaled by the work per
+step and the chips of each; without samples, the stored 95% intervals give a
+conservative one, and a published figure has none.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from accelbench.harness.cost import MARKS as PRICE_MARKS  # "what-if", "unconfirmed", "stale", "other-region"
+
+MISSING = "–"
+WHAT_IF, UNCONFIRMED = "what-if", "unconfirmed"
+SOFTWARE_KEYS = ("software", "torch", "jax", "jaxlib", "torch_xla", "torch_neuronx", "jax_neuronx", "neuronx_cc", "libtpu",
+                 "cuda", "cudnn", "nccl", "driver", "neuron_sdk", "rocm")
+
+
+def dig(record: dict, dotted: str):
+    value = record
+    for part in dotted.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+@dataclass
+class Row:
+    index: object
+    record: dict
+    label: str
+    backend: str
+    published: bool
+    chip: str
+    chips: float
+    work_per_step: float | None  # tokens (training steps) or FLOP (micro kernels)
+    per_chip: float | None  # tokens/s per chip, or TFLOP/s per chip for micro kernels
+    per_chip_ci: tuple[float, float] | None
+    mfu: float | None
+    cost: float | None
+    cost_ci: tuple[float, float] | None
+    marks: list[str] = field(default_factory=list)
+    unstable: list[str] = field(default_factory=list)
+    ratio: float | None = None
+    ratio_ci: tuple[float, float] | None = None
+    cost_ratio: float | None = None
+    cost_ratio_ci: tuple[float, float] | None = None
+
+    @property
+    def samples(self) -> list[float]:
+        raw = dig(self.record, "timing.samples_s") or []
+        return [float(x) for x in raw if isinstance(x, (int, float)) and x > 0]
+
+    @property
+    def median(self) -> float | None:
+        return dig(self.record, "timing.step_s.median")
+
+    @property
+    def step_ci(self) -> tuple[float, float] | None:
+        return pair(dig(self.record, "timing.step_s.ci95"))
+
+
+def pair(value, scale: float = 1.0) -> tuple[float, float] | None:
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) for x in value):
+        lo, hi = sorted(float(x) * scale for x in value)
+        return lo, hi
+    return None
+
+
+def price_marks(record: dict) -> list[str]:
+    """The price's marks: ``cost.marks`` as written, plus what-if for records
+    written before marks existed that say the priced device is not the one run."""
+    cost = record.get("cost") if isinstance(record.get("cost"), dict) else {}
+    marks = [m for m in (cost.get("marks") or []) if isinstance(m, str)]
+    if cost.get("device_matches") is False and WHAT_IF not in marks:
+        marks.insert(0, WHAT_IF)
+    if cost.get("confirmed") is False and UNCONFIRMED not in marks and cost.get("usd_per_mtok") is not None:
+        marks.append(UNCONFIRMED)
+    return marks
+
+
+def chips_of(record: dict) -> float:
+    """Chips the case used (devices × the chip share of one device: harness.metrics.chips_used)."""
+    from accelbench.harness.metrics import chips_used
+
+    return chips_used(record.get("backend") or {})
+
+
+def make_row(index, record: dict, label: str) -> Row:
+    published = bool(record.get("_published"))
+    chips = chips_of(record)
+    kind = dig(record, "backend.device_kind") or MISSING
+    chip = f"{kind} ×{chips:g}" if chips != 1 else str(kind)
+    tokens = dig(record, "kernel.tokens_per_step")
+    median = dig(record, "timing.step_s.median")
+    step_ci = pair(dig(record, "timing.step_s.ci95"))
+    if tokens or published:
+        work = tokens
+        per_chip = dig(record, "metrics.tokens_per_s")
+        per_chip = per_chip / chips if per_chip is not None else None
+    else:
+        work = dig(record, "kernel.flops_per_step")
+        tflops = dig(record, "metrics.tflops")
+        per_chip = tflops / chips if tflops is not None else None
+    per_chip_ci = None
+    if work and step_ci and step_ci[0] > 0:
+        scale = 1.0 if tokens else 1e-12
+        per_chip_ci = (work * scale / step_ci[1] / chips, work * scale / step_ci[0] / chips)
+    unstable = dig(record, "timing.unstable") or []
+    return Row(index=index, record=record, label=label, backend=str(dig(record, "backend.name")),
+               published=published, chip=chip, chips=chips, work_per_step=work, per_chip=per_chip,
+               per_chip_ci=per_chip_ci, mfu=dig(record, "metrics.mfu"), cost=dig(record, "cost.usd_per_mtok"),
+               cost_ci=pair(dig(record, "cost.usd_per_mtok_ci95")), marks=price_marks(record),
+               unstable=[str(u) for u in unstable] if isinstance(unstable, list) else [])
+
+
+def set_ratios(rows: list[Row], base: Row | None) -> None:
+    """Each row's per-chip throughput and cost against ``base``'s, with 95% intervals."""
+    from accelbench.reports.compare import ratio_of_medians_ci
+
+    if base is None or not base.per_chip:
+        return
+    for row in rows:
+        if not row.per_chip:
+            continue
+        row.ratio = row.per_chip / base.per_chip
+        if row is base:
+            row.ratio_ci = (1.0, 1.0)
+        elif len(row.samples) >= 2 and len(base.samples) >= 2 and row.median and base.median:
+            # per-chip throughput ∝ work ÷ (median × chips): the ratio moves with median(base) ÷ median(row)
+            lo, hi = ratio_of_medians_ci(row.samples, base.samples, resamples=2000)
+            middle = base.median / row.median
+            row.ratio_ci = (row.ratio * lo / middle, row.ratio * hi / middle)
+        elif row.step_ci and base.step_ci and row.step_ci[0] > 0 and base.median and row.median:
+            middle = base.median / row.median
+            row.ratio_ci = (row.ratio * base.step_ci[0] / row.step_ci[1] / middle,
+                            row.ratio * base.step_ci[1] / row.step_ci[0] / middle)
+        if row.cost is not None and base.cost:
+            row.cost_ratio = row.cost / base.cost
+            if row.ratio_ci and row.ratio_ci[0] > 0:  # cost ∝ price ÷ throughput
+                row.cost_ratio_ci = (row.cost_ratio * row.ratio / row.ratio_ci[1],
+                                     row.cost_ratio * row.ratio / row.ratio_ci[0])
+
+
+def configuration(record: dict) -> dict[str, str]:
+    """What a reader compares configurations by: batch, sequence, precision, sharding."""
+    if record.get("_published"):
+        ref = record["_published"]
+        return {"batch": f"global {ref.global_batch}" if ref.global_batch else "not stated",
+                "sequence": str(ref.sequence) if ref.sequence else "not stated",
+                "precision": ref.precision, "sharding": "as published (see the caption)"}
+    config = dig(record, "kernel.config") or {}
+    shard = dig(record, "backend.info.parallel.shard") or {}
+    strategy = shard.get("strategy") if isinstance(shard, dict) else None
+    devices = dig(record, "backend.device_count") or 1
+    sharding = strategy if strategy and strategy != "none" else ("data-parallel" if devices > 1 else "none")
+    return {"batch": str(config.get("batch", MISSING)), "sequence": str(config.get("seq_len", MISSING)),
+            "precision": str(dig(record, "backend.precision") or MISSING), "sharding": sharding}
+
+
+def software(record: dict) -> str:
+    env = record.get("env") if isinstance(record.get("env"), dict) else {}
+    return ", ".join(f"{k} {env[k]}" for k in SOFTWARE_KEYS if env.get(k)) or MISSING
