@@ -120,8 +120,8 @@ class TorchXlaBackend(TorchBackend):
                     "FSDP wrappers (XlaFullyShardedDataParallel, SPMD FSDPv2) are not wired into accelbench; "
                     "use shard=none here, or a jax backend for sharded runs on TPU and Trainium")
 
-    def __init__(self, settings: XlaSettings | None = None):
-        super().__init__(settings)
+    def __init__(self, settings: XlaSettings | None = None, device_index: int | None = None):
+        super().__init__(settings, device_index)
         self._pjrt: str | None = None
         self._before_timing: CompileStats | None = None
 
