@@ -8,8 +8,10 @@ placed on the device, that the harness can call, fence and observe.
 
 The *fence* is the part that makes a timing honest: devices run
 asynchronously, so a clock read after launching work measures the launch,
-not the work. Every backend says what its fence is (``fence_description``)
-and the default timer calls it after every step before reading the clock.
+not the work. Every backend says what its fence is (``fence_description``).
+The headline timer (``time_window``) calls it once after a window of steps,
+so the host may run ahead within the window on every backend; ``time_steps``
+fences every step (a diagnostic). ``harness.timing`` holds the policy.
 
 Adding a backend from another package (see README, "Adding a backend")::
 
@@ -196,9 +198,22 @@ class Backend:
         """Block until the work that produced ``outputs`` has finished."""
         raise NotImplementedError
 
+    def time_window(self, prepared: PreparedStep, k: int) -> tuple[float, Any]:
+        """Run ``k`` steps with one fence after the last; return the host's
+        wall time from the first launch to the fence's return, and the last
+        outputs. Within the window the host may run ahead of the device."""
+        clock = time.perf_counter
+        outputs = None
+        t0 = clock()
+        for _ in range(k):
+            outputs = prepared.step()
+        self.fence(outputs)
+        return clock() - t0, outputs
+
     def time_steps(self, prepared: PreparedStep, n: int) -> tuple[list[float], Any]:
         """Run ``n`` steps; return the wall time of each and the last outputs.
-        Each step is fenced before the clock is read."""
+        Each step is fenced before the clock is read (the diagnostic next to
+        ``time_window``: what a step costs when the host waits for each)."""
         times, outputs = [], None
         clock = time.perf_counter
         for _ in range(n):
@@ -209,6 +224,12 @@ class Backend:
         return times, outputs
 
     def peak_memory_bytes(self) -> int | None:
+        """Peak memory as ``harness.timing.PEAK_MEMORY_DEFINITION`` defines it
+        (the process's peak on the measured device, up to the end of timing)."""
+        return None
+
+    def host_threads(self) -> int | None:
+        """Host threads the framework computed with (after ``--set threads``); None when not known."""
         return None
 
     def after_timing(self, prepared: PreparedStep) -> dict[str, Any]:

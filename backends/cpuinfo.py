@@ -17,6 +17,22 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown cpu"
 
 
+def max_clock_mhz() -> float | None:
+    """The highest clock any CPU of this host reports as its maximum (Linux
+    cpufreq ``cpuinfo_max_freq``, in kHz); None where the OS does not say
+    (e.g. many virtual machines)."""
+    import glob
+
+    found = []
+    for path in glob.glob("/sys/devices/system/cpu/cpu[0-9]*/cpufreq/cpuinfo_max_freq"):
+        try:
+            with open(path) as f:
+                found.append(int(f.read().strip()) / 1e3)
+        except (OSError, ValueError):
+            continue
+    return max(found) if found else None
+
+
 def memory_bytes() -> int | None:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

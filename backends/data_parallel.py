@@ -50,6 +50,19 @@ ALLREDUCE_REPEATS = 5
 FAULT_VARS = {"raise": "ACCELBENCH_TEST_FAIL_RANK", "hang": "ACCELBENCH_TEST_HANG_RANK",
               "kill": "ACCELBENCH_TEST_KILL_RANK"}
 """Test-only: the rank named by one of these raises, hangs, or SIGKILLs itself in its second step."""
+LOCAL_GRADIENT_VAR = "ACCELBENCH_TEST_LOCAL_GRAD_RANK"
+"""Test-only: the rank named here joins DDP's gradient all-reduce (so no peer
+waits forever) but steps with its own shard's gradient, as a rank that skipped
+the all-reduce would; the numerics check must catch it."""
+
+
+def keep_local_gradient(state, bucket):
+    """A DDP communication hook (torch docs, "DDP Communication Hooks"): run the
+    bucket's all-reduce like every rank, then hand back the local gradient."""
+    import torch.distributed as dist
+
+    local = bucket.buffer().clone()
+    return dist.all_reduce(bucket.buffer(), async_op=True).get_future().then(lambda _: local)
 
 
 def batch_inputs(kernel) -> tuple[str, ...]:
@@ -184,7 +197,10 @@ class TorchDataParallel:
         extra = {"device_ids": [self.device.index]} if self.device.type == "cuda" else {}  # this rank's GPU
         if self.device.type == "xla":
             extra["gradient_as_bucket_view"] = True  # as PyTorch/XLA's DDP guide does
-        return DistributedDataParallel(module, **extra)
+        wrapped = DistributedDataParallel(module, **extra)
+        if os.environ.get(LOCAL_GRADIENT_VAR) == str(self.rank):
+            wrapped.register_comm_hook(None, keep_local_gradient)
+        return wrapped
 
     def _shard(self, module, precision: str):
         """FSDP2 as torchtitan applies it: ``fully_shard`` on each transformer

@@ -3,7 +3,10 @@
 The platform is chosen explicitly (``JAX_PLATFORMS`` is set before JAX is
 imported in the case's process, and devices are taken from that platform),
 the step is compiled ahead of time with ``jit(step).lower(state).compile()``
-so compile time is measured apart, and ``block_until_ready()`` is the fence.
+so compile time is measured apart, and ``jax.block_until_ready`` on the whole
+tree a step leaves (its outputs and the new state: parameters, optimizer
+moments) is the fence, so an update still running after the loss is ready is
+waited for too.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from accelbench.harness import fit
 class JaxBackend(Backend):
     framework = "jax"
     platform: ClassVar[str]
-    fence_description = "jax.block_until_ready(outputs) after each step"
+    fence_description = "jax.block_until_ready on the step's outputs and state, after each window of steps"
 
     @classmethod
     def jax_importable(cls) -> Availability:
@@ -82,6 +85,8 @@ class JaxBackend(Backend):
             current["state"], current["outputs"] = compiled(current["state"])
             return current["outputs"]
 
+        self._live = current  # what the fence waits on besides the outputs it is handed
+
         def observe():
             return program.observe(current["state"], current["outputs"])
 
@@ -91,7 +96,8 @@ class JaxBackend(Backend):
     def fence(self, outputs) -> None:
         import jax
 
-        jax.block_until_ready(outputs)
+        live = getattr(self, "_live", None)
+        jax.block_until_ready((outputs, live["state"] if live else None))
 
 
 class JaxCpuBackend(JaxBackend):
@@ -176,7 +182,10 @@ class JaxAccelBackend(JaxBackend):
         return matmul_precision.plan(self.matmul_platform, self.precision)
 
     def select_platform(self) -> None:
-        os.environ["JAX_PLATFORMS"] = self.jax_platforms
+        # "cpu" listed after the accelerator keeps the host CPU usable for the
+        # float64 numerics reference while the accelerator stays the default
+        # (the list is in priority order: JAX v0.3.22 release notes, "JAX_PLATFORMS=tpu,cpu").
+        os.environ["JAX_PLATFORMS"] = f"{self.jax_platforms},cpu"
         flag = self.matmul_plan.neuron_cc_flag  # fp32 on Neuron: before anything compiles
         if flag:
             os.environ["NEURON_CC_FLAGS"] = matmul_precision.with_neuron_flag(os.environ.get("NEURON_CC_FLAGS", ""), flag)

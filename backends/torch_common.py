@@ -20,6 +20,13 @@ class TorchSettings(BackendSettings):
     """Intra-op threads, 1 or more (None: PyTorch's default)."""
 
 
+def dynamo_graphs() -> int:
+    """Graphs TorchDynamo has compiled in this process (torch._dynamo.utils.counters)."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
+
+
 def torch_importable() -> Availability:
     if importlib.util.find_spec("torch") is None:
         return Availability.no("PyTorch is not installed (pip install torch)")
@@ -61,6 +68,30 @@ class TorchBackend(Backend):
         self.configure()
         program = kernel.torch_program(cfg, state, self.torch_device(), self.precision, wrap=self.wrap())
         return PreparedStep(step=program.step, observe=program.observe, info=self.case_info())
+
+    def host_threads(self) -> int | None:
+        import torch
+
+        return torch.get_num_threads()
+
+    def time_window(self, prepared: PreparedStep, k: int):
+        if not hasattr(self, "_graphs_before_timing"):
+            self._graphs_before_timing = dynamo_graphs()
+        return super().time_window(prepared, k)
+
+    def after_timing(self, prepared: PreparedStep) -> dict[str, Any]:
+        """torch.compile graphs compiled during timing (TorchDynamo's
+        ``counters["stats"]["unique_graphs"]``; a new graph is a recompile).
+        Applies to every backend= of torch.compile, TorchNeuron's "neuron"
+        included: it compiles through TorchDynamo (Neuron docs, "How
+        torch.compile works on Neuron")."""
+        if not self.settings.compile and not getattr(self, "compiles", False):
+            return {}
+        before = getattr(self, "_graphs_before_timing", None)
+        after = dynamo_graphs()
+        during = after - before if before is not None else None
+        return {"dynamo_graphs": after, "dynamo_graphs_during_timing": during,
+                "recompiled_during_timing": bool(during)}
 
     def case_info(self) -> dict[str, Any]:
         import torch

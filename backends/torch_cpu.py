@@ -27,6 +27,8 @@ class TorchCpuBackend(TorchBackend):
     def device_info(self) -> DeviceInfo:
         import torch
 
+        self.configure()  # --set threads applies before the device is described, so the record says what ran
+
         return DeviceInfo(
             kind=cpuinfo.cpu_model(),
             catalog_key=None,

@@ -18,12 +18,15 @@ captures the compiled forward and backward into CUDA graphs (CUDA graph trees)
 and replays them, removing per-kernel launch cost; the fused AdamW step stays
 outside the graphs. It implies ``compile=true``.
 
-Timing: CUDA events recorded on the stream before and after each step, no
-host synchronisation between steps, one ``torch.cuda.synchronize()`` after
-the batch, then ``elapsed_time`` per step. Peak memory is
-``torch.cuda.max_memory_allocated`` over the timed steps (reset when timing
-starts). SM clocks are read (NVML, else nvidia-smi) at both ends of the timed
-window, so a throttled run shows in its record.
+Timing (``harness.timing``'s window policy): the host launches the window's
+steps without synchronising, then one ``torch.cuda.synchronize()``; the
+window is the host clock around both. CUDA events recorded on the stream at
+the window's ends give its device time too (``timed_window.event_s``, a
+diagnostic: "Asynchronous execution" in the PyTorch CUDA semantics notes).
+Peak memory is ``torch.cuda.max_memory_allocated``, never reset: the process
+peak, as every backend defines it. SM clocks are read (NVML, else
+nvidia-smi) at both ends of the timed windows, so a throttled run shows in
+its record.
 """
 
 from __future__ import annotations
@@ -122,8 +125,7 @@ def cuda_availability(
 
 class TorchCudaBackend(TorchBackend):
     name = "torch-cuda"
-    fence_description = ("CUDA events recorded around each step; one torch.cuda.synchronize() "
-                         "after the batch; event elapsed_time per step")
+    fence_description = "torch.cuda.synchronize() after each window of steps (CUDA events around it as a diagnostic)"
     fence_call_description = "torch.cuda.synchronize(device)"
     default_precision = "bf16"
     settings_cls = CudaSettings
@@ -271,33 +273,31 @@ class TorchCudaBackend(TorchBackend):
             return None
         return discovery.sm_clock(uuid=self._uuid).sm_mhz
 
-    def time_steps(self, prepared: PreparedStep, n: int) -> tuple[list[float], Any]:
+    def time_window(self, prepared: PreparedStep, k: int) -> tuple[float, Any]:
         cuda = self._cuda()
         device = self.device_index
         if not self._window:
             cuda.synchronize(device)
-            cuda.reset_peak_memory_stats(device)
             self._window = {"sm_clock_start_mhz": self._sm_clock(), "event_s": 0.0, "wall_s": 0.0}
-        starts = [cuda.Event(enable_timing=True) for _ in range(n)]  # recorded on the current stream of this device
-        ends = [cuda.Event(enable_timing=True) for _ in range(n)]
-        outputs = None
+        start, end = cuda.Event(enable_timing=True), cuda.Event(enable_timing=True)  # on this device's current stream
+        seconds, outputs = None, None
         t0 = time.perf_counter()
-        for start, end in zip(starts, ends):
-            start.record()
+        start.record()
+        for _ in range(k):
             outputs = prepared.step()
-            end.record()
+        end.record()
         cuda.synchronize(device)
-        self._window["wall_s"] += time.perf_counter() - t0
-        times = [start.elapsed_time(end) / 1e3 for start, end in zip(starts, ends)]  # ms -> s
-        self._window["event_s"] += sum(times)
-        return times, outputs
+        seconds = time.perf_counter() - t0
+        self._window["wall_s"] += seconds
+        self._window["event_s"] += start.elapsed_time(end) / 1e3  # ms -> s
+        return seconds, outputs
 
     def after_timing(self, prepared: PreparedStep) -> dict[str, Any]:
         """SM clock at both ends of the timed window, and the batch's wall time
         next to the sum of its event times (a large gap means host stalls)."""
         window = dict(self._window)
         window["sm_clock_end_mhz"] = self._sm_clock()
-        return {"timed_window": window}
+        return {**super().after_timing(prepared), "timed_window": window}
 
     def peak_memory_bytes(self) -> int | None:
         return int(self._cuda().max_memory_allocated(self.device_index))

@@ -7,7 +7,14 @@ named ``neuron``: tensors move with ``.to("neuron")``, ops run eagerly, and
 (``--set compile=true``; the compile happens in step 1, reported as
 ``compile_s``). Mixed precision is ``torch.autocast(device_type="neuron")``,
 which the kernels' lowerings apply for ``bf16``. The fence is
-``torch.neuron.synchronize()``. Source: Neuron docs, "TorchNeuron: Native
+``torch.neuron.synchronize()``, once per timed window (``harness.timing``):
+the host is not made to wait between the steps of a window. Recompiles of
+``torch.compile(backend="neuron")`` during timing are counted through
+TorchDynamo's counters (``TorchBackend.after_timing``): the Neuron backend is
+a TorchDynamo backend ("How torch.compile works on Neuron", Neuron docs,
+2026-08-21). Its own ``get_dynamo_metrics`` helper (named in the "torch.compile
+backend reference") is not read: the stored documentation did not give its
+fields. Source: Neuron docs, "TorchNeuron: Native
 PyTorch on AWS Neuron" and the torch-neuronx 2.13.3.0/2.14.3.0 release notes
 (Neuron 2.33.0, 2026-10-19).
 
@@ -70,7 +77,7 @@ def neuron_availability(device_nodes: list[str], module_found: bool, version: st
 
 class TorchNeuronBackend(TorchBackend):
     name = "torch-neuron"
-    fence_description = "torch.neuron.synchronize() after each step"
+    fence_description = "torch.neuron.synchronize() after each window of steps"
     default_precision = "bf16"
     settings_cls = NeuronSettings
 

@@ -9,8 +9,13 @@ and runs it when the step is cut. So:
   imports). ``--set pjrt_device=CPU|TPU|NEURON|CUDA``; by default NEURON when
   Neuron devices are present, TPU when TPU chips are, else CPU;
 * every step ends with ``torch_xla.sync()`` (``xm.mark_step()`` on versions
-  before it), which cuts and launches the graph; the timing fence is
-  ``xm.wait_device_ops()``, which waits for the launched work;
+  before it), which cuts and launches the graph without waiting for it
+  (``sync(wait=False)``: "whether to block the current process until the
+  execution finished"; pytorch/xla torch_xla/torch_xla.py); the fence is
+  ``xm.wait_device_ops()``, which "waits for all the async operations on the
+  given devices to complete" (torch_xla/core/xla_model.py), once per timed
+  window, so tracing step n+1 overlaps the device work of step n as it does
+  in a training loop;
 * compilations are counted from ``torch_xla.debug.metrics``: the counter
   ``UncachedCompile`` and the metric ``CompileTime`` (nanoseconds). The
   counts before and after the timed steps are recorded; a case whose timed
@@ -108,7 +113,7 @@ def _package_version(name: str) -> str | None:
 
 class TorchXlaBackend(TorchBackend):
     name = "torch-xla"
-    fence_description = "torch_xla.sync() ends each step; xm.wait_device_ops() before the clock is read"
+    fence_description = "torch_xla.sync() ends each step (asynchronous); xm.wait_device_ops() after each window"
     settings_cls = XlaSettings
     # PyTorch/XLA's FSDP is its own wrappers (XlaFullyShardedDataParallel, SPMD
     # FSDPv2), built apart because "native PyTorch's FSDP ... heavily relies on
@@ -211,21 +216,23 @@ class TorchXlaBackend(TorchBackend):
     def fence(self, outputs) -> None:
         _xm().wait_device_ops()
 
-    def time_steps(self, prepared: PreparedStep, n: int) -> tuple[list[float], Any]:
+    def time_window(self, prepared: PreparedStep, k: int) -> tuple[float, Any]:
         if self._before_timing is None:
             self._before_timing = compile_stats()
-        return super().time_steps(prepared, n)
+        return super().time_window(prepared, k)
 
     def after_timing(self, prepared: PreparedStep) -> dict[str, Any]:
         after = compile_stats()
         before = self._before_timing or after
         during = after.compiles - before.compiles
+        dynamo = super().after_timing(prepared)  # compile=true: dynamo's openxla graphs as well
         return {
+            **dynamo,
             "xla_compiles": after.compiles,
             "xla_compile_s": after.compile_s,
             "xla_compiles_before_timing": before.compiles,
             "xla_compiles_during_timing": during,
-            "recompiled_during_timing": during > 0,
+            "recompiled_during_timing": during > 0 or bool(dynamo.get("recompiled_during_timing")),
         }
 
     # -------------------------------------------------------------- device

@@ -38,7 +38,10 @@ def build_parser() -> Parser:
     e = sub.add_parser("env", help="what this machine has")
     e.add_argument("--json", action="store_true", help=as_json)
 
-    r = sub.add_parser("run", help="run a suite or kernels on backends and write result records")
+    from accelbench.harness.runner import EXIT_STATUS_HELP
+
+    r = sub.add_parser("run", help="run a suite or kernels on backends and write result records",
+                       epilog=EXIT_STATUS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("--suite", help="built-in suite name or path to a suite .toml (default: smoke)")
     r.add_argument("--kernel", action="append", default=[], metavar="K[:PRESET]",
                    help="kernel and preset to run, repeatable (default: the suite's kernels; preset default: tiny)")
@@ -47,9 +50,9 @@ def build_parser() -> Parser:
     r.add_argument("--set", action="append", default=[], dest="set_items", metavar="KEY=VALUE",
                    help="a kernel or backend setting, repeatable; `accelbench kernels` lists the keys "
                         "(default: the preset's values)")
-    r.add_argument("--steps", type=int, help="timed steps per repeat (default: the suite's, else 10)")
+    r.add_argument("--steps", type=int, help="steps per timed window, one fence each (default: the suite's, else 10)")
     r.add_argument("--warmup", type=int, help="untimed warm-up steps (default: the suite's, else 2)")
-    r.add_argument("--repeats", type=int, help="timed repeats (default: the suite's, else 3)")
+    r.add_argument("--repeats", type=int, help="timed windows (default: the suite's, else 10)")
     r.add_argument("--timeout", type=float, metavar="SECONDS",
                    help="wall-clock limit per case, compile included; a case past it is killed and recorded "
                         "failed (default: the suite's 'timeout', else the preset's own, else 300 s for tiny "
@@ -66,13 +69,15 @@ def build_parser() -> Parser:
                         "scripts) (default: auto, rich on a terminal and plain otherwise)")
     r.add_argument("--quiet", action="store_true",
                    help="no progress and no summary on stderr; errors only (default: off)")
+    r.add_argument("--allow-unavailable", action="store_true",
+                   help="exit 0 even when a backend named with --backend is unavailable or all its cases were "
+                        "skipped (default: off, exit 3)")
     r.add_argument("--dry-run", action="store_true",
                    help="print the cases, their per-device memory, the estimated time and (with a price) cost; "
                         "run nothing (default: off)")
     r.add_argument("--no-fit-check", action="store_true",
                    help="run cases even when the kernel's memory estimate exceeds the memory available "
                         "(default: off, such cases are recorded skipped)")
-    pricing = r.add_mutually_exclusive_group()  # harness/cost.py says how a run is priced
     _add_pricing_arguments(r)
     from accelbench.harness.launch.layout_checks import add_layout_arguments  # --nproc, --nnodes, ...: data-parallel runs
 
@@ -247,7 +252,10 @@ def cmd_run(args) -> int:
     renderer.finish(f"{len(summary.outcomes)} cases: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v)
                     + f"; records in {out}/, report {md_path} and {html_path}"
                     + closing_marks([o.record for o in summary.outcomes]), counts)
-    return min(summary.failed, 125)
+    missing = runner.missing_backends(summary, list(args.backend), bool(args.suite))
+    for line in missing:
+        print(f"accelbench: {line}", file=sys.stderr)
+    return runner.exit_status(summary, missing, args.allow_unavailable)
 
 
 def _describe(outcome) -> str:

@@ -20,8 +20,11 @@ The phases, each timed apart:
    ``prepare``, torch.compile and XLA lazily in step 1);
 3. numerics (``harness.numerics.check_prepared``);
 4. ``warmup`` more steps, untimed;
-5. the timed steps (the timer), with the energy meter the backend chose;
-6. statistics, metrics, cost, energy, and the record.
+5. the timed windows (the timer: windows of ``steps`` steps, one fence each,
+   ``harness.timing``), with the energy meter the backend chose, then the
+   timer's fence audit and fenced diagnostic;
+6. statistics, noise flags, metrics, cost, energy, and the record; a fence
+   that did not wait, or a CPU faster than possible, fails the case.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from typing import Any, Callable
 
 from accelbench import backends
 from accelbench import kernels
-from accelbench.harness import cost, energy, envinfo, fit, metrics, numerics, stats
+from accelbench.harness import cost, energy, envinfo, fit, metrics, numerics, stats, timing
 from accelbench.harness.launch.base import LaunchContext
 from accelbench.harness.plan import Case
 from accelbench.harness.progress import emit as emit_progress
@@ -65,23 +68,31 @@ class Timer:
     def fence_text(self, backend) -> str:
         raise NotImplementedError
 
-    def time(self, backend, prepared, case: Case, timing: TimingPart, checkpoint: Checkpoint) -> Any:
+    def time(self, backend, prepared, case: Case, timing_part: TimingPart, checkpoint: Checkpoint) -> Any:
         raise NotImplementedError
+
+    def audit(self, backend, prepared, outputs, case: Case, timing_part: TimingPart, confirm: bool) -> Any:
+        """After the timed windows, outside the energy window: the fence audit
+        and diagnostics (``harness.timing``). Returns the last outputs."""
+        return outputs
 
 
 class BackendTimer(Timer):
-    """The backend's own timing (``Backend.time_steps``), ``repeats`` times ``steps``."""
+    """``accelbench run``'s timer: the timing policy of ``harness.timing``
+    (``repeats`` windows of ``steps`` steps, timed by the backend's
+    ``time_window``, one fence per window), then the fence audit and the
+    fenced per-step diagnostic."""
 
     def fence_text(self, backend) -> str:
         return backend.fence_description
 
-    def time(self, backend, prepared, case, timing, checkpoint):
-        outputs = None
-        for repeat in range(case.repeats):
-            checkpoint(f"timed steps, repeat {repeat + 1} of {case.repeats}", steps_done=repeat * case.steps)
-            times, outputs = backend.time_steps(prepared, case.steps)
-            timing.samples_s.extend(times)
-        return outputs
+    def time(self, backend, prepared, case, timing_part, checkpoint):
+        policy = timing.policy_for(case)
+        return timing.run_windows(backend, prepared, policy, timing_part, on_window=lambda i: checkpoint(
+            f"timed steps, window {i + 1} of {policy.windows}", steps_done=i * policy.steps_per_window))
+
+    def audit(self, backend, prepared, outputs, case, timing_part, confirm):
+        return timing.audit_and_diagnose(backend, prepared, outputs, timing.policy_for(case), timing_part, confirm)
 
 
 def fence_call(backend) -> str:
@@ -221,9 +232,12 @@ def _measure(case: Case, record: ResultRecord, context: LaunchContext, timer: Ti
     samples = record.timing.samples_s
     if not samples:
         raise CaseSkipped("NotTimed", "the timer took no samples (pytest-benchmark: --benchmark-disable)")
+    # data-parallel ranks must all run the same steps: no confirming window on one rank
+    outputs = timer.audit(backend, prepared, outputs, case, record.timing, confirm=context.devices == 1)
     record.backend.info.update(backend.after_timing(prepared))
     summary = stats.summarize(samples)
     record.timing.step_s = dataclasses.asdict(summary)
+    record.timing.unstable = timing.flag_unstable(record.timing, record.backend.info)
     record.metrics = metrics.throughput(
         record.kernel.flops_per_step, record.kernel.bytes_per_step, record.kernel.tokens_per_step, summary.median
     )
@@ -238,6 +252,8 @@ def _measure(case: Case, record: ResultRecord, context: LaunchContext, timer: Ti
     for name, loss in (("first", num.loss_first), ("last", num.loss_last)):
         if loss is not None and not math.isfinite(loss):
             raise CaseFailure("NonFiniteLoss", f"the {name} loss is {loss}")
+    for kind, message in timing.failures(record, backend):  # a fence that did not wait; a CPU faster than possible
+        raise CaseFailure(kind, message)
     if num.passed is False:
         raise CaseFailure(
             "NumericsMismatch",

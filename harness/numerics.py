@@ -10,6 +10,19 @@ same initial state. Observables are grouped by the prefix before '/'
 
 so a tensor that starts at zero (a bias) is judged with its peers rather
 than on its own tiny norm.
+
+A training step also shows what it *changed*, judged against the size of the
+change rather than of the weights: one AdamW update moves a weight by about
+lr (1e-4 of a tiny model's ‖p‖, 1–2 % of it after two steps), far below the
+bf16 tolerance on ‖p‖, so a step that never updated, or updated at half the
+learning rate, would pass a comparison of the weights alone. Two derived
+groups see it:
+
+* ``update/…`` = p after the numerics steps − p before (the kernel's initial
+  state), relative to ‖reference update‖;
+* ``loss_change`` = the loss of each later numerics step − the first step's
+  loss, relative to ‖reference loss change‖ (the first loss is taken before
+  any update, so its change is what the updates did to the objective).
 """
 
 from __future__ import annotations
@@ -18,14 +31,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-NUMERICS_STEPS = 2
-"""Steps run before observing: the second step's loss depends on the first
-update, so forward, backward and optimizer all show in the comparison."""
+NUMERICS_STEPS = 3
+"""Steps run before observing: the second and third steps' losses depend on
+the updates before them, so forward, backward and optimizer all show in the
+comparison, and the loss change has two points (a trajectory, not one value)."""
 
 TOLERANCE = {"fp64": 1e-9, "fp32": 1e-5, "tf32": 5e-3, "bf16": 2e-2}
 """Relative-norm tolerance per precision policy. fp32: seen ≤ 1e-6 on the
 tiny presets; tf32 keeps a 10-bit mantissa (2⁻¹¹ ≈ 5e-4 per product, summed);
 bf16 keeps 8 bits (2⁻⁹ ≈ 2e-3 per rounding, a few roundings deep)."""
+
+CHANGE_TOLERANCE = {"fp64": 1e-9, "fp32": 1e-3, "tf32": 0.1, "bf16": 0.2}
+"""Relative-norm tolerance of the change groups (``update``, ``loss_change``),
+whose reference norm is small, so rounding weighs more. Seen on the tiny
+gpt2 and llama presets, torch-cpu and jax-cpu, 3 steps (2026-11-30): update
+≤ 4.3e-5 in fp32 and ≤ 4.1e-2 in bf16, loss change ≤ 3.5e-6 and ≤ 1.4e-3.
+The faults they must catch sit far above the bf16 bound: no update 1.0, half
+the learning rate 0.5, the gradient's sign flipped ≈ 2 (tests/test_numerics_update.py)."""
+CHANGE_GROUPS = ("update", "loss_change")
 
 
 @dataclass(frozen=True)
@@ -59,51 +82,100 @@ def group_errors(observed: dict[str, np.ndarray], reference: dict[str, np.ndarra
 
 
 def compare(observed, reference, precision: str, reference_name: str) -> NumericsResult:
+    """The worst group against its tolerance: ``TOLERANCE`` for observed
+    values, ``CHANGE_TOLERANCE`` for the change groups; the worst is the group
+    furthest over (or nearest to) its own tolerance."""
     errors = group_errors(observed, reference)
-    worst = max(errors, key=errors.get)
-    tol = TOLERANCE[precision]
-    return NumericsResult(reference_name, errors[worst], worst, tol, errors[worst] <= tol)
+    tolerances = {g: (CHANGE_TOLERANCE if g in CHANGE_GROUPS else TOLERANCE)[precision] for g in errors}
+    worst = max(errors, key=lambda g: errors[g] / tolerances[g])
+    return NumericsResult(reference_name, errors[worst], worst, tolerances[worst], errors[worst] <= tolerances[worst])
+
+
+def with_changes(observed: dict[str, np.ndarray], initial: dict[str, np.ndarray], losses: list[float]):
+    """``observed`` plus the change groups: ``update/X`` for every ``param/X``
+    whose initial value is in ``initial`` (as ``param/X`` or ``X``), and
+    ``loss_change`` when there are two losses or more."""
+    out = dict(observed)
+    for key, value in observed.items():
+        if not key.startswith("param/"):
+            continue
+        name = key.split("/", 1)[1]
+        before = initial.get(key, initial.get(name))
+        if before is not None and np.shape(before) == np.shape(value):
+            out["update/" + name] = np.asarray(value, np.float64) - np.asarray(before, np.float64)
+    if len(losses) >= 2:
+        out["loss_change"] = np.asarray(losses[1:], np.float64) - losses[0]
+    return out
 
 
 def check_prepared(kernel, cfg, state, preset: str, prepared, fence, outputs, precision: str, read_loss):
     """The numerics phase of a case, given the fenced outputs of step 1: run
-    the remaining ``NUMERICS_STEPS`` steps and, for the ``tiny`` preset,
-    compare the observables (and the loss, via ``read_loss``) with the float64
-    reference. Returns the last outputs and the result (None when not checked)."""
+    the remaining ``NUMERICS_STEPS`` steps, reading the loss of each, and, for
+    the ``tiny`` preset, compare the observables, the update and the loss
+    change with the float64 reference. ``kernel`` gives the reference (a test
+    may pass the correct kernel while ``prepared`` runs an injected fault).
+    Returns the last outputs and the result (None when not checked)."""
+    losses = [read_loss(outputs)] if "loss" in outputs else []
     for _ in range(NUMERICS_STEPS - 1):
         outputs = prepared.step()
         fence(outputs)
+        if losses:
+            losses.append(read_loss(outputs))
     if preset != "tiny":
         return outputs, None
     observed = prepared.observe()
-    if "loss" in outputs:
-        observed["loss"] = read_loss(outputs)
-    ref_name, reference = reference_observables(kernel, cfg, state)
-    return outputs, compare(observed, reference, precision, ref_name)
+    if losses:
+        observed["loss"] = np.asarray(losses[-1])
+    ref_name, reference, ref_losses = reference_run(kernel, cfg, state)
+    return outputs, compare(with_changes(observed, state, losses), with_changes(reference, state, ref_losses),
+                            precision, ref_name)
 
 
 def reference_observables(kernel, cfg, state) -> tuple[str, dict[str, np.ndarray]]:
-    """The kernel in float64 on the CPU, NUMERICS_STEPS steps, through its torch
-    lowering (or its JAX lowering with x64 enabled where torch is absent)."""
+    """The float64 reference's observables after NUMERICS_STEPS steps (the loss included)."""
+    name, observed, _ = reference_run(kernel, cfg, state)
+    return name, observed
+
+
+def reference_run(kernel, cfg, state) -> tuple[str, dict[str, np.ndarray], list[float]]:
+    """The kernel in float64 on the host CPU, NUMERICS_STEPS steps, through its
+    torch lowering (or its JAX lowering with x64 enabled where torch is
+    absent): (name, observables, the loss of each step)."""
     import importlib.util
 
+    losses = []
     if importlib.util.find_spec("torch") is not None and kernel.lowerings()["torch"]:
         program = kernel.torch_program(cfg, state, "cpu", "fp64")
         for _ in range(NUMERICS_STEPS):
             outputs = program.step()
+            if "loss" in outputs:
+                losses.append(float(outputs["loss"]))
         observed = program.observe()
-        if "loss" in outputs:
-            observed["loss"] = np.asarray(float(outputs["loss"]))
-        return "torch-cpu fp64", observed
+        name = "torch-cpu fp64"
+    else:
+        name, observed, losses = "jax-cpu fp64", *_jax_reference(kernel, cfg, state)
+    if losses:
+        observed["loss"] = np.asarray(losses[-1])
+    return name, observed, losses
+
+
+def _jax_reference(kernel, cfg, state):
+    """On JAX's CPU device even when an accelerator is the default device (a
+    JAX-only environment on a GPU/TPU/Trainium host): ``jax.default_device``
+    places the arrays and the jitted step there (JAX docs, "jax.default_device";
+    the CPU platform must be initialised, see ``JaxBackend.select_platform``)."""
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    program = kernel.jax_program(cfg, "fp64")
-    step = jax.jit(program.step)
-    current = program.init(state)
-    for _ in range(NUMERICS_STEPS):
-        current, outputs = step(current)
-    observed = program.observe(current, outputs)
-    if "loss" in outputs:
-        observed["loss"] = np.asarray(float(outputs["loss"]))
-    return "jax-cpu fp64", observed
+    cpu = jax.devices("cpu")[0]
+    losses = []
+    with jax.default_device(cpu):
+        program = kernel.jax_program(cfg, "fp64")
+        step = jax.jit(program.step)
+        current = jax.device_put(program.init(state), cpu)
+        for _ in range(NUMERICS_STEPS):
+            current, outputs = step(current)
+            if "loss" in outputs:
+                losses.append(float(outputs["loss"]))
+        observed = program.observe(current, outputs)
+    return observed, losses

@@ -25,7 +25,7 @@ from accelbench.harness.layout import LAYOUT_FIELDS, Layout
 from accelbench.kernels.base import KernelError
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
-DEFAULT_STEPS, DEFAULT_WARMUP, DEFAULT_REPEATS = 10, 2, 3
+DEFAULT_STEPS, DEFAULT_WARMUP, DEFAULT_REPEATS = 10, 2, 10  # steps per timed window, windows: harness.timing
 DEFAULT_TIMEOUT_TINY_S, DEFAULT_TIMEOUT_S = 300.0, 3600.0
 
 

@@ -135,8 +135,12 @@ def _accelbench_case(benchmark, request) -> None:
 
 # ------------------------------------------------------------------- one case
 class PedanticTimer:
-    """The measurement core's timer under pytest: ``benchmark.pedantic`` rounds
-    of one step each, fenced inside the round (``harness.measure.Timer``)."""
+    """The measurement core's timer under pytest (``harness.measure.Timer``):
+    the timing policy of ``accelbench run`` (``harness.timing``) in
+    ``benchmark.pedantic`` rounds: each round is a window of ``steps`` steps
+    (``iterations`` = steps) whose last step is followed by the backend's
+    fence, so pytest-benchmark's per-iteration time is window ÷ steps; then
+    the same fence audit."""
 
     def __init__(self, benchmark):
         self.benchmark = benchmark
@@ -144,19 +148,27 @@ class PedanticTimer:
     def fence_text(self, backend) -> str:
         from accelbench.harness.measure import fence_call
 
-        return (f"pytest-benchmark pedantic rounds (iterations=1): each round is one step, then {fence_call(backend)}, "
-                "before pytest-benchmark reads its clock")
+        return (f"pytest-benchmark pedantic rounds, each a window of steps (iterations = steps) with "
+                f"{fence_call(backend)} after its last step, before pytest-benchmark reads its clock")
 
-    def time(self, backend, prepared, case: Case, timing, checkpoint) -> Any:
-        def fenced_step():
-            out = prepared.step()
-            backend.fence(out)
-            return out
+    def time(self, backend, prepared, case: Case, timing_part, checkpoint) -> Any:
+        from accelbench.harness import timing
 
+        policy = timing.policy_for(case)
         checkpoint("timed steps (benchmark.pedantic)")
-        outputs = self.benchmark.pedantic(fenced_step, rounds=case.steps * case.repeats, warmup_rounds=0, iterations=1)
+        outputs = self.benchmark.pedantic(timing.windowed_target(backend, prepared, policy.steps_per_window),
+                                          rounds=policy.windows, warmup_rounds=0, iterations=policy.steps_per_window)
         if self.benchmark.stats is not None:  # None under --benchmark-disable: nothing was timed
-            timing.samples_s.extend(self.benchmark.stats.stats.data)
+            timing_part.policy = policy.describe()
+            timing_part.samples_s.extend(self.benchmark.stats.stats.data)  # per iteration: window ÷ steps
+        return outputs
+
+    def audit(self, backend, prepared, outputs, case: Case, timing_part, confirm: bool) -> Any:
+        from accelbench.harness import timing
+
+        k = timing.policy_for(case).steps_per_window
+        timing_part.fence_audit, outputs = timing.confirmed_audit(backend, prepared, outputs,
+                                                                  max(timing_part.samples_s) * k, k, confirm)
         return outputs
 
 

@@ -61,6 +61,17 @@ class TimingPart:
     repeats: int = 0
     step_s: dict[str, Any] | None = None
     samples_s: list[float] = field(default_factory=list)
+    """One per-step time per timed window (window time ÷ steps): what ``step_s`` summarises."""
+    policy: dict[str, Any] | None = None
+    """How the steps were timed (harness.timing.WindowPolicy.describe)."""
+    unstable: list[str] = field(default_factory=list)
+    """Reasons to distrust the timing (wide interval, two clusters, load from others); empty: stable."""
+    fenced_samples_s: list[float] = field(default_factory=list)
+    """Diagnostic: steps each fenced on its own (the host waits for every step)."""
+    fence_audit: dict[str, Any] | None = None
+    host: dict[str, Any] | None = None
+    """Load averages before/after the timed windows and the host threads that ran."""
+    plausibility: dict[str, Any] | None = None
 
 
 @dataclass

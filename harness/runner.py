@@ -47,6 +47,16 @@ from accelbench.harness.planfile import write_plan
 from accelbench.harness.records import RecordError, ResultRecord, load_record, write_atomic, write_record
 from accelbench.harness.worker import PARENT_PID_VAR, SNAPSHOT_SUFFIX, new_record
 
+EXIT_OK, EXIT_FAILED, EXIT_MISSING = 0, 1, 3
+EXIT_STATUS_HELP = """exit status:
+  0    every case ran and is ok (cases skipped or unavailable count as ok only in
+       the implicit smoke run, without --backend, or with --allow-unavailable)
+  1    at least one case failed (error, timeout, crash, numerics, fence audit)
+  2    bad input: nothing was run
+  3    a backend named with --backend is unavailable here, or every case of it
+       was skipped; or every case of a --suite was (one line each says why)
+  128+N  interrupted by signal N (130: Ctrl-C, 143: SIGTERM); finished records stay"""
+
 STDERR_TAIL_CHARS = 2000
 """How much of a dead case's stderr its record keeps (the end, where the error is)."""
 
@@ -77,6 +87,33 @@ class RunSummary:
     @property
     def failed(self) -> int:
         return sum(o.status == "failed" for o in self.outcomes)
+
+
+def missing_backends(summary: RunSummary, named: list[str], suite_named: bool) -> list[str]:
+    """One line per thing a CI job asked for that did not run: each backend
+    named with ``--backend`` none of whose cases ran (all unavailable or
+    skipped), and an explicitly named suite none of whose cases ran."""
+    ran = {o.case.backend for o in summary.outcomes if o.status in ("ok", "failed")}
+    lines = []
+    for backend in dict.fromkeys(named):
+        if backend in ran:
+            continue
+        mine = [o for o in summary.outcomes if o.case.backend == backend]
+        if not mine:
+            continue
+        why = "; ".join(dict.fromkeys(f"{o.status}: {(o.record.get('error') or {}).get('message', '')}" for o in mine))
+        lines.append(f"backend {backend} did not run ({len(mine)} case{'s' * (len(mine) != 1)} {why})")
+    if suite_named and not named and summary.outcomes and not ran:
+        lines.append(f"no case of the suite ran: all {len(summary.outcomes)} were skipped or unavailable")
+    return lines
+
+
+def exit_status(summary: RunSummary, missing: list[str], allow_unavailable: bool) -> int:
+    if summary.failed:
+        return EXIT_FAILED
+    if missing and not allow_unavailable:
+        return EXIT_MISSING
+    return EXIT_OK
 
 
 def record_path(out_dir: Path, case: Case) -> Path:
@@ -293,6 +330,6 @@ def signal_name(signum: int) -> str:
 
 
 __all__ = [
-    "CaseOutcome", "Interrupted", "RunSummary", "ResultRecord", "host_fit_problem", "record_path",
+    "EXIT_STATUS_HELP", "CaseOutcome", "Interrupted", "exit_status", "missing_backends", "RunSummary", "ResultRecord", "host_fit_problem", "record_path",
     "run_one", "run_plan", "signal_name", "signals_raise_interrupted",
 ]

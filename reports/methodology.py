@@ -68,17 +68,18 @@ def _timing(ok, baseline) -> Section:
     s = Section("Timing")
     s.items.append("Each case runs in its own process. The first step (which includes compilation) is timed "
                    "apart as the compile time; a few numerics-check steps and the warm-up steps follow, untimed; "
-                   "then repeats × steps timed steps, each closed by the backend's completion fence.")
-    s.items.append("Step time: the median over all timed steps; 95% CI: percentile bootstrap of the median "
-                   "(2,000 resamples, Efron & Tibshirani 1993). tokens/s = tokens per step ÷ median step time, "
-                   "its interval from the step-time interval.")
+                   "then the timed windows.")
+    s.items.append(_policy_paragraph(ok))
+    s.items.append("Step time: the median over the windows of window time ÷ steps per window; 95% CI: percentile "
+                   "bootstrap of that median (2,000 resamples, Efron & Tibshirani 1993). tokens/s = tokens per step "
+                   "÷ median step time, its interval from the step-time interval.")
     combos = {}
     for _, r in ok.iterrows():
         key = tuple(_whole(value(r, f"timing.{k}")) for k in ("steps", "warmup_steps", "repeats"))
         combos.setdefault(key, []).append(r)
     for (steps, warmup, repeats), rows in sorted(combos.items(), key=lambda kv: str(kv[0])):
         who = "all cases" if len(combos) == 1 else ", ".join(sorted({f"{r['workload']} on {r['backend.name']}" for r in rows}))
-        s.items.append(f"{who}: {steps} timed steps × {repeats} repeats; warm-up steps: {warmup}.")
+        s.items.append(f"{who}: {repeats} timed windows of {steps} steps; warm-up steps: {warmup}.")
     if baseline:
         s.items.append(f"× {baseline} = this case's tokens/s per chip ÷ {baseline}'s (TFLOP/s per chip for micro "
                        f"kernels; above 1: more per chip than {baseline}); its 95% interval is a percentile bootstrap "
@@ -87,6 +88,23 @@ def _timing(ok, baseline) -> Section:
     s.items.append("A row marked UNSTABLE was flagged by the timing checks (timing.unstable: e.g. a busy machine, "
                    "a drifting clock); its figures are shown but not to be trusted.")
     return s
+
+
+def _policy_paragraph(ok) -> str:
+    """The timing policy as the records state it (``timing.policy``, written by harness.timing)."""
+    audits = _unique(ok, "timing.policy.fence_audit")
+    memory = _unique(ok, "timing.policy.peak_memory")
+    text = ("Timing policy: every backend is timed the same way, in windows of k steps with one completion fence "
+            "after the window's last step, so the host may run ahead of the device within a window as in "
+            "training; the window is the host clock from the first launch to the fence's return. k steps each "
+            "fenced on their own are kept in the records as a diagnostic (fenced_samples_s). At least 10 windows "
+            "make the interval meaningful; cases with fewer, a wide interval, two clusters of step times or load "
+            "from other processes are flagged unstable.")
+    if audits:
+        text += f" Fence audit: {audits[0]}."
+    if memory:
+        text += f" Peak memory: {memory[0]}."
+    return text
 
 
 def _whole(v):

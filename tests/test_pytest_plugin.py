@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from accelbench.harness.plan import DEFAULT_REPEATS
 from accelbench.harness.records import SCHEMA, RecordError
 from accelbench.reports.pytest_benchmark import PLUGIN_SCHEMA, records_from_pytest_benchmark
 
@@ -35,13 +36,14 @@ def test_gemm_case_stores_its_whole_record_in_benchmark_json(pytester):
     assert entry["params"] == {"kernel": "gemm", "preset": "tiny", "backend": "torch-cpu"}
     assert "benchmark 'backend=torch-cpu'" in result.stdout.str()  # the items carry params, so grouping by them works
     assert entry["name"] == "gemm:tiny[torch-cpu]" and entry["group"] == "gemm:tiny"
-    assert entry["stats"]["rounds"] == 3 * 3  # steps × default repeats
+    assert entry["stats"]["rounds"] == DEFAULT_REPEATS and entry["stats"]["iterations"] == 3  # windows of 3 steps
     assert info["accelbench"] == PLUGIN_SCHEMA and info["case_id"] == "gemm-tiny--torch-cpu"
     record = info["record"]
+    assert record["timing"]["fence_audit"]["passed"] is True and record["timing"]["policy"]["steps_per_window"] == 3
     assert record["schema"] == SCHEMA and record["status"] == "ok"
     assert record["backend"]["name"] == "torch-cpu" and record["kernel"]["flop_convention"] == "matmul-exact"
     assert record["numerics"]["passed"] is True and record["timing"]["compile_s"] > 0
-    # the statistics are those of the rounds pytest-benchmark timed, one fenced step each
+    # the statistics are those of the rounds pytest-benchmark timed: windows, per step
     assert record["timing"]["step_s"]["median"] == pytest.approx(entry["stats"]["median"])
     assert record["metrics"]["tflops"] == pytest.approx(record["kernel"]["flops_per_step"] / entry["stats"]["median"] / 1e12)
     assert record["metrics"]["mfu"] is None  # a CPU has no catalog peak
@@ -101,14 +103,14 @@ def test_report_over_pytest_json_gives_the_row_accelbench_run_gives(pytester, cl
 
     run = tmp_path / "run"
     proc = cli("run", "--kernel", "gpt2:tiny", "--backend", "torch-cpu", "--out", run, "--quiet",
-               "--steps", "2", "--repeats", "3", "--warmup", "0")
+               "--steps", "2", "--warmup", "0")
     assert proc.returncode == 0, proc.stderr
     from_run = _report_lines(cli, run)
     mine, theirs = _case_rows(from_pytest), _case_rows(from_run)
     assert mine and [list(row) for row in mine] == [list(row) for row in theirs]  # the same tables, same columns
 
-    def described(rows):
-        return [{k: v for k, v in row.items() if not k.startswith(MEASURED)} for row in rows]
+    def described(rows):  # the noise flags in "checks" are measured too: two runs differ there
+        return [{k: v.split("; UNSTABLE")[0] for k, v in row.items() if not k.startswith(MEASURED)} for row in rows]
 
     assert described(mine) == described(theirs)
 
