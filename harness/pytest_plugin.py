@@ -148,8 +148,8 @@ class PedanticTimer:
     def fence_text(self, backend) -> str:
         from accelbench.harness.measure import fence_call
 
-        return (f"pytest-benchmark pedantic rounds, each a window of steps (iterations = steps) with "
-                f"{fence_call(backend)} after its last step, before pytest-benchmark reads its clock")
+        return (f"pytest-benchmark pedantic rounds, each a window of steps (iterations = steps) closed by the "
+                f"backend's fence [{fence_call(backend)}] after its last step, before pytest-benchmark reads its clock")
 
     def time(self, backend, prepared, case: Case, timing_part, checkpoint) -> Any:
         from accelbench.harness import timing
