@@ -58,6 +58,37 @@ class Availability:
         return cls(False, reason)
 
 
+@dataclass(frozen=True)
+class EnergyMeterChoice:
+    """Which energy counter covers the device, chosen by the backend (it knows
+    its device; ``harness.energy`` opens the counter): ``nvml`` (the NVIDIA
+    GPUs named by UUID in ``devices``), ``rapl`` (the host's CPU packages), or
+    ``none``, with the reason."""
+
+    method: str = "none"
+    devices: tuple[str, ...] = ()
+    reason: str = "not measured: this backend names no energy counter for its device"
+
+    @classmethod
+    def nvml(cls, uuids) -> "EnergyMeterChoice":
+        return cls("nvml", tuple(uuids), "")
+
+    @classmethod
+    def rapl(cls) -> "EnergyMeterChoice":
+        return cls("rapl", (), "")
+
+    @classmethod
+    def none(cls, reason: str) -> "EnergyMeterChoice":
+        return cls("none", (), reason if reason.startswith("not measured") else f"not measured: {reason}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "devices": list(self.devices), "reason": self.reason}
+
+
+NEURON_ENERGY = EnergyMeterChoice.none("Neuron exposes device power only as a percentage in sysfs, not in watts or joules")
+TPU_ENERGY = EnergyMeterChoice.none("Cloud TPU VMs expose no power or energy counter")
+
+
 @dataclass
 class DeviceInfo:
     """What the backend runs on. ``catalog_key`` names the entry of the device
@@ -72,6 +103,8 @@ class DeviceInfo:
     extra: dict[str, Any] = field(default_factory=dict)
     chip_share: float = 1.0  # the fraction of a physical chip that one visible device is (a NeuronCore: 1/8 ...)
     chip_share_reason: str = "one visible device is one chip"
+    energy_meter: EnergyMeterChoice = field(default_factory=EnergyMeterChoice)
+    """The counter the harness reads over the timed window (``harness.energy.meter_for``)."""
 
     @property
     def chips(self) -> float:
@@ -119,7 +152,15 @@ class Backend:
     fsdp_refusal: ClassVar[str] = ""
     """Why this backend cannot run ``shard=fsdp`` (empty: it can)."""
 
-    def __init__(self, settings: BackendSettings | None = None):
+    fence_call_description: ClassVar[str | None] = None
+    """What ``fence()`` alone does, where ``fence_description`` (how ``time_steps``
+    times and fences) says more; None: the same text. A timer that fences each
+    step itself (pytest-benchmark's) records this one."""
+
+    def __init__(self, settings: BackendSettings | None = None, device_index: int | None = None):
+        self.device_index = device_index
+        """Which of the devices this process sees it runs on (a data-parallel
+        rank's own: ``LOCAL_RANK``); None: the backend's default."""
         self.settings = settings or self.settings_cls()
         if self.settings.precision and self.settings.precision not in PRECISIONS:
             raise BackendError(
@@ -139,6 +180,13 @@ class Backend:
     @classmethod
     def available(cls) -> Availability:
         raise NotImplementedError
+
+    @classmethod
+    def rank_environment(cls, local_rank: int, environ) -> dict[str, str]:
+        """Environment variables a data-parallel rank's process must set before
+        the framework loads, so that it sees its own device (e.g. the Neuron
+        runtime's visible cores). Default: none."""
+        return {}
 
     def device_info(self) -> DeviceInfo:
         raise NotImplementedError

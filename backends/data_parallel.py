@@ -1,6 +1,6 @@
 """Data parallelism on each framework's own engine, for training-step kernels.
 
-Two engines, one contract (what ``harness.distributed.ParallelRun`` calls):
+Two engines, one contract (what ``harness.launch.base.DataParallelContext`` calls):
 
 * ``TorchDataParallel``: one process per device (started by torchrun), a
   ``torch.distributed`` process group (gloo on CPU, NCCL on CUDA, ``neuron``
@@ -149,9 +149,11 @@ class TorchDataParallel:
     """One torch rank of a data-parallel run (environment from torchrun):
     DistributedDataParallel replicas (``shard=none``) or FSDP2 shards (``shard=fsdp``)."""
 
-    def __init__(self, rank: int, world_size: int, local_rank: int, strategy: str = "none"):
+    def __init__(self, rank: int, world_size: int, local_rank: int, strategy: str = "none", dist=None):
+        """``dist``: the ``torch.distributed`` API (default the real one; tests pass a fake)."""
         self.rank, self.world_size, self.local_rank = rank, world_size, local_rank
         self.strategy = strategy
+        self._dist = dist
         self.module = None
         self.backend = None
         self.device = None
@@ -164,18 +166,28 @@ class TorchDataParallel:
                 else "torch DistributedDataParallel")
         return f"{what} over {self.group_backend or 'torch.distributed'}"
 
-    def _start(self, backend) -> None:
-        import torch
-        import torch.distributed as dist
+    def dist(self):
+        if self._dist is None:
+            import torch.distributed
 
+            return torch.distributed
+        return self._dist
+
+    def _start(self, backend) -> None:
+        """Join the process group on the device the backend was built for
+        (the rank's own: its launcher gave it ``device_index=LOCAL_RANK``)."""
+        import torch
+
+        dist = self.dist()
         self.device = torch.device(backend.torch_device())
-        if self.device.type == "cuda":
-            torch.cuda.set_device(self.local_rank)
-            self.device = torch.device("cuda", self.local_rank)
         if self.device.type == "xla":
             import torch_xla.distributed.xla_backend  # noqa: F401  registers the "xla" process group
 
             dist.init_process_group("xla", init_method="xla://")
+        elif self.device.type == "cuda":
+            # device_id binds the process group to this rank's GPU (NCCL forms its
+            # communicator on it at once); torch docs, init_process_group(device_id=...).
+            dist.init_process_group(PROCESS_GROUP_BACKENDS["cuda"], device_id=self.device)
         else:
             group = PROCESS_GROUP_BACKENDS.get(self.device.type) or dist.get_default_backend_for_device(self.device)
             dist.init_process_group(group)
@@ -184,7 +196,7 @@ class TorchDataParallel:
     def _replicate(self, module):
         from torch.nn.parallel import DistributedDataParallel
 
-        extra = {"device_ids": [self.local_rank]} if self.device.type == "cuda" else {}
+        extra = {"device_ids": [self.device.index]} if self.device.type == "cuda" else {}  # this rank's GPU
         if self.device.type == "xla":
             extra["gradient_as_bucket_view"] = True  # as PyTorch/XLA's DDP guide does
         wrapped = DistributedDataParallel(module, **extra)
@@ -275,7 +287,7 @@ class TorchDataParallel:
         """The global loss: the mean of the ranks' shard losses (a collective: every rank calls it)."""
         if not isinstance(outputs, dict) or "loss" not in outputs:
             return None
-        import torch.distributed as dist
+        dist = self.dist()
 
         total = outputs["loss"].detach().float().clone()
         dist.all_reduce(total)  # SUM: gloo has no AVG
@@ -286,7 +298,7 @@ class TorchDataParallel:
         25 MiB buckets. In the step, DDP overlaps these with backward, so this
         is the communication's cost, not the part of the step it adds."""
         import torch
-        import torch.distributed as dist
+        dist = self.dist()
 
         if self.group_backend == "xla":
             return {"measured": False, "reason": "not measured on the xla process group"}
@@ -312,7 +324,7 @@ class TorchDataParallel:
                           f"{DDP_BUCKET_BYTES // 2**20} MiB buckets, timed apart from the step (DDP overlaps it with backward)"}
 
     def close(self) -> None:
-        import torch.distributed as dist
+        dist = self.dist()
 
         if dist.is_initialized():
             dist.barrier()  # no rank tears down its connections while a peer still uses them

@@ -21,7 +21,8 @@ from importlib import metadata
 from typing import ClassVar
 
 from accelbench.backends import chip_share, cpuinfo, discovery, matmul_precision
-from accelbench.backends.base import Availability, Backend, BackendError, BackendSettings, DeviceInfo, PreparedStep
+from accelbench.backends.base import (NEURON_ENERGY, TPU_ENERGY, Availability, Backend, BackendError, BackendSettings,
+                                      DeviceInfo, EnergyMeterChoice, PreparedStep)
 from accelbench.harness import fit
 from accelbench.harness.envinfo import package_version
 
@@ -117,6 +118,7 @@ class JaxCpuBackend(JaxBackend):
             count=1,
             memory_bytes=cpuinfo.memory_bytes(),
             extra={"jax_devices": len(devices)},
+            energy_meter=EnergyMeterChoice.rapl(),  # the host's CPU packages
         )
 
     def peak_memory_bytes(self) -> int | None:
@@ -155,6 +157,7 @@ class JaxAccelBackend(JaxBackend):
     default_precision = "bf16"
     settings_cls = JaxAccelSettings
     jax_platforms: ClassVar[str]
+    energy_meter: ClassVar[EnergyMeterChoice] = EnergyMeterChoice()
     matmul_platform: ClassVar[str]
     """'gpu', 'tpu' or 'neuron': how default-precision fp32 dots are lowered there (backends/matmul_precision.py)."""
 
@@ -217,6 +220,7 @@ class JaxAccelBackend(JaxBackend):
             chip_share=share.share,
             chip_share_reason=share.reason,
             extra={"jax_devices": len(devices), "jax_platform": first.platform, "jax_device_kind": first.device_kind},
+            energy_meter=self.energy_meter,
         )
 
     def device_chip_share(self, catalog_key: str | None, device) -> chip_share.ChipShare:
@@ -242,6 +246,7 @@ class JaxGpuBackend(JaxAccelBackend):
 
     name = "jax-gpu"
     platform = "gpu"
+    energy_meter = EnergyMeterChoice.none("JAX names no GPU UUID to open NVML by")
     matmul_platform = "gpu"
 
     @classmethod
@@ -273,6 +278,7 @@ class JaxGpuBackend(JaxAccelBackend):
 class JaxTpuBackend(JaxAccelBackend):
     name = "jax-tpu"
     platform = "tpu"
+    energy_meter = TPU_ENERGY
     jax_platforms = "tpu"
     matmul_platform = "tpu"
 
@@ -295,6 +301,7 @@ class JaxNeuronBackend(JaxAccelBackend):
 
     name = "jax-neuron"
     platform = "neuron"
+    energy_meter = NEURON_ENERGY
     jax_platforms = "neuron"
     matmul_platform = "neuron"
 

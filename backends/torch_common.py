@@ -39,8 +39,8 @@ class TorchBackend(Backend):
     framework = "torch"
     settings_cls = TorchSettings
 
-    def __init__(self, settings: TorchSettings | None = None):
-        super().__init__(settings)
+    def __init__(self, settings: TorchSettings | None = None, device_index: int | None = None):
+        super().__init__(settings, device_index)
         threads = self.settings.threads  # checked here so a bad value fails before any case runs
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise BackendError(f"setting 'threads' of backend '{self.name}' must be an integer >= 1 "

@@ -7,7 +7,7 @@ the default; ``--set precision=bf16`` is accepted for CPUs that have AMX.
 from __future__ import annotations
 
 from accelbench.backends import cpuinfo
-from accelbench.backends.base import Availability, DeviceInfo
+from accelbench.backends.base import Availability, DeviceInfo, EnergyMeterChoice
 from accelbench.backends.torch_common import TorchBackend, torch_importable
 
 
@@ -35,6 +35,7 @@ class TorchCpuBackend(TorchBackend):
             count=1,
             memory_bytes=cpuinfo.memory_bytes(),
             extra={"threads": torch.get_num_threads()},
+            energy_meter=EnergyMeterChoice.rapl(),  # the host's CPU packages
         )
 
     def fence(self, outputs) -> None:

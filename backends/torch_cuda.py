@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from accelbench.backends import discovery
-from accelbench.backends.base import Availability, BackendError, DeviceInfo, PreparedStep
+from accelbench.backends.base import Availability, BackendError, DeviceInfo, EnergyMeterChoice, PreparedStep
 from accelbench.backends.torch_common import TorchBackend, TorchSettings
 from accelbench.harness.envinfo import package_version
 
@@ -54,7 +54,8 @@ class CudaSettings(TorchSettings):
     cuda_graphs: bool = False
     """Capture the compiled step in CUDA graphs (torch.compile mode="reduce-overhead"); implies compile."""
     device_index: int = 0
-    """Which visible GPU (after CUDA_VISIBLE_DEVICES) the case runs on."""
+    """Which visible GPU (after CUDA_VISIBLE_DEVICES) a one-device case runs on;
+    a data-parallel rank runs on its own (``LOCAL_RANK``), given to the backend by its launcher."""
     sdpa: str = "auto"
     """Scaled-dot-product-attention kernel: auto (PyTorch picks; flash for bf16), flash, efficient, cudnn, math."""
 
@@ -118,11 +119,20 @@ def cuda_availability(
 class TorchCudaBackend(TorchBackend):
     name = "torch-cuda"
     fence_description = "torch.cuda.synchronize() after each window of steps (CUDA events around it as a diagnostic)"
+    fence_call_description = "torch.cuda.synchronize(device)"
     default_precision = "bf16"
     settings_cls = CudaSettings
 
-    def __init__(self, settings: CudaSettings | None = None):
-        super().__init__(settings)
+    def __init__(self, settings: CudaSettings | None = None, device_index: int | None = None, cuda=None):
+        """``device_index``: the visible GPU this process runs on (a rank's
+        ``LOCAL_RANK``; default ``settings.device_index``). ``cuda``: the
+        ``torch.cuda`` API to call (default the real one; tests pass a fake
+        built on recorded facts). Every device call below names this index, so
+        a rank builds, fences, meters and reads memory on its own GPU only."""
+        super().__init__(settings, device_index)
+        if self.device_index is None:
+            self.device_index = self.settings.device_index
+        self._cuda_api = cuda
         if self.settings.sdpa not in SDPA_CHOICES:
             raise BackendError(f"unknown sdpa '{self.settings.sdpa}' for backend '{self.name}'; "
                                f"accepted: {', '.join(SDPA_CHOICES)}")
@@ -136,9 +146,16 @@ class TorchCudaBackend(TorchBackend):
         return cuda_availability(discovery.nvidia_gpu_present(), discovery.amd_gpu_present(),
                                  package_version("torch"), probe_torch)
 
+    def _cuda(self):
+        if self._cuda_api is None:
+            import torch
+
+            return torch.cuda
+        return self._cuda_api
+
     # ---------------------------------------------------------------- setup
     def torch_device(self):
-        return f"cuda:{self.settings.device_index}"
+        return f"cuda:{self.device_index}"
 
     @property
     def compiles(self) -> bool:
@@ -156,7 +173,9 @@ class TorchCudaBackend(TorchBackend):
         import torch
 
         super().configure()
-        torch.cuda.set_device(self.settings.device_index)
+        # The process's current device is this rank's, so kernels, events and
+        # streams that take the current device land on it (DDP docs: "set_device").
+        self._cuda().set_device(self.device_index)
         allow_tf32 = self.precision == "tf32"
         with warnings.catch_warnings():  # newer torch suggests its fp32_precision API; same switches
             warnings.simplefilter("ignore")
@@ -200,8 +219,9 @@ class TorchCudaBackend(TorchBackend):
     def device_info(self) -> DeviceInfo:
         import torch
 
-        index = self.settings.device_index
-        props = torch.cuda.get_device_properties(index)
+        cuda = self._cuda()
+        index = self.device_index
+        props = cuda.get_device_properties(index)
         uuid = _uuid(props)
         record = None
         if torch.version.cuda:
@@ -210,7 +230,8 @@ class TorchCudaBackend(TorchBackend):
         extra: dict[str, Any] = {
             "cuda": torch.version.cuda,
             "hip": getattr(torch.version, "hip", None),
-            "visible_devices": torch.cuda.device_count(),
+            "visible_devices": cuda.device_count(),
+            "device_index": index,
             "capability": f"{props.major}.{props.minor}",
             "multiprocessors": props.multi_processor_count,
             "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
@@ -219,7 +240,13 @@ class TorchCudaBackend(TorchBackend):
             extra.update({"uuid": record.uuid, "driver_cuda_version": record.cuda_version,
                           "sm_clock_max_mhz": record.sm_clock_max_mhz, "power_limit_w": record.power_limit_w,
                           "pci_bus_id": record.pci_bus_id})
-        self._uuid = record.uuid if record is not None else None
+        self._uuid = record.uuid if record is not None else uuid
+        if getattr(torch.version, "hip", None):
+            meter = EnergyMeterChoice.none("no ROCm SMI energy reader yet")
+        elif self._uuid:
+            meter = EnergyMeterChoice.nvml([self._uuid])  # NVML opened by the UUID of the GPU this process runs on
+        else:
+            meter = EnergyMeterChoice.none(f"the UUID of GPU {index} could not be resolved, so NVML cannot be opened on it")
         return DeviceInfo(
             kind=props.name,
             catalog_key=discovery.gpu_catalog_key(props.name),
@@ -227,12 +254,11 @@ class TorchCudaBackend(TorchBackend):
             memory_bytes=int(props.total_memory),
             driver=record.driver if record is not None else (f"HIP {torch.version.hip}" if torch.version.hip else None),
             extra=extra,
+            energy_meter=meter,
         )
 
     def fence(self, outputs) -> None:
-        import torch
-
-        torch.cuda.synchronize(self.settings.device_index)
+        self._cuda().synchronize(self.device_index)
 
     # ---------------------------------------------------------------- timing
     def _sm_clock(self) -> float | None:
@@ -241,20 +267,19 @@ class TorchCudaBackend(TorchBackend):
         return discovery.sm_clock(uuid=self._uuid).sm_mhz
 
     def time_window(self, prepared: PreparedStep, k: int) -> tuple[float, Any]:
-        import torch
-
-        device = self.settings.device_index
+        cuda = self._cuda()
+        device = self.device_index
         if not self._window:
-            torch.cuda.synchronize(device)
+            cuda.synchronize(device)
             self._window = {"sm_clock_start_mhz": self._sm_clock(), "event_s": 0.0, "wall_s": 0.0}
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start, end = cuda.Event(enable_timing=True), cuda.Event(enable_timing=True)  # on this device's current stream
         seconds, outputs = None, None
         t0 = time.perf_counter()
         start.record()
         for _ in range(k):
             outputs = prepared.step()
         end.record()
-        torch.cuda.synchronize(device)
+        cuda.synchronize(device)
         seconds = time.perf_counter() - t0
         self._window["wall_s"] += seconds
         self._window["event_s"] += start.elapsed_time(end) / 1e3  # ms -> s
@@ -268,9 +293,7 @@ class TorchCudaBackend(TorchBackend):
         return {**super().after_timing(prepared), "timed_window": window}
 
     def peak_memory_bytes(self) -> int | None:
-        import torch
-
-        return int(torch.cuda.max_memory_allocated(self.settings.device_index))
+        return int(self._cuda().max_memory_allocated(self.device_index))
 
 
 def _uuid(props) -> str | None:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from accelbench.backends import chip_share, discovery, matmul_precision
-from accelbench.backends.base import Availability, DeviceInfo
+from accelbench.backends.base import NEURON_ENERGY, Availability, DeviceInfo
 from accelbench.backends.torch_common import TorchBackend, TorchSettings
 from accelbench.harness import fit
 from accelbench.backends.torch_xla import minor_version
@@ -86,6 +86,19 @@ class TorchNeuronBackend(TorchBackend):
         return neuron_availability(discovery.neuron_device_nodes(), importlib.util.find_spec("torch_neuronx") is not None,
                                    package_version("torch-neuronx"))
 
+    @classmethod
+    def rank_environment(cls, local_rank: int, environ) -> dict[str, str]:
+        """A NeuronCore belongs to one process: rank r takes the r-th core this
+        node offers (all of them, or those ``NEURON_RT_VISIBLE_CORES`` already
+        names), through ``NEURON_RT_VISIBLE_CORES``, read by the Neuron runtime
+        when it starts (Neuron docs, "Reference: Neuron Runtime environment
+        variables": "To partition one instance across several processes, give
+        each process its own slice of cores with NEURON_RT_VISIBLE_CORES").
+        The process then sees one core, its device ``neuron`` (index 0), as in
+        the Neuron docs' torchrun example ("How to use torch.distributed on
+        Neuron", device ``torch.device("neuron")`` in every rank)."""
+        return {NEURON_VISIBLE_CORES: str(rank_core(local_rank, environ.get(NEURON_VISIBLE_CORES, "")))}
+
     @property
     def matmul_plan(self) -> matmul_precision.MatmulPlan:
         return matmul_precision.plan("neuron", self.precision)
@@ -102,7 +115,7 @@ class TorchNeuronBackend(TorchBackend):
 
     def torch_device(self):
         _load_torch_neuronx()
-        return "neuron"
+        return "neuron"  # in a rank, the one core rank_environment left visible
 
     def fence(self, outputs) -> None:
         import torch
@@ -133,7 +146,9 @@ class TorchNeuronBackend(TorchBackend):
             memory_bytes=fit.visible_device_bytes(first.memory_bytes if first else None, share.share),
             chip_share=share.share,
             chip_share_reason=share.reason,
+            energy_meter=NEURON_ENERGY,
             extra={"neuron_devices": len(devices), "visible_neuron_devices": _accelerator_count(torch),
+                   "visible_cores": os.environ.get(NEURON_VISIBLE_CORES),
                    "neuroncores_per_device": first.core_count if first else None,
                    "logical_neuroncore_config": first.logical_core_config if first else None},
         )
@@ -146,6 +161,24 @@ class TorchNeuronBackend(TorchBackend):
             return int(reader()) if reader else None
         except Exception:  # the beta backend may not track allocations
             return None
+
+
+NEURON_VISIBLE_CORES = "NEURON_RT_VISIBLE_CORES"
+
+
+def rank_core(local_rank: int, visible: str) -> int:
+    """The NeuronCore of local rank ``local_rank``: its entry in ``visible``
+    (``NEURON_RT_VISIBLE_CORES`` syntax: "3", "0-3", "0,2,4-5"), or the core
+    with that number when nothing narrows the node's cores."""
+    cores: list[int] = []
+    for part in filter(None, (p.strip() for p in visible.split(","))):
+        low, _, high = part.partition("-")
+        cores.extend(range(int(low), int(high or low) + 1))
+    if not cores:
+        return local_rank
+    if local_rank >= len(cores):
+        raise ValueError(f"local rank {local_rank} has no NeuronCore: {NEURON_VISIBLE_CORES}={visible} names {len(cores)}")
+    return cores[local_rank]
 
 
 def _accelerator_count(torch) -> int | None:

@@ -37,7 +37,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from accelbench.backends import chip_share, cpuinfo, discovery, matmul_precision
-from accelbench.backends.base import Availability, BackendError, DeviceInfo, PreparedStep
+from accelbench.backends.base import (NEURON_ENERGY, TPU_ENERGY, Availability, BackendError, DeviceInfo,
+                                      EnergyMeterChoice, PreparedStep)
 from accelbench.backends.torch_common import TorchBackend, TorchSettings
 from accelbench.harness import fit
 from accelbench.harness.envinfo import package_version
@@ -117,8 +118,8 @@ class TorchXlaBackend(TorchBackend):
                     "FSDP wrappers (XlaFullyShardedDataParallel, SPMD FSDPv2) are not wired into accelbench; "
                     "use shard=none here, or a jax backend for sharded runs on TPU and Trainium")
 
-    def __init__(self, settings: XlaSettings | None = None):
-        super().__init__(settings)
+    def __init__(self, settings: XlaSettings | None = None, device_index: int | None = None):
+        super().__init__(settings, device_index)
         self._pjrt: str | None = None
         self._before_timing: CompileStats | None = None
 
@@ -247,22 +248,24 @@ class TorchXlaBackend(TorchBackend):
             return DeviceInfo(kind=f"AWS Neuron ({first.instance_type or 'unknown instance'})" if first else "AWS Neuron",
                               catalog_key=key, count=1, extra=extra, chip_share=share.share,
                               chip_share_reason=share.reason,
-                              memory_bytes=fit.visible_device_bytes(first.memory_bytes if first else None, share.share))
+                              memory_bytes=fit.visible_device_bytes(first.memory_bytes if first else None, share.share),
+                              energy_meter=NEURON_ENERGY)
         if pjrt == "TPU":
             chips = discovery.tpu_chips()
             extra["tpu_chips"] = chips.count
             share = chip_share.for_tpu(chips.catalog_key, chips.catalog_key)
             return DeviceInfo(kind=f"TPU ({chips.catalog_key or 'PCI ' + str(chips.pci_device_id)})",
                               catalog_key=chips.catalog_key, count=1, extra=extra, chip_share=share.share,
-                              chip_share_reason=share.reason)
+                              chip_share_reason=share.reason, energy_meter=TPU_ENERGY)
         if pjrt == "CUDA":
             gpus = discovery.nvidia_gpus()
             name = gpus[0].name if gpus else "CUDA GPU"
             return DeviceInfo(kind=name, catalog_key=discovery.gpu_catalog_key(name), count=1,
                               memory_bytes=gpus[0].memory_bytes if gpus else None,
-                              driver=gpus[0].driver if gpus else None, extra=extra)
+                              driver=gpus[0].driver if gpus else None, extra=extra,
+                              energy_meter=EnergyMeterChoice.none("PJRT names no GPU UUID to open NVML by"))
         return DeviceInfo(kind=cpuinfo.cpu_model(), catalog_key=None, count=1,
-                          memory_bytes=cpuinfo.memory_bytes(), extra=extra)
+                          memory_bytes=cpuinfo.memory_bytes(), extra=extra, energy_meter=EnergyMeterChoice.rapl())
 
     def peak_memory_bytes(self) -> int | None:
         if self.pjrt_device == "CPU":

@@ -79,10 +79,10 @@ def build_parser() -> Parser:
                    help="run cases even when the kernel's memory estimate exceeds the memory available "
                         "(default: off, such cases are recorded skipped)")
     _add_pricing_arguments(r)
-    from accelbench.harness.distributed import add_layout_arguments  # --nproc, --nnodes, ...: data-parallel runs
+    from accelbench.harness.launch.layout_checks import add_layout_arguments  # --nproc, --nnodes, ...: data-parallel runs
 
     add_layout_arguments(r)
-    for action in r._actions:  # the layout options live in harness/distributed.py; say their defaults here
+    for action in r._actions:  # the layout options live in harness/launch/layout_checks.py; say their defaults here
         if action.help and "default" not in action.help:
             action.help += " (default: none)" if action.default is None else f" (default: {action.default})"
 
@@ -202,7 +202,8 @@ def cmd_env(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from accelbench.harness import distributed, history, planfile, preflight, runner
+    from accelbench.harness import history, planfile, preflight, runner
+    from accelbench.harness.launch.layout_checks import layout_from_args
 
     preflight.check_run_flags(args)
     run_id = history.new_run_id()
@@ -218,7 +219,7 @@ def cmd_run(args) -> int:
             history_root, args.out = history.RESULTS_ROOT, str(history.RESULTS_ROOT / run_id)
     out, cases = planfile.resolve_run(args)
     cases = _with_pricing(cases, args)
-    cases = distributed.layout_from_args(cases, args)
+    cases = layout_from_args(cases, args)
     if args.dry_run:  # before anything is written (accelbench.harness.dryrun)
         from accelbench.harness import dryrun
 

@@ -66,7 +66,7 @@ def describe(cases: list[Case], folder: Path, resume: bool) -> str:
     lines = [f"dry run: {len(cases)} case(s) into {folder}/ (nothing is run or written)"]
     for i, e in enumerate(estimates, 1):
         shard = sharding.shard_strategy(e.case)
-        devices = e.case.nproc * e.case.nnodes
+        devices = e.case.layout.devices
         memory = "no memory estimate" if e.device_memory_gib is None else f"{e.device_memory_gib:.1f} GiB per device"
         layout = f"{devices} device(s), shard={shard}" if devices > 1 else "1 device"
         when = {"done": "done (ok record; --resume skips it)", "earlier record": f"{e.seconds / 60:.1f} min (earlier record)",

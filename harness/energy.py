@@ -16,6 +16,10 @@ A meter is started just before the timed repeats and stopped right after them
 * Anything else (Neuron exposes power only as a percentage in sysfs, TPUs
   expose nothing to the VM): not measured, with the reason. Never guessed.
 
+Which of these covers a case's device is the backend's choice
+(``DeviceInfo.energy_meter``: torch-cuda names the UUID of the GPU it runs
+on, CPU backends name RAPL); this module only opens and reads the counter.
+
 joules/token = joules ÷ (tokens_per_step × timed steps); average watts =
 joules ÷ seconds of the window.
 """
@@ -103,12 +107,15 @@ class NotMeasured(Meter):
 
 # ------------------------------------------------------------------------ NVML
 class NvmlMeter(Meter):
-    """Board energy of the given NVML device indices over the window."""
+    """Board energy of the given GPUs over the window. A GPU is named by its
+    UUID (what the backend resolved for the device it runs on: NVML numbers
+    GPUs its own way, which CUDA_VISIBLE_DEVICES does not follow) or, for a
+    caller that knows NVML's numbering, by NVML index."""
 
-    def __init__(self, indices: list[int], nvml=None, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, devices: list[str | int], nvml=None, clock: Callable[[], float] = time.monotonic,
                  interval_s: float = POWER_SAMPLE_INTERVAL_S):
         super().__init__(clock)
-        self.indices = list(indices)
+        self.indices = list(devices)
         self._nvml = nvml
         self.interval_s = interval_s
 
@@ -121,7 +128,8 @@ class NvmlMeter(Meter):
                 raise RuntimeError("pynvml is not installed (pip install nvidia-ml-py)") from None
         self.nvml = nvml
         nvml.nvmlInit()
-        self.handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in self.indices]
+        self.handles = [nvml.nvmlDeviceGetHandleByUUID(d) if isinstance(d, str) else nvml.nvmlDeviceGetHandleByIndex(d)
+                        for d in self.indices]
         self.names = [_text(nvml.nvmlDeviceGetName(h)) for h in self.handles]
         try:
             self.counter_start = [nvml.nvmlDeviceGetTotalEnergyConsumption(h) for h in self.handles]
@@ -227,33 +235,16 @@ class RaplMeter(Meter):
 
 
 # ------------------------------------------------------------------------ choice
-def nvml_indices(count: int, environ=os.environ) -> list[int]:
-    """NVML numbers GPUs physically; CUDA_VISIBLE_DEVICES may renumber them.
-    Numeric entries map through; otherwise the first ``count`` indices."""
-    visible = environ.get("CUDA_VISIBLE_DEVICES", "").strip()
-    if visible:
-        parts = [p.strip() for p in visible.split(",") if p.strip()]
-        if all(p.isdigit() for p in parts):
-            return [int(p) for p in parts[:count]]
-    return list(range(count))
-
-
-def meter_for(backend_name: str, vendor: str | None, device_count: int, extra: dict | None = None,
-              rapl_root: str | os.PathLike = RAPL_ROOT) -> Meter:
-    """The meter for a case's device: NVML for NVIDIA chips, RAPL for CPU
-    backends, otherwise "not measured" with the reason."""
-    extra = extra or {}
-    if vendor == "nvidia":
-        return NvmlMeter(extra.get("nvml_indices") or nvml_indices(device_count))
-    if extra.get("platform") == "cpu" or backend_name.endswith("-cpu"):
+def meter_for(choice, rapl_root: str | os.PathLike = RAPL_ROOT, nvml=None) -> Meter:
+    """The meter a backend chose for its device (``DeviceInfo.energy_meter``,
+    a ``backends.base.EnergyMeterChoice``): NVML by the GPUs' UUIDs, RAPL over
+    the host's packages, or "not measured" with the backend's reason."""
+    if choice.method == "nvml" and choice.devices:
+        return NvmlMeter(list(choice.devices), nvml=nvml)
+    if choice.method == "rapl":
         zones, why = rapl_zones(rapl_root)
         return RaplMeter(zones) if zones else NotMeasured(f"not measured: {why}")
-    reasons = {
-        "aws": "not measured: Neuron exposes device power only as a percentage in sysfs, not in watts or joules",
-        "google": "not measured: Cloud TPU VMs expose no power or energy counter",
-        "amd": "not measured: no ROCm SMI energy reader yet",
-    }
-    return NotMeasured(reasons.get(vendor or "", f"not measured: no energy counter known for backend '{backend_name}'"))
+    return NotMeasured(choice.reason or "not measured")
 
 
 def with_energy(metrics: MetricsPart, reading: EnergyReading, tokens_per_step: int | None, timed_steps: int) -> MetricsPart:
@@ -263,18 +254,3 @@ def with_energy(metrics: MetricsPart, reading: EnergyReading, tokens_per_step: i
     if reading.joules is not None and tokens_per_step and timed_steps:
         out.joules_per_token = reading.joules / (tokens_per_step * timed_steps)
     return out
-
-
-def meter_for_backend(backend_part, rapl_root: str | os.PathLike = RAPL_ROOT) -> Meter:
-    """``meter_for`` from a record's backend part (vendor from the device catalog)."""
-    from accelbench.harness.catalog import CatalogError, load_devices
-
-    vendor = None
-    if backend_part.device_catalog_key:
-        try:
-            spec = load_devices().get(backend_part.device_catalog_key)
-        except CatalogError as exc:
-            return NotMeasured(f"not measured: {exc}")
-        vendor = spec.vendor if spec else None
-    extra = (backend_part.info or {}).get("device", {})
-    return meter_for(backend_part.name, vendor, backend_part.device_count, extra, rapl_root)

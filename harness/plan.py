@@ -22,6 +22,7 @@ from typing import Any
 from accelbench import backends
 from accelbench import kernels
 from accelbench.backends.base import BackendError
+from accelbench.harness.layout import LAYOUT_FIELDS, Layout
 from accelbench.kernels.base import KernelError
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
@@ -102,13 +103,8 @@ class Case:
     chips_per_instance: int | None = None
     """How the worker prices the case (``--instance`` / ``--usd-per-hour`` / ``--prices`` / ``--chips-per-instance``;
     see accelbench.harness.cost)."""
-    nproc: int = 1
-    nnodes: int = 1
-    node_rank: int = 0
-    master_addr: str = ""
-    master_port: int = 0
-    rdzv_endpoint: str = ""
-    """Data parallelism over nproc devices per node × nnodes nodes (``--nproc`` ...; see accelbench.harness.distributed)."""
+    layout: Layout = Layout()
+    """Where the case runs: one device, or data-parallel over nproc × nnodes (``--nproc`` ...; accelbench.harness.launch)."""
 
     @property
     def case_id(self) -> str:
@@ -117,14 +113,14 @@ class Case:
         if self.kernel_settings or self.backend_settings:
             blob = json.dumps([self.kernel_settings, self.backend_settings], sort_keys=True)
             settings_hash = hashlib.sha256(blob.encode()).hexdigest()[:8]
-        return str(CaseId(self.kernel, self.preset, self.backend, settings_hash, self.nproc, self.nnodes))
+        return str(CaseId(self.kernel, self.preset, self.backend, settings_hash, self.layout.nproc,
+                          self.layout.nnodes))
 
     @property
     def label(self) -> str:
         extra = {**self.kernel_settings, **self.backend_settings}
         suffix = " " + " ".join(f"{k}={v}" for k, v in sorted(extra.items())) if extra else ""
-        if self.nproc * self.nnodes > 1:
-            suffix += f" nproc={self.nproc}" + (f" nnodes={self.nnodes}" if self.nnodes > 1 else "")
+        suffix += self.layout.label_suffix
         return f"{self.kernel}:{self.preset} on {self.backend}{suffix}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -132,7 +128,13 @@ class Case:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Case":
-        return cls(**data)
+        """A case as ``to_dict`` wrote it; the flat layout fields of plan files
+        written before ``layout`` was its own object (``nproc``, ``nnodes``, ...
+        beside ``kernel``) still load."""
+        data = dict(data)
+        flat = {name: data.pop(name) for name in LAYOUT_FIELDS if name in data}
+        layout = data.pop("layout", None) or {}
+        return cls(**data, layout=Layout(**{**layout, **flat}))
 
 
 # ----------------------------------------------------------------- --set values
@@ -374,7 +376,7 @@ def build_plan(
                     warmup=_first(warmup, loaded and loaded.warmup, DEFAULT_WARMUP),
                     repeats=_first(repeats, loaded and loaded.repeats, DEFAULT_REPEATS),
                     timeout_s=float(_first(timeout, loaded and loaded.timeout, default_timeout(preset, kernel))),
-                    nproc=(loaded.nproc if loaded and loaded.nproc else 1),
+                    layout=Layout(nproc=loaded.nproc if loaded and loaded.nproc else 1),
                 )
             )
     seen: set[str] = set()

@@ -23,12 +23,14 @@ from typing import Any
 from accelbench import backends
 from accelbench import kernels
 from accelbench.backends.base import BackendError
+from accelbench.harness.layout import LAYOUT_FIELDS, Layout
 from accelbench.harness.plan import Case, PlanError, field_types
 from accelbench.harness.records import PLAN_FILE, PLAN_SCHEMA, write_atomic
 from accelbench.kernels.base import KernelError
 
 CASE_FIELDS = {f.name: f for f in dataclasses.fields(Case)}
 CASE_TYPES = typing.get_type_hints(Case)
+LAYOUT_TYPES = typing.get_type_hints(Layout)
 REQUIRED_FIELDS = ("kernel", "preset", "backend")
 AT_LEAST_ONE = frozenset({"steps", "repeats", "nproc", "nnodes"})
 """Integer fields of a case that count something done at least once; the other integers must be >= 0."""
@@ -86,14 +88,21 @@ def _checked_case(path: Path, index: int, item: Any) -> Case:
     where = f"{path}: case {index}"
     if not isinstance(item, dict):
         raise PlanError(f"{where}: expected an object with {', '.join(REQUIRED_FIELDS)}")
-    unknown = sorted(set(item) - set(CASE_FIELDS))
+    unknown = sorted(set(item) - set(CASE_FIELDS) - set(LAYOUT_FIELDS))  # flat layout fields: plan files before Case.layout
     if unknown:
         raise PlanError(f"{where}: unknown field {unknown[0]!r}; accepted: {', '.join(CASE_FIELDS)}")
     for name in REQUIRED_FIELDS:
         if not isinstance(item.get(name), str):
             raise PlanError(f"{where}: field '{name}' missing or not a string")
-    for name, value in item.items():
-        problem = _field_problem(name, value)
+    layout = item.get("layout", {})
+    if not isinstance(layout, dict):
+        raise PlanError(f"{where}: field 'layout' must be an object")
+    unknown = sorted(set(layout) - set(LAYOUT_FIELDS))
+    if unknown:
+        raise PlanError(f"{where}: unknown layout field {unknown[0]!r}; accepted: {', '.join(LAYOUT_FIELDS)}")
+    fields = [(n, v, LAYOUT_TYPES[n] if n in LAYOUT_FIELDS else CASE_TYPES[n]) for n, v in item.items() if n != "layout"]
+    for name, value, kind in fields + [(n, v, LAYOUT_TYPES[n]) for n, v in layout.items()]:
+        problem = _field_problem(name, value, kind)
         if problem:
             raise PlanError(f"{where}: field '{name}' {problem}")
     case = Case.from_dict(item)
@@ -143,9 +152,8 @@ def resolve_run(args) -> tuple[Path, list[Case]]:
     return out, cases
 
 
-def _field_problem(name: str, value: Any) -> str | None:
-    """What is wrong with one field of a stored case, by the type ``Case`` declares, or None."""
-    kind = CASE_TYPES[name]
+def _field_problem(name: str, value: Any, kind) -> str | None:
+    """What is wrong with one field of a stored case, by the type ``Case`` (or its ``Layout``) declares, or None."""
     options = [a for a in typing.get_args(kind) if a is not type(None)]
     if options and len(options) < len(typing.get_args(kind)):  # X | None
         if value is None:

@@ -9,18 +9,21 @@ does. Without any ``--accelbench-*`` option the plugin adds nothing. It is
 registered through the entry-point group ``pytest11``, so installing
 accelbench is enough; ``-p no:accelbench`` turns it off.
 
-Why ``benchmark.pedantic``: pytest-benchmark's default mode reads a
-wall-clock timer around a callable it calibrates into loops, and a device
-that runs asynchronously returns from a launch long before the work is done,
-so that timer measures the launch. Here the timing policy of ``accelbench
-run`` applies (``harness.timing``): each round is a window of ``--accelbench-steps``
-steps whose last call also runs the backend's completion fence
-(``Backend.fence``), with ``iterations`` = the window's steps, so
-pytest-benchmark's per-iteration time is window ÷ steps; rounds = windows
-(the plan's repeats). After the last round the fence audit reads the outputs
-back and fails the test when the fence did not wait. Compilation
-(preparation plus the first, fenced step) happens before the timed rounds and
-is reported apart in ``extra_info["compile_s"]``.
+Each case runs the measurement core (``harness.measure.run_case``), the
+same phases as ``accelbench run``, with one seam changed: the timer is
+``benchmark.pedantic`` (``PedanticTimer``). pytest-benchmark's default mode
+reads a wall-clock timer around a callable it calibrates into loops, and a
+device that runs asynchronously returns from a launch long before the work
+is done, so that timer measures the launch. Here each round launches one
+step *and* calls the backend's completion fence (``Backend.fence``), so every
+round pytest-benchmark times is one finished step, and the record's
+``backend.fence`` says so. Compilation, numerics and warm-up happen before
+the timed rounds, as in ``accelbench run``.
+
+The whole result record (``record.to_dict()``, schema ``accelbench.result/1``)
+goes into ``extra_info["record"]``, so ``accelbench report`` reads
+``--benchmark-json`` files as it reads results folders
+(``reports/pytest_benchmark.py`` unwraps it).
 
 Unlike ``accelbench run``, cases run inside the pytest process (pytest-benchmark
 times in-process), so a crash in one case ends the session. torch and JAX are
@@ -30,8 +33,7 @@ imported only when a case runs, never at pytest start-up.
 from __future__ import annotations
 
 import dataclasses
-import math
-import time
+import uuid
 from typing import Any
 
 import pytest
@@ -40,6 +42,8 @@ from accelbench.harness.plan import DEFAULT_REPEATS, DEFAULT_STEPS, DEFAULT_WARM
 from accelbench.reports.pytest_benchmark import PLUGIN_SCHEMA as EXTRA_INFO_SCHEMA  # marks extra_info as ours
 
 MARKER = "accelbench"
+RUN_ID = pytest.StashKey[str]()
+"""One run id for every case of a pytest session, as `accelbench run` gives one per run."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -53,12 +57,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--accelbench-set", action="append", default=[], metavar="KEY=VALUE",
                     help="kernel or backend setting, as `accelbench run --set`")
     group.addoption("--accelbench-steps", type=int, metavar="N",
-                    help=f"steps per timed round (a window with one fence; {DEFAULT_REPEATS} rounds; default {DEFAULT_STEPS})")
+                    help=f"timed rounds per repeat (rounds = steps × repeats; default {DEFAULT_STEPS} × {DEFAULT_REPEATS})")
     group.addoption("--accelbench-warmup", type=int, metavar="N",
-                    help=f"untimed warm-up after compilation: one round of steps when above 0 (default {DEFAULT_WARMUP})")
+                    help=f"untimed warm-up rounds after compilation (default {DEFAULT_WARMUP})")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.stash[RUN_ID] = f"pytest-{uuid.uuid4().hex[:12]}"
     config.addinivalue_line("markers", f"{MARKER}: an accelbench kernel × backend case added by --accelbench-* options")
 
 
@@ -125,115 +130,67 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 def _accelbench_case(benchmark, request) -> None:
-    run_case(request.node.accelbench_case, benchmark)
+    run_case(request.node.accelbench_case, benchmark, request.config.stash[RUN_ID])
 
 
 # ------------------------------------------------------------------- one case
-def run_case(case: Case, benchmark) -> dict[str, Any]:
-    """Prepare, compile, check and time one case with ``benchmark.pedantic``;
-    returns the ``extra_info`` it set."""
+class PedanticTimer:
+    """The measurement core's timer under pytest (``harness.measure.Timer``):
+    the timing policy of ``accelbench run`` (``harness.timing``) in
+    ``benchmark.pedantic`` rounds: each round is a window of ``steps`` steps
+    (``iterations`` = steps) whose last step is followed by the backend's
+    fence, so pytest-benchmark's per-iteration time is window ÷ steps; then
+    the same fence audit."""
+
+    def __init__(self, benchmark):
+        self.benchmark = benchmark
+
+    def fence_text(self, backend) -> str:
+        from accelbench.harness.measure import fence_call
+
+        return (f"pytest-benchmark pedantic rounds, each a window of steps (iterations = steps) closed by the "
+                f"backend's fence [{fence_call(backend)}] after its last step, before pytest-benchmark reads its clock")
+
+    def time(self, backend, prepared, case: Case, timing_part, checkpoint) -> Any:
+        from accelbench.harness import timing
+
+        policy = timing.policy_for(case)
+        checkpoint("timed steps (benchmark.pedantic)")
+        outputs = self.benchmark.pedantic(timing.windowed_target(backend, prepared, policy.steps_per_window),
+                                          rounds=policy.windows, warmup_rounds=0, iterations=policy.steps_per_window)
+        if self.benchmark.stats is not None:  # None under --benchmark-disable: nothing was timed
+            timing_part.policy = policy.describe()
+            timing_part.samples_s.extend(self.benchmark.stats.stats.data)  # per iteration: window ÷ steps
+        return outputs
+
+    def audit(self, backend, prepared, outputs, case: Case, timing_part, confirm: bool) -> Any:
+        from accelbench.harness import timing
+
+        k = timing.policy_for(case).steps_per_window
+        timing_part.fence_audit, outputs = timing.confirmed_audit(backend, prepared, outputs,
+                                                                  max(timing_part.samples_s) * k, k, confirm)
+        return outputs
+
+
+def run_case(case: Case, benchmark, run_id: str | None = None) -> dict[str, Any]:
+    """Measure one case through the measurement core with ``benchmark.pedantic``
+    as the timer; returns the ``extra_info`` it set (the whole record)."""
     from accelbench import backends
-    from accelbench import kernels
-    from accelbench.harness import numerics, timing
+    from accelbench.harness.measure import run_case as measure
 
     availability = backends.availability(case.backend)
     if not availability.ok:
         pytest.skip(f"backend {case.backend} unavailable: {availability.reason}")
-    kernel = kernels.get(case.kernel)
-    cfg = kernel.config(case.preset, case.kernel_settings)
-    backend_cls = backends.get_class(case.backend)
-    backend = backend_cls(backend_cls.settings_cls(**case.backend_settings))
-    device = backend.device_info()
-    info = benchmark.extra_info
-    info.update(case_facts(case, kernel, cfg, backend, device))
     benchmark.group = f"{case.kernel}:{case.preset}"
-
-    state = kernel.make_state(cfg)
-    t0 = time.perf_counter()
-    prepared = backend.prepare(kernel, cfg, state)
-    outputs = prepared.step()
-    backend.fence(outputs)
-    info["compile_s"] = time.perf_counter() - t0
-    info["loss_first"] = _loss(backend, outputs)
-    outputs, result = numerics.check_prepared(kernel, cfg, state, case.preset, prepared, backend.fence, outputs,
-                                              backend.precision, lambda out: _loss(backend, out))
-    if result is not None:
-        info.update(numerics_reference=result.reference, numerics_max_rel_err=result.max_rel_err,
-                    numerics_passed=result.passed)
-
-    policy = timing.policy_for(case)  # rounds are windows of k steps, one fence each (harness.timing)
-    outputs = benchmark.pedantic(timing.windowed_target(backend, prepared, policy.steps_per_window),
-                                 rounds=policy.windows, warmup_rounds=min(case.warmup, 1),
-                                 iterations=policy.steps_per_window)
-    if benchmark.stats is not None:  # the fence audit, right after the last window
-        info["fence_audit"], outputs = timing.confirmed_audit(
-            backend, prepared, outputs, benchmark.stats.stats.max * policy.steps_per_window, policy.steps_per_window)
-        info["timing_policy"] = policy.describe()
-    info["loss_last"] = _loss(backend, outputs)
-    info["peak_mem_bytes"] = backend.peak_memory_bytes()
-    if benchmark.stats is not None:  # None under --benchmark-disable
-        info.update(step_metrics(info, benchmark.stats.stats.median))
-
-    for name in ("loss_first", "loss_last"):
-        if info[name] is not None and not math.isfinite(info[name]):
-            pytest.fail(f"{case.label}: the {name.split('_')[1]} loss is {info[name]}")
-    if info.get("fence_audit") and not info["fence_audit"]["passed"]:
-        pytest.fail(f"{case.label}: {timing.fence_message(backend.fence_description, info['fence_audit'])}")
-    if info.get("metric_errors"):
-        pytest.fail(f"{case.label}: {'; '.join(info['metric_errors'])}")
-    if info.get("numerics_passed") is False:
-        pytest.fail(f"{case.label}: differs from the {info['numerics_reference']} reference by "
-                    f"{info['numerics_max_rel_err']:.3g} (relative norm)")
+    record = measure(case, run_id or uuid.uuid4().hex[:12], timer=PedanticTimer(benchmark))
+    record.env["runner"] = "pytest-benchmark"
+    info = benchmark.extra_info
+    info.update({"accelbench": EXTRA_INFO_SCHEMA, "case_id": case.case_id, "record": record.to_dict()})
+    if record.status == "failed":
+        pytest.fail(f"{case.label}: {record.error['type']}: {record.error['message']}")
+    if record.metrics.errors:  # e.g. an MFU over 100%: the FLOP count or the fence is wrong
+        pytest.fail(f"{case.label}: {'; '.join(record.metrics.errors)}")
     return dict(info)
 
 
-def case_facts(case: Case, kernel, cfg, backend, device) -> dict[str, Any]:
-    """What the case is, in flat JSON-friendly keys (``extra_info``)."""
-    return {
-        "accelbench": EXTRA_INFO_SCHEMA,
-        "case_id": case.case_id,
-        "kernel": case.kernel,
-        "preset": case.preset,
-        "config": dataclasses.asdict(cfg),
-        "backend": backend.name,
-        "framework": backend.framework,
-        "device": device.kind,
-        "device_catalog_key": device.catalog_key,
-        "device_count": device.count,
-        "chip_share": device.chip_share,  # MFU is per physical chip: device_count x chip_share chips
-        "precision": backend.precision,
-        "fence": backend.fence_description,
-        "backend_settings": dataclasses.asdict(backend.settings),
-        "flop_convention": kernel.flop_convention,
-        "flops_per_step": kernel.flops_per_step(cfg),
-        "bytes_per_step": kernel.bytes_per_step(cfg, backend.precision),
-        "tokens_per_step": kernel.tokens_per_step(cfg),
-        "warmup_rounds": min(case.warmup, 1),
-        "rounds": case.repeats,
-        "steps_per_round": case.steps,
-    }
-
-
-def step_metrics(info: dict[str, Any], median_s: float) -> dict[str, Any]:
-    """tokens/s, TFLOP/s and bandwidth from the median fenced round, and MFU
-    against the device catalog's dense peak where the catalog knows the device
-    (``harness.metrics`` holds the formulas and their sources)."""
-    from accelbench.harness import catalog, metrics
-
-    m = metrics.throughput(info["flops_per_step"], info["bytes_per_step"], info["tokens_per_step"], median_s)
-    key = info["device_catalog_key"]
-    device = catalog.load_devices().get(key) if key else None
-    m = metrics.with_device_utilization(m, device, info["precision"], info["device_count"] * info.get("chip_share", 1.0),
-                                        info["flop_convention"], info["device"])
-    return {"median_step_s": median_s, "tokens_per_s": m.tokens_per_s, "tflops": m.tflops, "mfu": m.mfu,
-            "mfu_basis": m.mfu_basis, "hbm_tbps": m.hbm_tbps, "hbm_util": m.hbm_util,
-            "metric_errors": list(m.errors)}
-
-
-def _loss(backend, outputs) -> float | None:
-    if isinstance(outputs, dict) and "loss" in outputs:
-        return backend.to_scalar(outputs["loss"])
-    return None
-
-
-__all__ = ["EXTRA_INFO_SCHEMA", "MARKER", "run_case", "plan_cases", "step_metrics"]
+__all__ = ["EXTRA_INFO_SCHEMA", "MARKER", "PedanticTimer", "run_case", "plan_cases"]

@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from accelbench import backends
-from accelbench.harness import distributed, fit, progress, sharding
+from accelbench.harness import fit, progress, scaling, sharding
+from accelbench.harness.launch import case_command
 from accelbench.harness.plan import Case
 from accelbench.harness.planfile import write_plan
 from accelbench.harness.records import RecordError, ResultRecord, load_record, write_atomic, write_record
@@ -209,7 +210,7 @@ def run_one(case: Case, path: Path, run_id: str, on_event: Callable[[dict], None
         if failure is not None:
             data = _failed_record(case, run_id, Path(str(fresh) + SNAPSHOT_SUFFIX), failure)
         data["wall_s"] = time.perf_counter() - start
-        distributed.annotate_scaling(data, path.parent)
+        scaling.annotate_scaling(data, path.parent)
         write_atomic(path, data)
     return CaseOutcome(case, path, data["status"], data, time.perf_counter() - start)
 
@@ -273,7 +274,7 @@ def _failed_record(case: Case, run_id: str, snapshot: Path, failure: dict) -> di
 def _run_process(case: Case, case_file: Path, record_file: Path, run_id: str,
                  on_event: Callable[[dict], None] | None = None) -> dict | None:
     """Run the worker; None when it exited cleanly, else the failure to record."""
-    cmd = distributed.worker_command(case, case_file, record_file, run_id)  # the plain worker, or the data-parallel launcher
+    cmd = case_command(case, case_file, record_file, run_id)  # the case's launcher: one process, torchrun or a JAX mesh
     env = {**os.environ, PARENT_PID_VAR: str(os.getpid())}
     events = Path(str(record_file) + progress.EVENTS_SUFFIX) if on_event else None
     if events is not None:

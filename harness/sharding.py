@@ -85,7 +85,7 @@ def case_device_memory(case) -> DeviceMemory | None:
     cfg = kernel.config(case.preset, case.kernel_settings)
     backend_cls = backends.get_class(case.backend)
     precision = case.backend_settings.get("precision") or backend_cls.default_precision
-    devices = case.nproc * case.nnodes
+    devices = case.layout.devices
     if devices > 1 and not isinstance(getattr(cfg, "batch", None), int):
         return None
     return device_memory(kernel, cfg, precision, devices, shard_strategy(case))
@@ -95,7 +95,7 @@ def host_memory_bytes(case) -> float | None:
     """What a case of a host-memory backend (torch-cpu, jax-cpu) needs from
     this host: every local device's share (they are all this host's memory)."""
     memory = case_device_memory(case)
-    return None if memory is None else memory.total_bytes * case.nproc
+    return None if memory is None else memory.total_bytes * case.layout.nproc
 
 
 def record_info(strategy: str, devices: int, sharded: dict) -> dict:

@@ -1,4 +1,4 @@
-"""Data-parallel cases: ``accelbench run --nproc N`` (accelbench.harness.distributed, accelbench.backends.data_parallel).
+"""Data-parallel cases: ``accelbench run --nproc N`` (accelbench.harness.launch, accelbench.backends.data_parallel).
 
 The default tier checks the plan, the commands, the batch split, the scaling
 and failure bookkeeping without starting a distributed run; the tests marked
@@ -20,16 +20,20 @@ import pytest
 
 from accelbench import kernels
 from accelbench.backends.data_parallel import shard_rows
-from accelbench.harness import distributed
+from accelbench.harness.launch import case_command, forensics
+from accelbench.harness.launch.layout_checks import with_layout
+from accelbench.harness.launch.torchrun import TorchrunLauncher
+from accelbench.harness.layout import Layout
 from accelbench.kernels.precision import policy
 from accelbench.harness.plan import Case
+from accelbench.harness.scaling import annotate_scaling
 from accelbench.harness.records import BackendPart, KernelPart, MetricsPart, ResultRecord, load_record, write_record
 
 FP32 = policy("fp32").tolerance
 
 
 def test_importing_the_distributed_modules_imports_no_framework():
-    code = ("import sys, accelbench.harness.distributed, accelbench.backends.data_parallel;"
+    code = ("import sys, accelbench.harness.launch, accelbench.harness.launch.__main__, accelbench.backends.data_parallel;"
             "bad=[m for m in ('torch','jax','jaxlib') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -53,17 +57,36 @@ def test_bad_layouts_are_one_line_and_exit_2(cli, tmp_path, args, needle):
 
 def test_layout_changes_the_case_id_and_the_command():
     one = Case("gpt2", "tiny", "torch-cpu")
-    [two] = distributed.with_layout([one], distributed.Layout(nproc=2))
-    assert (two.nproc, two.case_id, one.case_id) == (2, "gpt2-tiny--torch-cpu--dp2", "gpt2-tiny--torch-cpu")
-    assert distributed.worker_command(one, "c", "r", "id")[1:3] == ["-m", "accelbench.harness.worker"]
-    assert distributed.worker_command(two, "c", "r", "id")[1:4] == ["-m", "accelbench.harness.distributed", "launch"]
-    cmd = distributed.torchrun_command(two, "c", "r", "id")
-    assert "--standalone" in cmd and "--nproc-per-node=2" in cmd and cmd[-5:] == ["accelbench.harness.distributed", "rank", "c", "r", "id"]
+    [two] = with_layout([one], Layout(nproc=2))
+    assert (two.layout.nproc, two.case_id, one.case_id) == (2, "gpt2-tiny--torch-cpu--dp2", "gpt2-tiny--torch-cpu")
+    assert case_command(one, "c", "r", "id")[1:3] == ["-m", "accelbench.harness.worker"]
+    assert case_command(two, "c", "r", "id")[1:4] == ["-m", "accelbench.harness.launch", "torchrun"]
+    jax_two = with_layout([Case("gpt2", "tiny", "jax-cpu")], Layout(nproc=2))[0]
+    assert case_command(jax_two, "c", "r", "id")[1:4] == ["-m", "accelbench.harness.launch", "jaxmesh"]
+    cmd = TorchrunLauncher().torchrun_command(two, "c", "r", "id")
+    assert "--standalone" in cmd and "--nproc-per-node=2" in cmd and cmd[-5:] == ["accelbench.harness.launch", "torchrun-rank", "c", "r", "id"]
     four = Case("gpt2", "tiny", "torch-cpu", kernel_settings={"batch": 4})
-    [multi] = distributed.with_layout([four], distributed.Layout(nproc=2, nnodes=2, node_rank=1, master_addr="10.0.0.1"))
-    cmd = distributed.torchrun_command(multi, "c", "r", "id")
+    [multi] = with_layout([four], Layout(nproc=2, nnodes=2, node_rank=1, master_addr="10.0.0.1"))
+    cmd = TorchrunLauncher().torchrun_command(multi, "c", "r", "id")
     assert {"--nnodes=2", "--node-rank=1", "--master-addr=10.0.0.1", "--master-port=29500"} <= set(cmd)
     assert multi.case_id.endswith("--dp2x2")
+
+
+def test_a_case_holds_its_layout_and_flat_plan_files_still_load(tmp_path):
+    from accelbench.harness.planfile import load_plan, write_plan
+
+    [two] = with_layout([Case("gpt2", "tiny", "torch-cpu")], Layout(nproc=2))
+    assert two.to_dict()["layout"]["nproc"] == 2 and "nproc" not in two.to_dict()
+    write_plan(tmp_path, [two])
+    assert load_plan(tmp_path) == [two]
+    flat = {"kernel": "gpt2", "preset": "tiny", "backend": "torch-cpu", "nproc": 2, "nnodes": 1, "node_rank": 0,
+            "master_addr": "", "master_port": 0, "rdzv_endpoint": ""}  # a plan.json written before Case.layout
+    (tmp_path / "plan.json").write_text(json.dumps({"schema": "accelbench.plan/1", "cases": [flat]}))
+    assert load_plan(tmp_path) == [two]
+    (tmp_path / "plan.json").write_text(json.dumps({"schema": "accelbench.plan/1",
+                                                    "cases": [{**flat, "nproc": 0}]}))
+    with pytest.raises(Exception, match="field 'nproc' must be an integer >= 1"):
+        load_plan(tmp_path)
 
 
 def test_shards_of_the_global_batch_are_its_rows_and_share_the_weights():
@@ -90,15 +113,15 @@ def _record(tmp_path, name, batch, tokens_per_s, parallel=None) -> dict:
 def test_scaling_efficiency_prefers_the_same_per_device_batch(tmp_path):
     parallel = {"devices": 4, "global_batch": 8, "per_device_batch": 2}
     data = _record(tmp_path, "dp4.json", 8, 3000.0, parallel)
-    distributed.annotate_scaling(data, tmp_path)
+    annotate_scaling(data, tmp_path)
     assert data["backend"]["info"]["parallel"]["scaling"]["efficiency"] is None
     _record(tmp_path, "strong.json", 8, 1000.0)
-    distributed.annotate_scaling(data, tmp_path)
+    annotate_scaling(data, tmp_path)
     assert data["backend"]["info"]["parallel"]["scaling"] == {
         "kind": "strong", "baseline": "strong.json", "baseline_tokens_per_s": 1000.0, "efficiency": 0.75}
     _record(tmp_path, "weak.json", 2, 1500.0)
     _record(tmp_path, "other.json", 4, 10.0)  # neither the global nor the per-device batch
-    distributed.annotate_scaling(data, tmp_path)
+    annotate_scaling(data, tmp_path)
     assert data["backend"]["info"]["parallel"]["scaling"]["kind"] == "weak"
     assert data["backend"]["info"]["parallel"]["scaling"]["efficiency"] == pytest.approx(0.5)
 
@@ -119,12 +142,12 @@ Root Cause (first observed failure):
 def test_failure_names_the_rank_that_failed_first(tmp_path):
     (tmp_path / "rank-0.error.json").write_text(json.dumps({"rank": 0, "type": "RuntimeError", "message": "peer gone", "time": 2.0}))
     (tmp_path / "rank-3.error.json").write_text(json.dumps({"rank": 3, "type": "ValueError", "message": "bad", "time": 1.0}))
-    error = distributed.rank_failure(tmp_path, 4, 1, "")
+    error = forensics.rank_failure(tmp_path, 4, 1, "")
     assert error["rank"] == 3 and error["message"].startswith("rank 3 of 4 failed: ValueError: bad; then rank 0")
     (tmp_path / "rank-3.error.json").unlink()
-    error = distributed.rank_failure(tmp_path, 2, 1, TORCHRUN_SUMMARY)  # rank 1 died without a word
+    error = forensics.rank_failure(tmp_path, 2, 1, TORCHRUN_SUMMARY)  # rank 1 died without a word
     assert error["rank"] == 1 and error["message"].startswith("rank 1 of 2 died of SIGKILL")
-    assert distributed.rank_failure(tmp_path / "none", 2, 3, "boom")["type"] == "LaunchFailure"
+    assert forensics.rank_failure(tmp_path / "none", 2, 3, "boom")["type"] == "LaunchFailure"
 
 
 # ------------------------------------------------------------ real runs

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from accelbench.harness import dryrun, sharding
+from accelbench.harness.layout import Layout
 from accelbench.harness.plan import Case
 from accelbench.harness.worker import new_record
 
@@ -19,7 +20,7 @@ def test_dry_run_prints_cases_time_and_cost_and_writes_nothing(cli, tmp_path):
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("dry run: 2 case(s)")
     llama = sharding.case_device_memory(Case("llama", "8b", "torch-cuda", {"batch": 8, "remat": True},
-                                             {"shard": "fsdp"}, nproc=8))
+                                             {"shard": "fsdp"}, layout=Layout(nproc=8)))
     assert f"{llama.total_bytes / 2**30:.1f} GiB per device" in lines[1] and "shard=fsdp" in lines[1]
     assert "≤ 60 min (time limit)" in lines[1] and "≤ 5 min (time limit)" in lines[2]  # 3600 s and tiny's 300 s
     assert "estimated time: 1.08 h" in proc.stdout and "estimated cost: $106.51 at $98.32/h" in proc.stdout

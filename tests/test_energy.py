@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from accelbench.backends.base import NEURON_ENERGY, TPU_ENERGY, EnergyMeterChoice
 from accelbench.harness import energy
 from accelbench.harness.records import MetricsPart
 
+H200_UUID = (Path(__file__).parent / "fixtures" / "nvidia-h200" / "nvidia-smi-L.txt").read_text().split("UUID: ")[1].split(")")[0]
 H200_PROBE = json.loads((Path(__file__).parent / "fixtures" / "nvidia-h200" / "python-probe.json").read_text())["nvml"]
 
 
@@ -57,7 +59,7 @@ def test_rapl_counter_wraparound(tmp_path):
 
 
 def test_rapl_absent_or_unreadable_is_not_measured_with_reason(tmp_path):
-    meter = energy.meter_for("torch-cpu", None, 1, rapl_root=tmp_path / "nothing")
+    meter = energy.meter_for(EnergyMeterChoice.rapl(), rapl_root=tmp_path / "nothing")
     with meter:
         pass
     assert meter.reading.method is None and "does not exist" in meter.reading.reason
@@ -66,7 +68,7 @@ def test_rapl_absent_or_unreadable_is_not_measured_with_reason(tmp_path):
     (zone / "max_energy_range_uj").write_text("100\n")
     zones, why = energy.rapl_zones(tmp_path)
     assert zones == [] and "not readable" in why
-    assert isinstance(energy.meter_for("jax-cpu", None, 1, rapl_root=tmp_path), energy.NotMeasured)
+    assert isinstance(energy.meter_for(EnergyMeterChoice.rapl(), rapl_root=tmp_path), energy.NotMeasured)
 
 
 # ------------------------------------------------------------------ NVML
@@ -90,6 +92,10 @@ class FakeNvml:
 
     def nvmlDeviceGetHandleByIndex(self, i):
         return i
+
+    def nvmlDeviceGetHandleByUUID(self, uuid):
+        self.opened_uuids = getattr(self, "opened_uuids", []) + [uuid]
+        return uuid
 
     def nvmlDeviceGetName(self, handle):
         return H200_PROBE["name"].encode()
@@ -139,19 +145,34 @@ def test_a_failing_meter_never_costs_the_measurement():
 
 @pytest.mark.skipif(importlib.util.find_spec("pynvml") is not None, reason="pynvml is installed here")
 def test_missing_pynvml_is_not_measured_with_reason():
-    meter = energy.meter_for("torch-cuda", "nvidia", 1)
+    meter = energy.meter_for(EnergyMeterChoice.nvml([H200_UUID]))
     with meter:
         pass
     assert "pynvml is not installed" in meter.reading.reason
 
 
-def test_meter_choice_by_device():
-    assert isinstance(energy.meter_for("torch-cuda", "nvidia", 2), energy.NvmlMeter)
-    neuron = energy.meter_for("torch-neuron", "aws", 1)
+def test_the_meter_is_the_one_the_backend_chose():
+    nvml = FakeNvml()
+    meter = energy.meter_for(EnergyMeterChoice.nvml([H200_UUID]), nvml=nvml)
+    with meter:
+        pass
+    assert isinstance(meter, energy.NvmlMeter) and nvml.opened_uuids == [H200_UUID]  # opened by UUID, not by guessed index
+    assert meter.reading.devices == [f"{H200_UUID}: NVIDIA H200"]
+    neuron = energy.meter_for(NEURON_ENERGY)
     assert isinstance(neuron, energy.NotMeasured) and "percentage" in neuron.reason
-    assert "TPU" in energy.meter_for("jax-tpu", "google", 4).reason
-    assert energy.nvml_indices(2, {"CUDA_VISIBLE_DEVICES": "3,5,7"}) == [3, 5]
-    assert energy.nvml_indices(2, {"CUDA_VISIBLE_DEVICES": "GPU-abc"}) == [0, 1]
+    assert "TPU" in energy.meter_for(TPU_ENERGY).reason
+    assert energy.meter_for(EnergyMeterChoice()).reason.startswith("not measured: this backend names no energy counter")
+
+
+def test_backends_choose_their_meter_without_the_harness_guessing_from_names():
+    import inspect
+
+    source = inspect.getsource(energy)
+    assert 'endswith("-cpu")' not in source and "extra.get(" not in source
+    from accelbench import backends
+
+    assert backends.get_class("jax-tpu").energy_meter == TPU_ENERGY
+    assert backends.get_class("jax-neuron").energy_meter == NEURON_ENERGY
 
 
 def test_joules_per_token():

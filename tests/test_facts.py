@@ -19,6 +19,7 @@ import pytest
 
 from accelbench import kernels
 from accelbench.harness import envinfo, records
+from accelbench.harness.layout import Layout
 from accelbench.harness.plan import Case, CaseId
 from accelbench.kernels import precision
 from accelbench.kernels.base import FLOP_CONVENTIONS
@@ -86,10 +87,10 @@ def test_kernel_names_hold_no_dash_so_case_ids_parse():
 
 @pytest.mark.parametrize("case, text", [
     (Case("gpt2", "tiny", "torch-cpu"), "gpt2-tiny--torch-cpu"),
-    (Case("gpt2", "tiny", "torch-cpu", nproc=2), "gpt2-tiny--torch-cpu--dp2"),
-    (Case("gpt2", "124m", "torch-cuda", nproc=8, nnodes=2), "gpt2-124m--torch-cuda--dp2x8"),
+    (Case("gpt2", "tiny", "torch-cpu", layout=Layout(nproc=2)), "gpt2-tiny--torch-cpu--dp2"),
+    (Case("gpt2", "124m", "torch-cuda", layout=Layout(nproc=8, nnodes=2)), "gpt2-124m--torch-cuda--dp2x8"),
     (Case("attention", "8k-d128", "jax-gpu", backend_settings={"jax_attention": "xla"}), None),
-    (Case("cross_entropy", "llama3-8b", "torch-cpu", kernel_settings={"tokens": 8}, nproc=4), None),
+    (Case("cross_entropy", "llama3-8b", "torch-cpu", kernel_settings={"tokens": 8}, layout=Layout(nproc=4)), None),
 ])
 def test_case_id_is_built_and_parsed_by_one_format(case, text):
     if text is not None:
@@ -97,7 +98,7 @@ def test_case_id_is_built_and_parsed_by_one_format(case, text):
     parsed = CaseId.parse(case.case_id)
     assert parsed is not None and str(parsed) == case.case_id
     assert (parsed.kernel, parsed.preset, parsed.backend) == (case.kernel, case.preset, case.backend)
-    assert (parsed.nproc, parsed.nnodes) == (case.nproc, case.nnodes)
+    assert (parsed.nproc, parsed.nnodes) == (case.layout.nproc, case.layout.nnodes)
     assert (parsed.settings_hash is not None) == bool(case.kernel_settings or case.backend_settings)
     assert CaseId.parse(f"out:{case.case_id}") == parsed  # a several-records file's prefix (reports.load)
 

@@ -25,7 +25,7 @@ def test_without_options_the_plugin_adds_nothing(pytester):
     assert "gemm" not in result.stdout.str()
 
 
-def test_gemm_case_writes_accelbench_figures_to_benchmark_json(pytester):
+def test_gemm_case_stores_its_whole_record_in_benchmark_json(pytester):
     (pytester.path / "bench").mkdir()
     out = pytester.path / "bench" / "out.json"
     result = pytester.runpytest_subprocess(*GEMM, f"--benchmark-json={out}", "--benchmark-group-by=param:backend")
@@ -37,28 +37,82 @@ def test_gemm_case_writes_accelbench_figures_to_benchmark_json(pytester):
     assert "benchmark 'backend=torch-cpu'" in result.stdout.str()  # the items carry params, so grouping by them works
     assert entry["name"] == "gemm:tiny[torch-cpu]" and entry["group"] == "gemm:tiny"
     assert entry["stats"]["rounds"] == DEFAULT_REPEATS and entry["stats"]["iterations"] == 3  # windows of 3 steps
-    assert info["fence_audit"]["passed"] is True and info["timing_policy"]["steps_per_window"] == 3
-    assert info["accelbench"] == PLUGIN_SCHEMA
-    assert info["backend"] == "torch-cpu" and info["flop_convention"] == "matmul-exact"
-    assert info["device"] and info["fence"]
-    assert info["numerics_passed"] is True
-    assert info["median_step_s"] == pytest.approx(entry["stats"]["median"])
-    assert info["tflops"] == pytest.approx(info["flops_per_step"] / entry["stats"]["median"] / 1e12)
-    assert info["mfu"] is None  # a CPU has no catalog peak
-    assert info["compile_s"] > 0
-
-    (record,) = records_from_pytest_benchmark(out)
+    assert info["accelbench"] == PLUGIN_SCHEMA and info["case_id"] == "gemm-tiny--torch-cpu"
+    record = info["record"]
+    assert record["timing"]["fence_audit"]["passed"] is True and record["timing"]["policy"]["steps_per_window"] == 3
     assert record["schema"] == SCHEMA and record["status"] == "ok"
-    assert record["kernel"]["name"] == "gemm" and record["backend"]["name"] == "torch-cpu"
-    assert record["timing"]["step_s"]["median"] == entry["stats"]["median"]
-    assert record["metrics"]["tflops"] == info["tflops"]
+    assert record["backend"]["name"] == "torch-cpu" and record["kernel"]["flop_convention"] == "matmul-exact"
+    assert record["numerics"]["passed"] is True and record["timing"]["compile_s"] > 0
+    # the statistics are those of the rounds pytest-benchmark timed: windows, per step
+    assert record["timing"]["step_s"]["median"] == pytest.approx(entry["stats"]["median"])
+    assert record["metrics"]["tflops"] == pytest.approx(record["kernel"]["flops_per_step"] / entry["stats"]["median"] / 1e12)
+    assert record["metrics"]["mfu"] is None  # a CPU has no catalog peak
+    assert record["backend"]["fence"].startswith("pytest-benchmark pedantic rounds")
 
+    assert records_from_pytest_benchmark(out) == [{**record, "_case_id": "gemm-tiny--torch-cpu"}]
     from accelbench.reports import load  # `accelbench report` reads the same file among result records
 
     loaded = load.load_folders([out.parent])
     assert loaded.warnings == [] and len(loaded.records) == 1
     frame = loaded.frame()
-    assert list(frame["case_id"]) == ["gemm-tiny--torch-cpu"] and list(frame["metrics.tflops"]) == [info["tflops"]]
+    assert list(frame["case_id"]) == ["gemm-tiny--torch-cpu"] and list(frame["metrics.tflops"]) == [record["metrics"]["tflops"]]
+
+
+def _report_lines(cli, folder) -> list[str]:
+    proc = cli("report", folder)
+    assert proc.returncode == 0, proc.stderr
+    return [line for line in proc.stdout.splitlines() if "generated" not in line]
+
+
+def _cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def _case_rows(lines: list[str]) -> list[dict[str, str]]:
+    """Every table row of the torch-cpu case, as {column header: cell}."""
+    rows, header = [], None
+    for line in lines:
+        if line.startswith("| case |"):
+            header = _cells(line)
+        elif line.startswith("| torch-cpu |") and header:
+            rows.append(dict(zip(header, _cells(line))))
+    return rows
+
+
+MEASURED = ("tokens/s", "MFU", "$/1M", "step (ms", "TFLOP/s", "peak memory", "compile", "J/token")
+"""Columns whose figures come from the run itself: two runs of one case differ there."""
+
+
+def test_report_over_pytest_json_gives_the_row_accelbench_run_gives(pytester, cli, tmp_path):
+    """``pytest --accelbench-backend torch-cpu --accelbench-kernel gpt2:tiny --benchmark-json out.json``:
+    the record in extra_info renders, through ``accelbench report``, exactly as
+    the same record in a results folder (what ``accelbench run`` writes), and
+    its row has the cells of the row ``accelbench run`` gives for the case,
+    all but the measured figures equal."""
+    bench = pytester.path / "bench"
+    bench.mkdir()
+    args = ["--accelbench-backend", "torch-cpu", "--accelbench-kernel", "gpt2:tiny", "--accelbench-steps", "2",
+            "--accelbench-warmup", "0", "-p", "no:cacheprovider", f"--benchmark-json={bench / 'out.json'}"]
+    pytester.runpytest_subprocess(*args).assert_outcomes(passed=1)
+    (entry,) = json.loads((bench / "out.json").read_text())["benchmarks"]
+    as_results = tmp_path / "as-results"
+    as_results.mkdir()
+    (as_results / f"{entry['extra_info']['case_id']}.json").write_text(json.dumps(entry["extra_info"]["record"]))
+    from_pytest = _report_lines(cli, bench)
+    assert from_pytest[1:] == _report_lines(cli, as_results)[1:]  # line 0 names the folder
+
+    run = tmp_path / "run"
+    proc = cli("run", "--kernel", "gpt2:tiny", "--backend", "torch-cpu", "--out", run, "--quiet",
+               "--steps", "2", "--warmup", "0")
+    assert proc.returncode == 0, proc.stderr
+    from_run = _report_lines(cli, run)
+    mine, theirs = _case_rows(from_pytest), _case_rows(from_run)
+    assert mine and [list(row) for row in mine] == [list(row) for row in theirs]  # the same tables, same columns
+
+    def described(rows):  # the noise flags in "checks" are measured too: two runs differ there
+        return [{k: v.split("; UNSTABLE")[0] for k, v in row.items() if not k.startswith(MEASURED)} for row in rows]
+
+    assert described(mine) == described(theirs)
 
 
 def test_start_up_imports_no_framework_and_the_marker_selects_only_accelbench_cases(pytester):
@@ -104,6 +158,20 @@ def test_converter_rejects_other_files_and_skips_foreign_benchmarks(tmp_path):
     with pytest.raises(RecordError, match="not a pytest-benchmark JSON file"):
         records_from_pytest_benchmark(other)
     foreign = tmp_path / "foreign.json"
-    foreign.write_text(json.dumps({"machine_info": {}, "benchmarks": [{"name": "test_x", "stats": {"median": 1.0},
-                                                                       "extra_info": {}}]}))
+    foreign.write_text(json.dumps({"machine_info": {}, "benchmarks": [
+        {"name": "test_x", "stats": {"median": 1.0}, "extra_info": {}},
+        {"name": "old", "stats": {"median": 1.0}, "extra_info": {"accelbench": "accelbench.pytest-benchmark/1"}}]}))
     assert records_from_pytest_benchmark(foreign) == []
+
+
+def test_the_fence_text_names_the_timer_and_fence_that_ran():
+    """Under pytest, torch-cuda is timed by pedantic rounds fenced with a
+    synchronize, not by its CUDA events: the record must say so."""
+    from accelbench.backends.torch_cuda import TorchCudaBackend
+    from accelbench.harness.measure import BackendTimer
+    from accelbench.harness.pytest_plugin import PedanticTimer
+
+    cuda = TorchCudaBackend()
+    under_pytest = PedanticTimer(benchmark=None).fence_text(cuda)
+    assert "torch.cuda.synchronize(device)" in under_pytest and "CUDA events" not in under_pytest
+    assert "CUDA events" in BackendTimer().fence_text(cuda)  # accelbench run: the backend's own timing

@@ -14,6 +14,7 @@ import pytest
 
 from accelbench import kernels
 from accelbench.harness import sharding
+from accelbench.harness.layout import Layout
 from accelbench.harness.plan import Case
 from accelbench.kernels.precision import policy
 
@@ -37,7 +38,7 @@ def test_bad_shard_settings_are_one_line_and_exit_2(cli, tmp_path, args, needle)
 
 def _case(nproc: int, shard: str, **kernel_settings) -> Case:
     return Case("llama", "8b", "torch-cuda", kernel_settings=kernel_settings,
-                backend_settings={"precision": "bf16", "shard": shard}, nproc=nproc)
+                backend_settings={"precision": "bf16", "shard": shard}, layout=Layout(nproc=nproc))
 
 
 def test_fsdp_divides_the_state_and_keeps_the_per_device_activations():

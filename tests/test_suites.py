@@ -104,7 +104,7 @@ def test_whole_instance_suites_shard_llama_8b_and_fit_each_device(name):
     assert suite.kernels == ["llama:8b", "gpt2:774m"] and suite.settings["shard"] == "fsdp"
     memory_gb = catalog.load_devices()[device].memory_gb
     cases = plan.build_plan(name, [], [], [])
-    assert {c.nproc for c in cases} == {nproc} and len(cases) == 2 * len(backend_names)
+    assert {c.layout.nproc for c in cases} == {nproc} and len(cases) == 2 * len(backend_names)
     for case in cases:
         assert case.backend_settings["shard"] == "fsdp" and case.kernel_settings["batch"] % nproc == 0
         estimate = sharding.case_device_memory(case).total_bytes
@@ -116,7 +116,7 @@ def test_suite_per_kernel_settings_yield_to_set(tmp_path):
     suite.write_text('description = "x"\nkernels = ["llama:tiny", "gpt2:tiny"]\nbackends = ["torch-cpu"]\nnproc = 2\n'
                      '[kernel_settings.llama]\nbatch = 4\n')
     llama, gpt2 = plan.build_plan(str(suite), [], [], [])
-    assert (llama.kernel_settings, gpt2.kernel_settings, llama.nproc) == ({"batch": 4}, {}, 2)
+    assert (llama.kernel_settings, gpt2.kernel_settings, llama.layout.nproc) == ({"batch": 4}, {}, 2)
     llama, _ = plan.build_plan(str(suite), [], [], ["batch=8"])
     assert llama.kernel_settings == {"batch": 8}
     suite.write_text('description = "x"\nkernels = ["gpt2:tiny"]\nbackends = ["torch-cpu"]\n[kernel_settings.llama]\nbatch = 4\n')
@@ -128,10 +128,10 @@ def test_command_line_layout_keeps_the_suite_nproc_it_does_not_give():
     """A multi-node recipe gives --nnodes/--node-rank/--master-addr; the devices per node stay the suite's."""
     from types import SimpleNamespace
 
-    from accelbench.harness import distributed
+    from accelbench.harness.launch.layout_checks import layout_from_args
 
     cases = plan.build_plan("whole-p5", [], ["torch-cuda"], [])
     args = SimpleNamespace(nproc=None, nnodes=2, node_rank=1, master_addr="10.0.0.1", master_port=None, rdzv_endpoint=None)
-    laid = distributed.layout_from_args(cases, args)
-    assert {(c.nproc, c.nnodes, c.node_rank, c.master_addr) for c in laid} == {(8, 2, 1, "10.0.0.1")}
+    laid = layout_from_args(cases, args)
+    assert {(c.layout.nproc, c.layout.nnodes, c.layout.node_rank, c.layout.master_addr) for c in laid} == {(8, 2, 1, "10.0.0.1")}
     assert all(c.case_id.endswith("--dp2x8") for c in laid)

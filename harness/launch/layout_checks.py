@@ -1,0 +1,80 @@
+"""The command line's layout options (``--nproc``, ``--nnodes`` ...) and the
+checks a plan's cases pass before they run on a layout: one-line
+``PlanError``s, nothing started."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from accelbench import backends
+from accelbench import kernels
+from accelbench.harness import sharding
+from accelbench.harness.layout import INTEGER_FIELDS, LAYOUT_FIELDS, Layout
+from accelbench.harness.plan import Case, PlanError
+
+DEFAULT_MASTER_PORT = 29500
+"""torchrun's default ``--master-port``."""
+
+
+def with_layout(cases: list[Case], layout: Layout) -> list[Case]:
+    """The cases set to run on ``layout``; PlanError when one cannot."""
+    _check_fields(layout)
+    for case in cases:
+        if (problem := sharding.check_case(dataclasses.replace(case, layout=layout), layout.devices)) is not None:
+            raise PlanError(problem)
+    if layout.devices == 1:
+        return cases
+    training = [n for n in kernels.names() if kernels.get(n).is_training_step]
+    for case in cases:
+        kernel = kernels.get(case.kernel)
+        if not kernel.is_training_step:
+            raise PlanError(f"--nproc/--nnodes run training steps data-parallel; kernel '{case.kernel}' is not one; "
+                            f"accepted: {', '.join(training)}")
+        framework = backends.get_class(case.backend).framework
+        if framework not in ("torch", "jax"):
+            raise PlanError(f"backend '{case.backend}' ({framework}) has no data-parallel launcher; accepted: torch and jax backends")
+        batch = getattr(kernel.config(case.preset, case.kernel_settings), "batch", None)
+        if not isinstance(batch, int):
+            raise PlanError(f"kernel '{case.kernel}' has no 'batch' setting to split over devices")
+        if batch % layout.devices:
+            raise PlanError(f"the global batch {batch} of {case.kernel}:{case.preset} does not split evenly over "
+                            f"{layout.devices} devices; set --set batch=<a multiple of {layout.devices}>")
+    port = layout.master_port or (DEFAULT_MASTER_PORT if layout.master_addr else 0)
+    return [dataclasses.replace(c, layout=dataclasses.replace(layout, master_port=port)) for c in cases]
+
+
+def _check_fields(layout: Layout) -> None:
+    for name in LAYOUT_FIELDS:
+        value, kind = getattr(layout, name), int if name in INTEGER_FIELDS else str
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise PlanError(f"{name} must be {'an integer' if kind is int else 'a string'}, got {value!r}")
+    for name, value, lowest in (("--nproc", layout.nproc, 1), ("--nnodes", layout.nnodes, 1),
+                                ("--node-rank", layout.node_rank, 0), ("--master-port", layout.master_port, 0)):
+        if value < lowest:
+            raise PlanError(f"{name} must be >= {lowest}, got {value}")
+    if layout.node_rank >= layout.nnodes:
+        raise PlanError(f"--node-rank {layout.node_rank} must be below --nnodes {layout.nnodes}")
+    if layout.master_port > 65535:
+        raise PlanError(f"--master-port must be a TCP port (1-65535), got {layout.master_port}")
+    if layout.nnodes > 1 and not (layout.master_addr or layout.rdzv_endpoint):
+        raise PlanError(f"--nnodes {layout.nnodes} needs --master-addr HOST [--master-port PORT] or --rdzv-endpoint HOST:PORT")
+
+
+def add_layout_arguments(parser) -> None:
+    """``accelbench run``'s data-parallel options (torchrun's names)."""
+    parser.add_argument("--nproc", type=int, metavar="N",
+                        help="run training steps data-parallel over N devices per node; the kernel's batch "
+                             "stays the global batch (torch: torchrun + DDP; jax: a device mesh)")
+    parser.add_argument("--nnodes", type=int, metavar="M", help="nodes in a multi-node run (default 1)")
+    parser.add_argument("--node-rank", type=int, metavar="K", help="this node's index, 0 to M-1")
+    parser.add_argument("--master-addr", metavar="HOST", help="node 0's address (multi-node)")
+    parser.add_argument("--master-port", type=int, metavar="PORT", help=f"node 0's port (default {DEFAULT_MASTER_PORT})")
+    parser.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="torchrun c10d rendezvous instead of master addr/port")
+
+
+def layout_from_args(cases: list[Case], args) -> list[Case]:
+    """Apply the command line's layout to every case, or, when none was given
+    (e.g. ``--resume`` of a stored plan), check each case's own."""
+    given = {k: getattr(args, k) for k in LAYOUT_FIELDS if getattr(args, k, None) is not None}
+    # what the command line leaves out stays the case's own (a suite's nproc under --nnodes/--node-rank)
+    return [with_layout([c], dataclasses.replace(c.layout, **given))[0] for c in cases]

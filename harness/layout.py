@@ -1,0 +1,40 @@
+"""Where a case runs: how many processes (devices) per node and how many
+nodes, and how the nodes meet. A ``Case`` holds one ``Layout``; the
+launchers (``accelbench.harness.launch``) read it. Pure data: no framework,
+no plan checks (those are ``accelbench.harness.launch.layout_checks``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Data parallelism over ``nproc`` devices per node × ``nnodes`` nodes
+    (torchrun's names: ``--nproc`` ... on ``accelbench run``)."""
+
+    nproc: int = 1
+    nnodes: int = 1
+    node_rank: int = 0
+    master_addr: str = ""
+    master_port: int = 0
+    rdzv_endpoint: str = ""
+
+    @property
+    def devices(self) -> int:
+        return self.nproc * self.nnodes
+
+    @property
+    def label_suffix(self) -> str:
+        if self.devices == 1:
+            return ""
+        return f" nproc={self.nproc}" + (f" nnodes={self.nnodes}" if self.nnodes > 1 else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+LAYOUT_FIELDS = tuple(f.name for f in dataclasses.fields(Layout))
+INTEGER_FIELDS = frozenset({"nproc", "nnodes", "node_rank", "master_port"})
