@@ -155,4 +155,6 @@ def test_a_rank_that_steps_with_its_local_gradient_fails_numerics(tmp_path, prec
     record = json.loads(path.read_text())
     print(f"\ntorch-cpu DDP x2 {precision} rank 1 without all-reduce: {record['error']['message'][:160]}")
     assert bad.returncode == 1 and record["status"] == "failed"
-    assert record["error"]["message"].startswith("rank 1 of 2 failed: NumericsMismatch"), record["error"]
+    # Both ranks see the fault (rank 0's global loss drifts too), and which reports first is a race.
+    message = record["error"]["message"]
+    assert "NumericsMismatch" in message and "rank 1" in message, record["error"]
