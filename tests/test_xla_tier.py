@@ -85,9 +85,9 @@ def test_recompiling_steps_are_flagged():
     prepared = PreparedStep(step=step, observe=dict)
     step()
     backend.fence(None)
-    times, outputs = backend.time_steps(prepared, 3)
+    window_s, outputs = backend.time_window(prepared, 3)  # the timed call (harness.timing): 3 steps, one fence
     info = backend.after_timing(prepared)
-    assert len(times) == 3 and all(t > 0 for t in times)
+    assert window_s > 0
     assert info["recompiled_during_timing"] is True
     assert info["xla_compiles_during_timing"] >= 3, info
     assert backend.to_scalar(outputs["loss"]) == float(size["n"] ** 3)
