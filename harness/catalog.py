@@ -87,19 +87,20 @@ class InstancePrice:
 
 
 # --------------------------------------------------------------------- reading
-def _read_toml(path: Path, what: str) -> dict[str, Any]:
+def read_toml(path: Path, what: str, error: type[Exception] = CatalogError) -> dict[str, Any]:
+    """A TOML file of facts or settings, or one ``error`` line naming ``what`` file and why not."""
     try:
         text = Path(path).read_text()
     except OSError as exc:
-        raise CatalogError(f"{what} {path}: cannot read ({exc.strerror or exc})") from None
+        raise error(f"{what} {path}: cannot read ({exc.strerror or exc})") from None
     except UnicodeDecodeError:
-        raise CatalogError(f"{what} {path}: not a text file") from None
+        raise error(f"{what} {path}: not a text file") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise CatalogError(f"{what} {path}: not valid TOML ({exc})") from None
+        raise error(f"{what} {path}: not valid TOML ({exc})") from None
     except RecursionError:
-        raise CatalogError(f"{what} {path}: not valid TOML (nested too deeply)") from None
+        raise error(f"{what} {path}: not valid TOML (nested too deeply)") from None
 
 
 def _table(data: dict, top: str, path: Path, what: str, allow_missing: bool = False) -> dict[str, Any]:
@@ -213,7 +214,7 @@ def _device(path: Path, key: str, raw: Any) -> DeviceSpec:
 def load_devices(path: str | Path = DEVICES_FILE) -> dict[str, DeviceSpec]:
     """Every device of the catalog, by catalog key."""
     path = Path(path)
-    table = _table(_read_toml(path, "device catalog"), "devices", path, "device catalog")
+    table = _table(read_toml(path, "device catalog"), "devices", path, "device catalog")
     return {key: _device(path, key, raw) for key, raw in table.items()}
 
 
@@ -259,11 +260,11 @@ def load_prices(extra_file: str | Path | None = None, builtin: str | Path = PRIC
     devices = load_devices() if devices is None else devices
     builtin = Path(builtin)
     merged: dict[str, tuple[Path, dict]] = {
-        name: (builtin, raw) for name, raw in _table(_read_toml(builtin, "price list"), "instances", builtin, "price list").items()
+        name: (builtin, raw) for name, raw in _table(read_toml(builtin, "price list"), "instances", builtin, "price list").items()
     }
     if extra_file is not None:
         extra = Path(extra_file)
-        table = _table(_read_toml(extra, "price file"), "instances", extra, "price file")
+        table = _table(read_toml(extra, "price file"), "instances", extra, "price file")
         for name, raw in table.items():
             if not isinstance(raw, dict):
                 raise CatalogError(f"{extra}: [instances.\"{name}\"]: must be a table of fields")

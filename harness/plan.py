@@ -13,7 +13,6 @@ import hashlib
 import json
 import math
 import re
-import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -231,14 +230,9 @@ def load_suite(name_or_path: str) -> Suite:
             raise PlanError(
                 f"unknown suite '{name_or_path}'; accepted: {', '.join(builtin_suites())} or a path to a .toml file"
             )
-    try:
-        data = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise PlanError(f"suite file {path}: cannot read ({exc.strerror or exc})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise PlanError(f"suite file {path}: not valid TOML ({exc})") from None
-    except RecursionError:
-        raise PlanError(f"suite file {path}: not valid TOML (nested too deeply)") from None
+    from accelbench.harness.catalog import read_toml
+
+    data = read_toml(path, "suite file", PlanError)
     unknown = sorted(set(data) - SUITE_KEYS)
     if unknown:
         raise PlanError(f"suite file {path}: unknown key '{unknown[0]}'; accepted: {', '.join(sorted(SUITE_KEYS))}")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,12 +129,7 @@ def load_references(path: str | Path = REFERENCES_FILE, devices: dict | None = N
     path = Path(path)
     devices = catalog.load_devices() if devices is None else devices
     prices = catalog.load_prices(devices=devices) if prices is None else prices
-    try:
-        data = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise CatalogError(f"reference file {path}: cannot read ({exc.strerror or exc})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise CatalogError(f"reference file {path}: not valid TOML ({exc})") from None
+    data = catalog.read_toml(path, "reference file")
     unknown = sorted(set(data) - {"references"})
     if unknown:
         raise CatalogError(f"reference file {path}: unknown top-level key '{unknown[0]}'; accepted: [references.NAME]")

@@ -18,3 +18,11 @@ def run_cli(*args, timeout=600, env=None, cwd=None) -> subprocess.CompletedProce
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def assert_one_line_error(returncode: int, stderr: str, needle: str = "") -> str:
+    """Bad input's contract: exit 2 and one line `accelbench: error: ...` (containing ``needle``)."""
+    assert returncode == 2, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("accelbench: error:") and needle in lines[0], stderr
+    return lines[0]

@@ -8,6 +8,7 @@ import json
 import textwrap
 
 import pytest
+from conftest import assert_one_line_error
 
 from accelbench.harness import catalog
 from accelbench.harness.catalog import CatalogError, load_devices, load_prices
@@ -249,11 +250,9 @@ def test_prices_command_lists_instances_and_devices(cli):
 def test_bad_pricing_options_exit_2_before_any_case_runs(cli, tmp_path, args, needles):
     out = tmp_path / "out"
     proc = cli("run", "--kernel", "gpt2:tiny", "--backend", "torch-cpu", "--out", out, *args)
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("accelbench: error:"), proc.stderr
+    line = assert_one_line_error(proc.returncode, proc.stderr)
     for needle in needles:
-        assert needle in lines[0]
+        assert needle in line
     assert not out.exists()
 
 

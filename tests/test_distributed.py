@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_one_line_error
 
 from accelbench import kernels
 from accelbench.backends.data_parallel import shard_rows
@@ -49,9 +50,7 @@ def test_importing_the_distributed_modules_imports_no_framework():
 def test_bad_layouts_are_one_line_and_exit_2(cli, tmp_path, args, needle):
     out_dir = tmp_path / "out"
     proc = cli("run", *args, "--out", out_dir)
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("accelbench: error:") and needle in lines[0], proc.stderr
+    assert_one_line_error(proc.returncode, proc.stderr, needle)
     assert not out_dir.exists()
 
 

@@ -11,6 +11,7 @@ import os
 
 import numpy as np
 import pytest
+from conftest import assert_one_line_error
 
 from accelbench import kernels
 from accelbench.harness import sharding
@@ -30,9 +31,7 @@ FP32 = policy("fp32").tolerance
 def test_bad_shard_settings_are_one_line_and_exit_2(cli, tmp_path, args, needle):
     out_dir = tmp_path / "out"
     proc = cli("run", *args, "--out", out_dir)
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("accelbench: error:") and needle in lines[0], proc.stderr
+    assert_one_line_error(proc.returncode, proc.stderr, needle)
     assert not out_dir.exists()
 
 
