@@ -82,9 +82,6 @@ def build_parser() -> Parser:
     from accelbench.harness.launch.layout_checks import add_layout_arguments  # --nproc, --nnodes, ...: data-parallel runs
 
     add_layout_arguments(r)
-    for action in r._actions:  # the layout options live in harness/launch/layout_checks.py; say their defaults here
-        if action.help and "default" not in action.help:
-            action.help += " (default: none)" if action.default is None else f" (default: {action.default})"
 
     su = sub.add_parser("suites", help="built-in suites: their kernels, backends and settings")
     su.add_argument("--json", action="store_true", help=as_json)

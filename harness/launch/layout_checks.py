@@ -64,12 +64,12 @@ def add_layout_arguments(parser) -> None:
     """``accelbench run``'s data-parallel options (torchrun's names)."""
     parser.add_argument("--nproc", type=int, metavar="N",
                         help="run training steps data-parallel over N devices per node; the kernel's batch "
-                             "stays the global batch (torch: torchrun + DDP; jax: a device mesh)")
+                             "stays the global batch (torch: torchrun + DDP; jax: a device mesh) (default: none, one device)")
     parser.add_argument("--nnodes", type=int, metavar="M", help="nodes in a multi-node run (default 1)")
-    parser.add_argument("--node-rank", type=int, metavar="K", help="this node's index, 0 to M-1")
-    parser.add_argument("--master-addr", metavar="HOST", help="node 0's address (multi-node)")
+    parser.add_argument("--node-rank", type=int, metavar="K", help="this node's index, 0 to M-1 (default: none, 0)")
+    parser.add_argument("--master-addr", metavar="HOST", help="node 0's address (multi-node) (default: none)")
     parser.add_argument("--master-port", type=int, metavar="PORT", help=f"node 0's port (default {DEFAULT_MASTER_PORT})")
-    parser.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="torchrun c10d rendezvous instead of master addr/port")
+    parser.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="torchrun c10d rendezvous instead of master addr/port (default: none)")
 
 
 def layout_from_args(cases: list[Case], args) -> list[Case]:
