@@ -138,6 +138,9 @@ class PreparedStep:
     """Seconds spent compiling ahead of the first step, where the backend compiles explicitly."""
     info: dict[str, Any] = field(default_factory=dict)
     """Backend facts worth recording about this case (e.g. number of compilations)."""
+    replicas: Callable[[], dict[str, dict[str, np.ndarray]]] | None = None
+    """Where one process holds several replicas (a JAX mesh): each device's
+    observables, by device label, so numerics judges every copy, not one."""
 
 
 class Backend:

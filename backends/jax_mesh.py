@@ -130,10 +130,20 @@ class JaxMesh:
             self.placed = current["state"]
             return current["outputs"]
 
+        mine = [d for d in self.mesh.devices.flat if d.process_index == jax.process_index()]
+
+        def held_by(device):
+            # The state as ``device`` holds it: its own copy of each replicated array; np.asarray
+            # (in program.observe) gathers a sharded one from this host's devices.
+            return jax.tree.map(lambda a: next(s.data for s in a.addressable_shards if s.device == device)
+                                if a.is_fully_replicated else a, current["state"])
+
         def observe():
-            # np.asarray gathers a sharded array from this host's devices; replicated ones are read once.
-            local = jax.tree.map(lambda a: a.addressable_data(0) if a.is_fully_replicated else a, current["state"])
-            return program.observe(local, current["outputs"])
+            return program.observe(held_by(mine[0]), current["outputs"])
+
+        def replicas():  # every copy is judged: a device that skipped the all-reduce holds its own
+            return {f"device {d.id} ({d})": program.observe(held_by(d), current["outputs"])
+                    for d in mine}
 
         self.placed = placed
         info = {"jax_platform": backend.platform, "mesh": {"data": len(self.mesh.devices)},
@@ -143,7 +153,7 @@ class JaxMesh:
         info["hlo_all_reduce_ops"] = info["hlo_collectives"]["all-reduce"]
         if hasattr(backend, "matmul_plan"):
             info["matmul_precision"] = backend.matmul_plan.to_dict()
-        return PreparedStep(step=step, observe=observe, compile_s=compile_s, info=info)
+        return PreparedStep(step=step, observe=observe, compile_s=compile_s, info=info, replicas=replicas)
 
     def shard_info(self) -> dict[str, Any]:
         """How the parameters are held: ways each is split (its elements ÷ the

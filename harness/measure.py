@@ -219,7 +219,7 @@ def _measure(case: Case, record: ResultRecord, context: LaunchContext, timer: Ti
                                               precision, lambda out: context.loss(backend, out))
     if result is not None:
         num.reference, num.max_rel_err, num.worst = result.reference, result.max_rel_err, result.worst
-        num.tolerance, num.passed = result.tolerance, result.passed
+        num.tolerance, num.passed, num.replica = result.tolerance, result.passed, result.replica
 
     checkpoint("warm-up steps")
     for _ in range(case.warmup):
@@ -257,6 +257,7 @@ def _measure(case: Case, record: ResultRecord, context: LaunchContext, timer: Ti
     if num.passed is False:
         raise CaseFailure(
             "NumericsMismatch",
-            f"'{num.worst}' differs from the {num.reference} reference by {num.max_rel_err:.3g} "
+            f"'{num.worst}'{f' on {num.replica}' if num.replica else ''} differs from the {num.reference} "
+            f"reference by {num.max_rel_err:.3g} "
             f"(relative norm), over the {precision} tolerance {num.tolerance:g}",
         )

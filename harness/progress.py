@@ -178,6 +178,10 @@ class Renderer:
 
 
 class QuietRenderer(Renderer):
+    def case_done(self, outcome, resumed) -> None:
+        if outcome.status == "failed":  # an error: the one thing --quiet still says
+            print(f"{self.prefix()} {outcome.case.label}: {self.describe(outcome)}", file=self.stream, flush=True)
+
     def finish(self, summary_line: str, counts: dict[str, int]) -> None:
         pass
 

@@ -100,6 +100,8 @@ class NumericsPart:
     worst: str | None = None
     tolerance: float | None = None
     passed: bool | None = None
+    replica: str | None = None
+    """The worst device where one process held several replicas (a JAX mesh); None otherwise."""
     loss_first: float | None = None
     loss_last: float | None = None
 

@@ -90,6 +90,9 @@ def jax_main(kernel_name: str, strategy: str, steps: int, batch: int) -> None:
 if __name__ == "__main__":
     framework, name, strategy, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     if framework == "torch":
+        from accelbench.harness.launch.process import exit_without_teardown
+
         torch_main(name, strategy, n)
+        exit_without_teardown(0)  # as a torchrun rank does: no gloo teardown at interpreter exit
     else:
         jax_main(name, strategy, n, int(sys.argv[5]))

@@ -126,6 +126,30 @@ def test_a_change_that_is_half_the_reference_fails_at_every_precision():
         assert result.worst == "update" and result.passed is False, (precision, result)
 
 
+def test_every_replica_is_judged_and_the_worst_is_named():
+    import numpy as np
+
+    kernel = GPT2()
+    cfg = kernel.config("tiny")
+    state = kernel.make_state(cfg)
+    backend = backends.get_class("torch-cpu")()
+    prepared = backend.prepare(kernel, cfg, state)
+
+    def replicas():  # two copies of the same step; the second's weights moved twice as far
+        good = prepared.observe()
+        drifted = {k: (2 * v - state[k.split("/", 1)[1]] if k.startswith("param/") else v) for k, v in good.items()}
+        return {"device 0": good, "device 1": {k: np.asarray(v) for k, v in drifted.items()}}
+
+    outputs = prepared.step()
+    _, result = numerics.check_prepared(kernel, cfg, state, "tiny", dataclasses.replace(prepared, replicas=replicas),
+                                        backend.fence, outputs, "fp32", lambda out: float(out["loss"]))
+    assert result.passed is False and result.replica == "device 1", result
+    single = backend.prepare(kernel, cfg, state)
+    _, alone = numerics.check_prepared(kernel, cfg, state, "tiny", single, backend.fence, single.step(), "fp32",
+                                       lambda out: float(out["loss"]))
+    assert alone.passed and alone.replica is None, alone
+
+
 # ------------------------------------------------------------ data parallel
 @pytest.mark.distributed
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
@@ -158,3 +182,31 @@ def test_a_rank_that_steps_with_its_local_gradient_fails_numerics(tmp_path, prec
     # Both ranks see the fault (rank 0's global loss drifts too), and which reports first is a race.
     message = record["error"]["message"]
     assert "NumericsMismatch" in message and "rank 1" in message, record["error"]
+
+
+@pytest.mark.distributed
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_mesh_device_that_skips_the_all_reduce_fails_numerics(precision):
+    """The JAX half: a 2-device XLA:CPU mesh (``tests/jax_mesh_fault.py``).
+    The harness's own GSPMD step and a hand-written shard_map step with a
+    ``pmean`` both pass; the same step with device 1 keeping its local
+    gradient fails, named by its device (every replica is judged)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from accelbench.harness.launch.jaxmesh import host_device_flags
+
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": host_device_flags(os.environ.get("XLA_FLAGS", ""), 2)}
+    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("jax_mesh_fault.py")), precision],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = {r["variant"]: r for r in map(json.loads, proc.stdout.splitlines())}
+    for variant, r in results.items():
+        print(f"\njax-cpu mesh x2 {precision} {variant:<30} worst={r['worst']} on {r['replica']} "
+              f"err={r['max_rel_err']:.3g} tol={r['tolerance']:g} -> {'pass' if r['passed'] else 'FAIL'}")
+    assert results["gspmd"]["passed"] and results["shard_map"]["passed"], results
+    faulty = results["device 1 skips the all-reduce"]
+    assert faulty["passed"] is False and faulty["replica"].startswith("device 1 "), faulty

@@ -110,6 +110,15 @@ def test_rich_and_quiet_renderers():
     rich_text = drive(progress.make_renderer("rich", describe, io.StringIO()))
     assert "gemm:tiny on torch-cpu: ok, 1.000 ms/step" in rich_text
     assert drive(progress.make_renderer("quiet", describe, io.StringIO())) == ""
+
+
+def test_quiet_renderer_still_names_a_failed_case():
+    renderer = progress.make_renderer("quiet", lambda o: "failed (NumericsError: rank 1 differs)", io.StringIO())
+    case = Case(kernel="gemm", preset="tiny", backend="torch-cpu", steps=5, repeats=2)
+    renderer.on_case(1, 1, case, "start")
+    renderer.on_case(1, 1, FakeOutcome(case, status="failed"), "done")
+    renderer.finish("1 cases: 1 failed", {"failed": 1})
+    assert renderer.stream.getvalue() == "[1/1] gemm:tiny on torch-cpu: failed (NumericsError: rank 1 differs)\n"
     assert isinstance(progress.make_renderer("auto", describe, io.StringIO()), progress.PlainRenderer)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from accelbench.harness.launch import LAUNCHERS
-from accelbench.harness.launch.process import die_with_runner, load_case
+from accelbench.harness.launch.process import die_with_runner, exit_without_teardown, load_case
 from accelbench.harness.launch.torchrun import run_rank
 
 
@@ -18,7 +18,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     name, case_file, record_file, run_id = argv
     if name == "torchrun-rank":
-        return run_rank(case_file, record_file, run_id)
+        import faulthandler
+
+        faulthandler.enable(all_threads=True)  # a rank killed by a signal leaves its Python stack in torchrun's log
+        exit_without_teardown(run_rank(case_file, record_file, run_id))
     die_with_runner()
     return LAUNCHERS[name]().launch(load_case(case_file), case_file, record_file, run_id)
 

@@ -38,6 +38,17 @@ def die_with_parent(parent_pid: int | None) -> None:
         os._exit(137)
 
 
+def exit_without_teardown(code: int) -> None:
+    """End a rank once its record and error files are written, skipping the
+    interpreter's teardown: a process group that DDP/FSDP still references is
+    otherwise destroyed during finalization, where gloo's worker threads can
+    abort the process ("terminate called without an active exception",
+    SIGABRT; pytorch/pytorch#179291), turning a finished rank into a failed one."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def die_with_runner(environ=os.environ) -> None:
     """``die_with_parent`` for the process the runner started (it names itself in PARENT_PID_VAR)."""
     parent = environ.get(PARENT_PID_VAR)
