@@ -257,8 +257,15 @@ class TorchDataParallel:
             raise RuntimeError(f"kernel '{kernel.name}': its torch lowering never called wrap(), so "
                                f"{'FSDP' if self.strategy == 'fsdp' else 'DDP'} could not wrap it")
         prepared.step = _injected_fault(prepared.step, self.rank)
+        prepared.read_local = self._read_local
         prepared.info["process_group"] = self.group_backend
         return prepared
+
+    def _read_local(self) -> None:
+        """Every parameter this rank holds (its FSDP shard, or its DDP replica) copied to the host."""
+        for value in self.module.state_dict().values():
+            local = getattr(value, "to_local", None)
+            (local() if callable(local) else value).detach().float().cpu()
 
     def shard_info(self) -> dict[str, Any]:
         """How the parameters are held: the ways each is split (DTensor mesh

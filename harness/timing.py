@@ -192,13 +192,14 @@ def audit_fence(backend, prepared, outputs, window_s: float) -> dict[str, Any]:
     again = min(_read_back_s(backend, prepared, outputs) for _ in range(2))
     excess = first - again
     threshold = max(AUDIT_RATIO * window_s, AUDIT_FLOOR_S)
+    read = "this device's own state (no collective)" if getattr(prepared, "read_local", None) else "the observables"
     return {"readback_s": first, "readback_again_s": again, "window_s": window_s, "threshold_s": threshold,
-            "passed": excess <= threshold}
+            "read": read, "passed": excess <= threshold}
 
 
 def _read_back_s(backend, prepared, outputs) -> float:
     t0 = time.perf_counter()
-    prepared.observe()
+    (getattr(prepared, "read_local", None) or prepared.observe)()
     for value in (outputs or {}).values() if isinstance(outputs, dict) else ():
         if getattr(value, "size", None) == 1 or getattr(value, "numel", lambda: 0)() == 1:
             backend.to_scalar(value)

@@ -112,6 +112,29 @@ def test_the_audit_trips_only_when_the_first_read_back_waits_for_hidden_work():
     assert tripped["passed"] is False and tripped["threshold_s"] == pytest.approx(timing.AUDIT_RATIO * 0.2)
 
 
+def test_the_audit_reads_what_the_device_holds_not_a_collective():
+    """FSDP's observe all-gathers: its first call waits for the other rank to
+    arrive, which is not this device's fence. ``read_local`` is what the audit times."""
+    import dataclasses
+    import time
+
+    from accelbench.backends.base import PreparedStep
+
+    class Backend:
+        def to_scalar(self, value):
+            return float(value)
+
+    waits = [0.3]
+
+    def all_gather_observe():  # the first call waits 0.3 s for a late peer
+        time.sleep(waits.pop() if waits else 0.0)
+        return {}
+
+    prepared = PreparedStep(step=dict, observe=all_gather_observe)
+    assert timing.audit_fence(Backend(), dataclasses.replace(prepared, read_local=lambda: None), {}, 0.2)["passed"]
+    assert timing.audit_fence(Backend(), prepared, {}, 0.2)["passed"] is False  # without it, the wait trips the audit
+
+
 def _timing(samples, **host) -> TimingPart:
     from accelbench.harness import stats
     import dataclasses
