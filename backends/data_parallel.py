@@ -88,6 +88,12 @@ def weight_elements(kernel, state: dict[str, np.ndarray]) -> tuple[int, int]:
     return sum(a.size for a in weights), sum(a.nbytes for a in weights)
 
 
+def shard_counts(ways: list[int], elements: int, local_elements: int, local_key: str) -> dict[str, int]:
+    """The record's count of how parameters are held, from the ways each is split (1: whole)."""
+    return {"parameter_shards": max(ways), "parameters_sharded": sum(w > 1 for w in ways),
+            "parameters_whole": sum(w == 1 for w in ways), "parameter_elements": elements, local_key: local_elements}
+
+
 def _injected_fault(step, rank: int):
     """Wrap ``step`` so that the rank named by a test-only variable fails in its second step."""
     faults = [kind for kind, var in FAULT_VARS.items() if os.environ.get(var) == str(rank)]
@@ -276,9 +282,7 @@ class TorchDataParallel:
         ways = [p.device_mesh.size() if isinstance(p, DTensor) and any(isinstance(pl, Shard) for pl in p.placements)
                 else 1 for p in params]
         local = sum(p.to_local().numel() if isinstance(p, DTensor) else p.numel() for p in params)
-        info = {"parameter_shards": max(ways), "parameters_sharded": sum(w > 1 for w in ways),
-                "parameters_whole": sum(w == 1 for w in ways), "parameter_elements": sum(p.numel() for p in params),
-                "parameter_elements_on_this_rank": local}
+        info = shard_counts(ways, sum(p.numel() for p in params), local, "parameter_elements_on_this_rank")
         if self.strategy == "fsdp":
             policy = fsdp_mixed_precision(self.backend.precision)
             info.update(engine_call="torch.distributed.fsdp.fully_shard", fsdp_units=self.fsdp_units,

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from accelbench.backends.base import PreparedStep
-from accelbench.backends.data_parallel import ALLREDUCE_REPEATS, _median_time, batch_inputs, weight_elements
+from accelbench.backends.data_parallel import (ALLREDUCE_REPEATS, _median_time, batch_inputs, shard_counts,
+                                               weight_elements)
 
 
 def fsdp_spec(shape: tuple[int, ...], devices: int, axis_name: str = "data"):
@@ -159,11 +160,9 @@ class JaxMesh:
         """How the parameters are held: ways each is split (its elements ÷ the
         elements of one device's shard), read from the arrays' shardings."""
         params = self.placed["params"]
-        ways = {k: math.prod(a.shape) // max(1, math.prod(a.sharding.shard_shape(a.shape))) for k, a in params.items()}
-        info = {"parameter_shards": max(ways.values()), "parameters_sharded": sum(w > 1 for w in ways.values()),
-                "parameters_whole": sum(w == 1 for w in ways.values()),
-                "parameter_elements": sum(a.size for a in params.values()),
-                "parameter_elements_per_device": sum(math.prod(a.sharding.shard_shape(a.shape)) for a in params.values())}
+        shard = [math.prod(a.sharding.shard_shape(a.shape)) for a in params.values()]
+        ways = [a.size // max(1, n) for a, n in zip(params.values(), shard)]
+        info = shard_counts(ways, sum(a.size for a in params.values()), sum(shard), "parameter_elements_per_device")
         if self.strategy == "fsdp":
             info.update(engine_call="jax.sharding.NamedSharding(mesh, PartitionSpec(... 'data' on the largest divisible axis))",
                         gradients="reduced over the data axis for the sharded AdamW update; the collectives XLA "

@@ -151,6 +151,19 @@ class _Entry:
             self.fail(f"'{label}' must be positive, got {value}")
         return float(value)
 
+    def whole(self, key: str, unit: str) -> int:
+        """A positive whole number; ``unit`` completes the message (" of chips")."""
+        value = self.raw.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            self.fail(f"'{key}' must be a positive whole number{unit}, got {value!r}")
+        return value
+
+    def flag(self, key: str) -> bool:
+        value = self.raw.get(key, False)
+        if not isinstance(value, bool):
+            self.fail(f"'{key}' must be true or false, got {value!r}")
+        return value
+
     def date(self) -> dt.date:
         value = self.raw.get("as_of")
         if value is None:
@@ -185,12 +198,8 @@ def _device(path: Path, key: str, raw: Any) -> DeviceSpec:
     bad = [u for u in unconfirmed if u not in known]
     if bad:
         e.fail(f"'unconfirmed' names unknown field '{bad[0]}'")
-    cores = raw.get("cores_per_chip")
-    if isinstance(cores, bool) or not isinstance(cores, int) or cores < 1:
-        e.fail(f"'cores_per_chip' must be a positive whole number (physical cores per chip; 1 for GPUs), got {cores!r}")
-    megacore = raw.get("megacore", False)
-    if not isinstance(megacore, bool):
-        e.fail(f"'megacore' must be true or false, got {megacore!r}")
+    cores = e.whole("cores_per_chip", " (physical cores per chip; 1 for GPUs)")
+    megacore = e.flag("megacore")
     if megacore and cores < 2:
         e.fail("'megacore' = true needs 'cores_per_chip' of 2 or more (it fuses a chip's cores into one device)")
     cores_source = e.text("cores_source", required=cores > 1)
@@ -227,12 +236,8 @@ def _price(path: Path, name: str, raw: Any, devices: dict[str, DeviceSpec], orig
     accelerator = e.text("accelerator")
     if accelerator not in devices:
         e.fail(f"unknown accelerator key '{accelerator}'; accepted: {', '.join(sorted(devices))}")
-    count = raw.get("accelerators")
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        e.fail(f"'accelerators' must be a positive whole number of chips, got {count!r}")
-    confirmed = raw.get("confirmed", False)
-    if not isinstance(confirmed, bool):
-        e.fail(f"'confirmed' must be true or false, got {confirmed!r}")
+    count = e.whole("accelerators", " of chips")
+    confirmed = e.flag("confirmed")
     if "usd_per_hour" in raw or confirmed:
         usd = e.positive("usd_per_hour")
     else:
