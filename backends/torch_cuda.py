@@ -270,6 +270,7 @@ class TorchCudaBackend(TorchBackend):
         cuda = self._cuda()
         device = self.device_index
         if not self._window:
+            self.begin_timing()  # the compile-counter snapshot (TorchBackend); this override does not call super()
             cuda.synchronize(device)
             self._window = {"sm_clock_start_mhz": self._sm_clock(), "event_s": 0.0, "wall_s": 0.0}
         start, end = cuda.Event(enable_timing=True), cuda.Event(enable_timing=True)  # on this device's current stream

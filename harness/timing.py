@@ -47,7 +47,6 @@ import numpy as np
 from accelbench.backends import cpuinfo
 
 MIN_WINDOWS = 10
-DEFAULT_STEPS_PER_WINDOW = 10
 AUDIT_RATIO = 0.25
 """Hidden work above a quarter of the window means the window under-counts a
 step by over 25%: far beyond run-to-run noise, so it is a fence fault."""
@@ -174,7 +173,12 @@ def confirmed_audit(backend, prepared, outputs, window_s: float, k: int, confirm
 def windowed_target(backend, prepared, k: int):
     """A callable for pytest-benchmark's ``pedantic(..., iterations=k)``: one
     step per call and the fence after every k-th, so each timed round is one
-    window and pytest-benchmark's per-iteration time is window ÷ k."""
+    window and pytest-benchmark's per-iteration time is window ÷ k. The
+    backend's compile-counter snapshot is taken here, before the first round
+    (this timer never calls ``time_window``, which takes it otherwise)."""
+    begin = getattr(backend, "begin_timing", None)  # torch backends' hook; backends/base.py has none
+    if begin is not None:
+        begin()
     calls = [0]
 
     def target():
