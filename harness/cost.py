@@ -41,7 +41,15 @@ from accelbench.harness.catalog import CatalogError, InstancePrice, load_prices
 FORMULA = "usd_per_hour / (tokens_per_step / step_s * 3600) * 1e6"
 BASIS = "whole-instance"
 STALE_AFTER_DAYS = 180
-MARKS = ("what-if", "unconfirmed", "stale", "other-region")
+WHAT_IF, UNCONFIRMED, STALE, OTHER_REGION = "what-if", "unconfirmed", "stale", "other-region"
+MARK_MEANING = {
+    WHAT_IF: "the price of another device than the one that ran: a what-if, not a measured cost",
+    UNCONFIRMED: "a price not confirmed on the provider's own page",
+    STALE: "a price older than the catalog's freshness limit",
+    OTHER_REGION: "a price from another region than the one asked for",
+}
+"""What each of ``cost.marks`` tells a reader (the report's methodology lists it beside a marked price)."""
+MARKS = tuple(MARK_MEANING)
 
 
 @dataclass(frozen=True)
@@ -152,16 +160,16 @@ def marks_for(choice: PriceChoice, facts: RunFacts, chips_source: str) -> list[s
     price = choice.instance
     if price is not None:
         if facts.device_catalog_key != price.accelerator:
-            marks.append("what-if")
+            marks.append(WHAT_IF)
         if not price.confirmed:
-            marks.append("unconfirmed")
+            marks.append(UNCONFIRMED)
         if (facts.run_date - price.as_of).days > STALE_AFTER_DAYS:
-            marks.append("stale")
+            marks.append(STALE)
         region = facts.host.get("region")
         if region and price.region not in ("unknown", "") and region != price.region:
-            marks.append("other-region")
+            marks.append(OTHER_REGION)
     elif facts.device_catalog_key is None and chips_source == "--chips-per-instance":
-        marks.append("what-if")  # this CPU priced as one chip of an accelerator instance
+        marks.append(WHAT_IF)  # this CPU priced as one chip of an accelerator instance
     return marks
 
 
@@ -248,7 +256,7 @@ def price_run(choice: PriceChoice, tokens_per_step: int | None, step_median_s: f
                          f"as {price.accelerator} chips of {price.name}: a what-if figure, not a measurement of that instance")
         if not price.confirmed:
             notes.append(f"the {price.name} price is not confirmed on the provider's page ({price.note})".rstrip())
-    elif "what-if" in part.marks:
+    elif WHAT_IF in part.marks:
         notes.append(f"measured on {facts.device_kind or 'this CPU'} (no accelerator), charged as {chips:g} of "
                      f"{per_instance:g} chips of the priced instance: a what-if figure")
     if part.scaled_from_chips is not None:

@@ -55,8 +55,10 @@ class Comparison:
     only_new: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
-    new_empty: bool = False
-    """NEW holds no usable record at all."""
+    @property
+    def new_empty(self) -> bool:
+        """NEW holds no usable record at all (every case of NEW is in ``changes`` or ``only_new``)."""
+        return not self.changes and not self.only_new
 
     @property
     def regressions(self) -> list[CaseChange]:
@@ -148,7 +150,6 @@ def compare_folders(old_dir, new_dir, threshold_pct: float = DEFAULT_THRESHOLD_P
         result.changes.append(compare_case(case, old_cases[case], new_cases[case], result.threshold))
     result.only_old = sorted(old_cases.keys() - new_cases.keys())
     result.only_new = sorted(new_cases.keys() - old_cases.keys())
-    result.new_empty = not new_cases
     return result
 
 

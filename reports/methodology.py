@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from accelbench.harness.cost import MARK_MEANING
 from accelbench.kernels.base import FLOP_CONVENTIONS
 from accelbench.reports.rows import price_marks
 from accelbench.reports.tables import number, ok_rows, value
@@ -205,17 +206,9 @@ def _flags(df) -> Section:
             s.items.append(f"{who}: timing UNSTABLE: {', '.join(map(str, unstable))}")
         marks = price_marks(r["record"]) if "record" in r else []
         if marks and value(r, "cost.usd_per_mtok") is not None:
-            meaning = "; ".join(f"{m}: {PRICE_MARK_MEANING[m]}" for m in marks if m in PRICE_MARK_MEANING)
+            meaning = "; ".join(f"{m}: {MARK_MEANING[m]}" for m in marks if m in MARK_MEANING)
             s.items.append(f"{who}: its price is {', '.join(marks)} ({meaning})")
     return s
-
-
-PRICE_MARK_MEANING = {
-    "what-if": "the price of another device than the one that ran: a what-if, not a measured cost",
-    "unconfirmed": "a price not confirmed on the provider's own page",
-    "stale": "a price older than the catalog's freshness limit",
-    "other-region": "a price from another region than the one asked for",
-}
 
 
 def published(df) -> list[Section]:

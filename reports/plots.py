@@ -24,7 +24,7 @@ import textwrap
 from dataclasses import dataclass, field
 
 from accelbench.reports.rows import PRICE_MARKS
-from accelbench.reports.tables import ok_rows, value, workload_rows
+from accelbench.reports.tables import Workload, ok_rows, value, workloads
 
 MEASURED, PUBLISHED_GREY, MARKED = "#1f77b4", "#9aa5b1", "#f0a44b"
 WIDTH_IN = 5.0
@@ -143,14 +143,18 @@ def bar_chart(bars: list[Bar], xlabel: str):
     return fig
 
 
-def _bars(df, metric: str) -> tuple[list[Bar], str | None]:
+def _workloads(df, built: list[Workload] | None) -> list[Workload]:
+    """The headline's rows of every workload: ``built`` by the report, else built here (without ratios)."""
+    return workloads(df, None) if built is None else built
+
+
+def _bars(df, metric: str, built: list[Workload] | None = None) -> tuple[list[Bar], str | None]:
     """One bar per row of every workload's headline; the device alone is named once when all rows share it."""
     bars, chips = [], set()
-    for workload in sorted(set(ok_rows(df)["workload"])):
-        for row in workload_rows(df, workload):
+    for workload, rows, _ in _workloads(df, built):
+        for row in rows:
             v, ci = (row.cost, row.cost_ci) if metric == "cost" else (row.per_chip, row.per_chip_ci)
-            if v is None or (metric == "tokens" and not (value(row.record.get("kernel") or {}, "tokens_per_step")
-                                                         or row.published)):
+            if v is None or (metric == "tokens" and not row.training):
                 continue
             chips.add(row.chip)
             marks = tuple(m for m in row.marks if m in PRICE_MARKS) if metric == "cost" else ()
@@ -163,8 +167,8 @@ def _bars(df, metric: str) -> tuple[list[Bar], str | None]:
     return bars, None
 
 
-def cost_chart(df) -> Figure | str:
-    bars, chip = _bars(df, "cost")
+def cost_chart(df, built: list[Workload] | None = None) -> Figure | str:
+    bars, chip = _bars(df, "cost", built)
     if not bars:
         return "$/1M tokens: no case had a price (pass --instance or --usd-per-hour to `accelbench run`)"
     title = "$ per 1M tokens" + (f" on {chip}" if chip else "")
@@ -175,8 +179,8 @@ def cost_chart(df) -> Figure | str:
     return Figure("cost", title, caption, _svg(bar_chart(bars, "US$ per 1M tokens (95% CI)")))
 
 
-def throughput_chart(df) -> Figure | str:
-    bars, chip = _bars(df, "tokens")
+def throughput_chart(df, built: list[Workload] | None = None) -> Figure | str:
+    bars, chip = _bars(df, "tokens", built)
     if not bars:
         return "throughput: no training-step results (micro kernels have no tokens)"
     title = "tokens/s per chip" + (f" on {chip}" if chip else "")
@@ -185,10 +189,10 @@ def throughput_chart(df) -> Figure | str:
     return Figure("throughput", title, caption, _svg(bar_chart(bars, "tokens/s per chip (95% CI)")))
 
 
-def mfu_chart(df) -> Figure | str:
+def mfu_chart(df, built: list[Workload] | None = None) -> Figure | str:
     bars = []
-    for workload in sorted(set(ok_rows(df)["workload"])):
-        for row in workload_rows(df, workload):
+    for workload, rows, _ in _workloads(df, built):
+        for row in rows:
             if row.mfu is not None:
                 bars.append(Bar(workload, f"{row.label} · {row.chip}", float(row.mfu) * 100, None, row.published))
     if not bars:
@@ -272,7 +276,8 @@ def scaling(df) -> Figure | str:
                   "Throughput at each device count; dotted lines: perfect linear scaling from the smallest run.", _svg(fig))
 
 
-def draw_all(df) -> Plots:
+def draw_all(df, built: list[Workload] | None = None) -> Plots:
+    """Every plot; ``built``: ``tables.workloads`` as the report built it (else each chart builds its own rows)."""
     plots = Plots()
     if df.empty:
         return plots
@@ -282,8 +287,8 @@ def draw_all(df) -> Plots:
         plots.skipped.append("plots: matplotlib is not installed (pip install matplotlib)")
         return plots
     specs, note = device_specs()
-    drawers = (("cost", cost_chart, ()), ("throughput", throughput_chart, ()), ("MFU", mfu_chart, ()),
-               ("roofline", roofline, (specs, note)), ("scaling", scaling, ()))
+    drawers = (("cost", cost_chart, (built,)), ("throughput", throughput_chart, (built,)),
+               ("MFU", mfu_chart, (built,)), ("roofline", roofline, (specs, note)), ("scaling", scaling, ()))
     for name, draw, extra in drawers:
         try:
             result = draw(df, *extra)

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from accelbench.harness.catalog import CATALOG_PRECISIONS, CatalogError
+from accelbench.harness import catalog
+from accelbench.harness.cost import UNCONFIRMED, usd_per_mtok
+from accelbench.harness.records import SCHEMA
 
-REFERENCES_FILE = Path(__file__).resolve().parent.parent / "harness" / "data" / "references.toml"
+REFERENCES_FILE = catalog.DATA_DIR / "references.toml"
 PUBLISHED = "published"
 FIELDS = {"hardware", "workload", "tokens_per_s_per_chip", "derived", "chips", "precision", "sequence",
           "global_batch", "configuration", "framework", "software", "instance", "mfu", "mfu_convention", "source", "as_of",
@@ -52,41 +54,33 @@ class Reference:
     note: str = ""
 
 
-def _fail(path: Path, key: str, message: str):
-    raise CatalogError(f"{path}: [references.\"{key}\"]: {message}")
-
-
 def _entry(path: Path, key: str, raw: Any, devices: dict, prices: dict) -> Reference:
-    if not isinstance(raw, dict):
-        _fail(path, key, "must be a table of fields")
-    unknown = sorted(set(raw) - FIELDS)
-    if unknown:
-        _fail(path, key, f"unknown field '{unknown[0]}'; accepted: {', '.join(sorted(FIELDS))}")
+    e = catalog._Entry(path, "references", key, raw, FIELDS)  # a table, known fields, a lower-case key
     for name in REQUIRED_TEXT:
         if not isinstance(raw.get(name), str) or not raw[name].strip():
-            _fail(path, key, f"'{name}' must be a non-empty string")
+            e.fail(f"'{name}' must be a non-empty string")
     for name in ("derived", "note", "mfu_convention", "software"):
         if name in raw and not isinstance(raw[name], str):
-            _fail(path, key, f"'{name}' must be a string")
+            e.fail(f"'{name}' must be a string")
     tps = raw.get("tokens_per_s_per_chip")
     if isinstance(tps, bool) or not isinstance(tps, (int, float)) or not math.isfinite(tps) or tps <= 0:
-        _fail(path, key, f"'tokens_per_s_per_chip' must be a positive number, got {tps!r}")
+        e.fail(f"'tokens_per_s_per_chip' must be a positive number, got {tps!r}")
     for name, required in (("chips", True), ("sequence", False), ("global_batch", False)):
         value = raw.get(name)
         if value is None and not required:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            _fail(path, key, f"'{name}' must be a whole number of 1 or more, got {value!r}")
+            e.fail(f"'{name}' must be a whole number of 1 or more, got {value!r}")
     mfu = raw.get("mfu")
     if mfu is not None and (isinstance(mfu, bool) or not isinstance(mfu, (int, float)) or not 0 < mfu <= 1):
-        _fail(path, key, f"'mfu' must be a fraction above 0 and at most 1, got {mfu!r}")
-    if raw["precision"] not in CATALOG_PRECISIONS:
-        _fail(path, key, f"unknown precision '{raw['precision']}'; accepted: {', '.join(CATALOG_PRECISIONS)}")
+        e.fail(f"'mfu' must be a fraction above 0 and at most 1, got {mfu!r}")
+    if raw["precision"] not in catalog.CATALOG_PRECISIONS:
+        e.fail(f"unknown precision '{raw['precision']}'; accepted: {', '.join(catalog.CATALOG_PRECISIONS)}")
     if raw["hardware"] not in devices:
-        _fail(path, key, f"unknown hardware '{raw['hardware']}'; accepted: the keys of devices.toml "
-                         f"({', '.join(sorted(devices))})")
+        e.fail(f"unknown hardware '{raw['hardware']}'; accepted: the keys of devices.toml "
+               f"({', '.join(sorted(devices))})")
     if raw["instance"] not in prices:
-        _fail(path, key, f"unknown instance '{raw['instance']}'; accepted: the keys of prices.toml")
+        e.fail(f"unknown instance '{raw['instance']}'; accepted: the keys of prices.toml")
     workload = raw["workload"]
     kernel_name, _, preset = workload.partition(":")
     from accelbench import kernels
@@ -94,15 +88,13 @@ def _entry(path: Path, key: str, raw: Any, devices: dict, prices: dict) -> Refer
     try:
         kernels.get(kernel_name).config(preset or "tiny")
     except Exception as exc:  # KernelError: an unknown kernel or preset
-        _fail(path, key, f"'workload' {workload!r}: {exc}")
-    confirmed = raw.get("confirmed", False)
-    if not isinstance(confirmed, bool):
-        _fail(path, key, f"'confirmed' must be true or false, got {confirmed!r}")
+        e.fail(f"'workload' {workload!r}: {exc}")
+    confirmed = e.flag("confirmed")
     as_of = raw.get("as_of")
     if isinstance(as_of, dt.date):
         as_of = as_of.isoformat()[:10]
     elif not (isinstance(as_of, str) and (_MONTH.match(as_of) or _is_date(as_of))):
-        _fail(path, key, f"'as_of' must be a date like 2025-06-13 or a month like \"2025-10\", got {as_of!r}")
+        e.fail(f"'as_of' must be a date like 2025-06-13 or a month like \"2025-10\", got {as_of!r}")
     return Reference(key=key, hardware=raw["hardware"], workload=workload, tokens_per_s_per_chip=float(tps),
                      chips=raw["chips"], precision=raw["precision"], configuration=raw["configuration"].strip(),
                      framework=raw["framework"].strip(), instance=raw["instance"], source=raw["source"].strip(),
@@ -124,18 +116,17 @@ def _is_date(text: str) -> bool:
 def load_references(path: str | Path = REFERENCES_FILE, devices: dict | None = None,
                     prices: dict | None = None) -> dict[str, Reference]:
     """Every reference point of the file, checked; CatalogError on the first bad field."""
-    from accelbench.harness import catalog
-
     path = Path(path)
     devices = catalog.load_devices() if devices is None else devices
     prices = catalog.load_prices(devices=devices) if prices is None else prices
     data = catalog.read_toml(path, "reference file")
     unknown = sorted(set(data) - {"references"})
     if unknown:
-        raise CatalogError(f"reference file {path}: unknown top-level key '{unknown[0]}'; accepted: [references.NAME]")
+        raise catalog.CatalogError(f"reference file {path}: unknown top-level key '{unknown[0]}'; "
+                                   "accepted: [references.NAME]")
     table = data.get("references")
     if not isinstance(table, dict) or not table:
-        raise CatalogError(f"reference file {path}: no [references.NAME] entries")
+        raise catalog.CatalogError(f"reference file {path}: no [references.NAME] entries")
     return {key: _entry(path, key, raw, devices, prices) for key, raw in table.items()}
 
 
@@ -144,12 +135,13 @@ def as_record(ref: Reference, devices: dict, prices: dict) -> dict:
     price per chip-hour of ``ref.instance`` (the same price a run gets)."""
     price = prices[ref.instance]
     device = devices[ref.hardware]
-    per_chip_hour = price.usd_per_hour / price.accelerators if price.usd_per_hour else None
-    usd_per_mtok = per_chip_hour / (ref.tokens_per_s_per_chip * 3600) * 1e6 if per_chip_hour else None
-    marks = [] if getattr(price, "confirmed", False) else ["unconfirmed"]
+    per_chip_hour = price.usd_per_chip_hour
+    # one second at tokens/s per chip: the run's formula, usd_per_hour ÷ (tokens/s × 3600) × 1e6
+    per_mtok = usd_per_mtok(per_chip_hour, ref.tokens_per_s_per_chip, 1.0) if per_chip_hour else None
+    marks = [] if price.confirmed else [UNCONFIRMED]
     kernel_name, _, preset = ref.workload.partition(":")
     return {
-        "schema": "accelbench.result/1", "run_id": f"{PUBLISHED}:{ref.key}", "created_at": ref.as_of, "status": "ok",
+        "schema": SCHEMA, "run_id": f"{PUBLISHED}:{ref.key}", "created_at": ref.as_of, "status": "ok",
         "kernel": {"name": kernel_name, "preset": preset or "tiny", "config": {}},
         "backend": {"name": PUBLISHED, "framework": ref.framework, "device_kind": ref.hardware,  # the catalog key: short
                     "device_name": device.name,
@@ -157,7 +149,7 @@ def as_record(ref: Reference, devices: dict, prices: dict) -> dict:
                     "fence": "not applicable: a published figure", "settings": {}, "info": {}},
         "timing": {}, "numerics": {},
         "metrics": {"tokens_per_s": ref.tokens_per_s_per_chip * ref.chips, "mfu": ref.mfu},
-        "cost": {"usd_per_mtok": usd_per_mtok, "instance": ref.instance, "usd_per_hour": per_chip_hour,
+        "cost": {"usd_per_mtok": per_mtok, "instance": ref.instance, "usd_per_hour": per_chip_hour,
                  "marks": marks, "price_source": f"{ref.instance}: {price.source}, as of {price.as_of}"},
         "env": {"software": ref.software} if ref.software else {},
         "_published": ref,
@@ -168,8 +160,6 @@ def as_record(ref: Reference, devices: dict, prices: dict) -> dict:
 
 
 def published_records(path: str | Path = REFERENCES_FILE) -> list[dict]:
-    from accelbench.harness import catalog
-
     devices = catalog.load_devices()
     prices = catalog.load_prices(devices=devices)
     return [as_record(ref, devices, prices) for ref in load_references(path, devices, prices).values()]

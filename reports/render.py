@@ -19,7 +19,7 @@ def _table(table) -> list[str]:
     lines = [f"_{cell(n)}_  " for n in table.notes] + [""]
     lines.append("| " + " | ".join(cell(h) for h in table.headers) + " |")
     lines.append("|" + "---|" * len(table.headers))
-    for row, published in zip(table.rows, table.published or [False] * len(table.rows)):
+    for row in table.rows:
         lines.append("| " + " | ".join(cell(c) for c in row) + " |")
     return lines + [""]
 

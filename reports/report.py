@@ -39,14 +39,15 @@ def build(loaded: load.Loaded, baseline: str | None = None, with_plots: bool = T
     chosen = tables.choose_baseline(df, baseline) if not df.empty else None
     if ours.empty and baseline is not None:
         raise tables.ReportError(f"--baseline {baseline}: there are no result records to compare against")
+    built = tables.workloads(df, chosen) if not df.empty else []  # rows and ratios, once for tables and plots
     report = Report(
         title=title,
         generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         folders=list(loaded.folders),
         baseline=chosen,
-        case_count=int((~df["published"]).sum()) if not df.empty else 0,
-        tables=tables.headline_tables(df, chosen) if not df.empty else [],
-        summary=tables.summary(df, chosen) if not df.empty else [],
+        case_count=len(ours),
+        tables=tables.headline_tables(df, chosen, built),
+        summary=tables.summary(df, chosen, built),
         failures=tables.failures(df),
         sections=methodology.sections(ours, loaded.warnings, chosen) + methodology.published(df),
         warnings=list(loaded.warnings),
@@ -54,7 +55,7 @@ def build(loaded: load.Loaded, baseline: str | None = None, with_plots: bool = T
     if with_plots and not df.empty:
         from accelbench.reports import plots
 
-        drawn = plots.draw_all(df)
+        drawn = plots.draw_all(df, built)
         report.figures, report.plots_skipped = drawn.figures, drawn.skipped
     return report
 

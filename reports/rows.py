@@ -14,20 +14,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from accelbench.harness.cost import MARKS as PRICE_MARKS  # "what-if", "unconfirmed", "stale", "other-region"
+from accelbench.harness.cost import MARKS as PRICE_MARKS, UNCONFIRMED, WHAT_IF
+from accelbench.reports import validate
 
 MISSING = "–"
-WHAT_IF, UNCONFIRMED = "what-if", "unconfirmed"
 SOFTWARE_KEYS = ("software", "torch", "jax", "jaxlib", "torch_xla", "torch_neuronx", "jax_neuronx", "neuronx_cc", "libtpu",
                  "cuda", "cudnn", "nccl", "driver", "neuron_sdk", "rocm")
 
 
 def dig(record: dict, dotted: str):
-    value = record
-    for part in dotted.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
+    """``validate.get``, with NaN (a null field in the flattened frame) as None."""
+    value = validate.get(record, dotted)
     if isinstance(value, float) and math.isnan(value):
         return None
     return value
@@ -35,14 +32,13 @@ def dig(record: dict, dotted: str):
 
 @dataclass
 class Row:
-    index: object
     record: dict
     label: str
     backend: str
     published: bool
+    training: bool  # tokens per step (or a published figure): tokens/s, not TFLOP/s
     chip: str
     chips: float
-    work_per_step: float | None  # tokens (training steps) or FLOP (micro kernels)
     per_chip: float | None  # tokens/s per chip, or TFLOP/s per chip for micro kernels
     per_chip_ci: tuple[float, float] | None
     mfu: float | None
@@ -96,15 +92,15 @@ def chips_of(record: dict) -> float:
     return chips_used(record.get("backend") or {})
 
 
-def make_row(index, record: dict, label: str) -> Row:
+def make_row(record: dict, label: str) -> Row:
     published = bool(record.get("_published"))
     chips = chips_of(record)
     kind = dig(record, "backend.device_kind") or MISSING
     chip = f"{kind} ×{chips:g}" if chips != 1 else str(kind)
     tokens = dig(record, "kernel.tokens_per_step")
-    median = dig(record, "timing.step_s.median")
     step_ci = pair(dig(record, "timing.step_s.ci95"))
-    if tokens or published:
+    training = bool(tokens or published)
+    if training:
         work = tokens
         per_chip = dig(record, "metrics.tokens_per_s")
         per_chip = per_chip / chips if per_chip is not None else None
@@ -117,8 +113,8 @@ def make_row(index, record: dict, label: str) -> Row:
         scale = 1.0 if tokens else 1e-12
         per_chip_ci = (work * scale / step_ci[1] / chips, work * scale / step_ci[0] / chips)
     unstable = dig(record, "timing.unstable") or []
-    return Row(index=index, record=record, label=label, backend=str(dig(record, "backend.name")),
-               published=published, chip=chip, chips=chips, work_per_step=work, per_chip=per_chip,
+    return Row(record=record, label=label, backend=str(dig(record, "backend.name")), published=published,
+               training=training, chip=chip, chips=chips, per_chip=per_chip,
                per_chip_ci=per_chip_ci, mfu=dig(record, "metrics.mfu"), cost=dig(record, "cost.usd_per_mtok"),
                cost_ci=pair(dig(record, "cost.usd_per_mtok_ci95")), marks=price_marks(record),
                unstable=[str(u) for u in unstable] if isinstance(unstable, list) else [])

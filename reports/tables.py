@@ -23,9 +23,8 @@ from accelbench.harness.plan import CaseId
 from accelbench.harness.records import RecordError
 from accelbench.reports import rows as rowlib
 from accelbench.reports.load import case_id
+from accelbench.reports.references import PUBLISHED
 from accelbench.reports.rows import MISSING, Row, dig
-
-PUBLISHED = "published"
 
 
 class ReportError(RecordError):
@@ -164,8 +163,27 @@ def workload_rows(df, workload: str) -> list[Row]:
     rows = ok_rows(df)
     rows = rows[rows["workload"] == workload]
     labels = variant_labels(rows)
-    made = [rowlib.make_row(i, r["record"], labels[i]) for i, r in rows.iterrows()]
+    made = [rowlib.make_row(r["record"], labels[i]) for i, r in rows.iterrows()]
     return sorted(made, key=lambda r: (r.published, -(r.per_chip or 0.0), r.label))
+
+
+Workload = tuple[str, list[Row], Row | None]
+"""A workload, its rows (sorted as the headline shows them, ratios set) and its baseline row."""
+
+
+def workloads(df, baseline: str | None) -> list[Workload]:
+    """Every workload with ok rows, its rows built once (the ratio bootstrap is
+    the slow part) for the headline tables, the summary and the plots."""
+    ok = ok_rows(df)
+    if ok.empty:
+        return []
+    out = []
+    for workload in sorted(set(ok["workload"])):
+        rows = workload_rows(df, workload)
+        base = _baseline_row(rows, baseline)
+        rowlib.set_ratios(rows, base)
+        out.append((workload, rows, base))
+    return out
 
 
 def _baseline_row(rows: list[Row], baseline: str | None) -> Row | None:
@@ -187,31 +205,28 @@ def _baseline_rank(text: str) -> tuple[bool, bool]:
 
 
 # --------------------------------------------------------------- cells
-def checks(r) -> str:
+def checks(r: Row) -> str:
     """Numerics verdict and any warning sign a reader must see beside the figures."""
-    record = r.record if isinstance(r, Row) else r["record"]
+    record = r.record
     if record.get("_published"):
         return "published, not re-measured"
     passed = dig(record, "numerics.passed")
     parts = [{True: "numerics passed", False: "numerics FAILED"}.get(passed, "numerics not checked")]
     if dig(record, "backend.info.recompiled_during_timing") is True:
         parts.append("RECOMPILED while timed")
-    unstable = dig(record, "timing.unstable")
-    if isinstance(unstable, list) and unstable:
-        parts.append("UNSTABLE: " + ", ".join(map(str, unstable)))
+    if r.unstable:
+        parts.append("UNSTABLE: " + ", ".join(r.unstable))
     mfu = dig(record, "metrics.mfu")
     if (mfu is not None and mfu > 1) or dig(record, "metrics.errors"):
         parts.append("metric ERROR (see methodology)")
     return "; ".join(parts)
 
 
-def is_flagged(r) -> bool:
-    record = r.record if isinstance(r, Row) else r["record"]
+def is_flagged(r: Row) -> bool:
+    record = r.record
     mfu = dig(record, "metrics.mfu")
-    unstable = dig(record, "timing.unstable")
     return (dig(record, "numerics.passed") is False or dig(record, "backend.info.recompiled_during_timing") is True
-            or (mfu is not None and mfu > 1) or bool(dig(record, "metrics.errors"))
-            or (isinstance(unstable, list) and bool(unstable)))
+            or (mfu is not None and mfu > 1) or bool(dig(record, "metrics.errors")) or bool(r.unstable))
 
 
 def cost_cell(row: Row) -> str:
@@ -228,17 +243,14 @@ def ratio_cell(row: Row, base: Row | None) -> str:
 
 
 # --------------------------------------------------------------- tables
-def headline_tables(df, baseline: str | None) -> list[Table]:
-    ok = ok_rows(df)
-    if ok.empty:
-        return []
-    return [_headline(workload, workload_rows(df, workload), baseline) for workload in sorted(set(ok["workload"]))]
+def headline_tables(df, baseline: str | None, built: list[Workload] | None = None) -> list[Table]:
+    """One table per workload; ``built``: ``workloads(df, baseline)`` when the caller has it already."""
+    built = workloads(df, baseline) if built is None else built
+    return [_headline(workload, rows, baseline, base) for workload, rows, base in built]
 
 
-def _headline(workload: str, rows: list[Row], baseline: str | None) -> Table:
-    base = _baseline_row(rows, baseline)
-    rowlib.set_ratios(rows, base)
-    training = any(dig(r.record, "kernel.tokens_per_step") or r.published for r in rows)
+def _headline(workload: str, rows: list[Row], baseline: str | None, base: Row | None) -> Table:
+    training = any(r.training for r in rows)
     configs = [rowlib.configuration(r.record) for r in rows]
     config_text = [", ".join(f"{k} {c[k]}" for k in ("batch", "sequence", "precision", "sharding")
                              if c[k] not in (MISSING, "none")) or MISSING for c in configs]
@@ -328,18 +340,12 @@ def _detail(workload: str, rows: list[Row], configs: list[dict]) -> Table:
 
 
 # --------------------------------------------------------------- summary
-def summary(df, baseline: str | None) -> list[str]:
-    """One sentence per workload for the cheapest chip and one for the fastest."""
-    ok = ok_rows(df)
-    if ok.empty:
-        return []
+def summary(df, baseline: str | None, built: list[Workload] | None = None) -> list[str]:
+    """One sentence per workload for the cheapest chip and one for the fastest;
+    ``built``: ``workloads(df, baseline)`` when the caller has it already."""
     out = []
-    for workload in sorted(set(ok["workload"])):
-        rows = workload_rows(df, workload)
-        base = _baseline_row(rows, baseline)
-        rowlib.set_ratios(rows, base)
-        unit = "tokens/s per chip" if any(dig(r.record, "kernel.tokens_per_step") or r.published for r in rows) \
-            else "TFLOP/s per chip"
+    for workload, rows, base in workloads(df, baseline) if built is None else built:
+        unit = "tokens/s per chip" if any(r.training for r in rows) else "TFLOP/s per chip"
         priced = [r for r in rows if r.cost is not None]
         if priced:
             r = min(priced, key=lambda x: x.cost)

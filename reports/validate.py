@@ -42,7 +42,8 @@ _SHARES = ("backend.info.device.chip_share", "backend.info.device.chips_measured
 _WORD_LISTS = ("cost.marks", "timing.unstable")
 
 
-def _get(record: dict, dotted: str) -> Any:
+def get(record: dict, dotted: str) -> Any:
+    """The value at a dotted path (``timing.step_s.median``), None where a part is missing or not a table."""
     value: Any = record
     for part in dotted.split("."):
         if not isinstance(value, dict):
@@ -73,30 +74,30 @@ def _short(value: Any) -> str:
 
 def record_problem(record: dict) -> str | None:
     """The first field of ``record`` a report cannot use, and why; None when all are usable."""
-    preset = _get(record, "kernel.preset")
+    preset = get(record, "kernel.preset")
     if not isinstance(preset, str) or not preset:
         return f"field 'kernel.preset' must be a non-empty string, got {_short(preset)}"
     for name in _TABLES:
-        value = _get(record, name)
+        value = get(record, name)
         if value is not None and not isinstance(value, dict):
             return f"field '{name}' must be an object, got {type(value).__name__}"
     for name in _TEXTS:
-        value = _get(record, name)
+        value = get(record, name)
         if value is not None and not isinstance(value, str):
             return f"field '{name}' must be a string, got {type(value).__name__} {_short(value)}"
     for name in _NUMBERS:
-        value = _get(record, name)
+        value = get(record, name)
         if value is not None and (why := number_problem(value)):
             return f"field '{name}' {why}"
     for name in _STEP_TIMES:
-        value = _get(record, name)
+        value = get(record, name)
         if value is not None:
             if why := number_problem(value):
                 return f"field '{name}' {why}"
             if not 0 < float(value) < LONGEST_STEP_S:
                 return f"field '{name}' must be a step time above 0 and under a week, got {value}"
     for name in _PAIRS:
-        value = _get(record, name)
+        value = get(record, name)
         if value is None:
             continue
         if not isinstance(value, list) or len(value) != 2:
@@ -104,28 +105,28 @@ def record_problem(record: dict) -> str | None:
         for item in value:
             if why := number_problem(item):
                 return f"field '{name}' {why}"
-    samples = _get(record, "timing.samples_s")
+    samples = get(record, "timing.samples_s")
     if samples is not None:
         if not isinstance(samples, list):
             return f"field 'timing.samples_s' must be a list, got {type(samples).__name__}"
         for item in samples:
             if (why := number_problem(item)) or not 0 < float(item) < LONGEST_STEP_S:
                 return f"field 'timing.samples_s' holds {_short(item)}: {why or 'not a step time above 0 and under a week'}"
-    count = _get(record, "backend.device_count")
+    count = get(record, "backend.device_count")
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MOST_DEVICES):
         return f"field 'backend.device_count' must be a whole number from 1 to {MOST_DEVICES:,}, got {_short(count)}"
     for name in _SHARES:  # the fraction of a chip one visible device is
-        value = _get(record, name)
+        value = get(record, name)
         if value is not None and (number_problem(value) or not 0 < float(value) <= 1):
             return f"field '{name}' must be a fraction of a chip above 0 and at most 1, got {_short(value)}"
     for name in _WORD_LISTS:
-        value = _get(record, name)
+        value = get(record, name)
         if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
             return f"field '{name}' must be a list of strings, got {_short(value)}"
-    passed = _get(record, "numerics.passed")
+    passed = get(record, "numerics.passed")
     if passed is not None and not isinstance(passed, bool):
         return f"field 'numerics.passed' must be true, false or null, got {_short(passed)}"
-    errors = _get(record, "metrics.errors")
+    errors = get(record, "metrics.errors")
     if errors is not None and not isinstance(errors, list):
         return f"field 'metrics.errors' must be a list, got {type(errors).__name__}"
     return None
