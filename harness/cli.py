@@ -13,7 +13,15 @@ import os
 import sys
 from pathlib import Path
 
-EXIT_USAGE = 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MISSING = 0, 1, 2, 3  # here, not in runner: --help needs no runner import
+EXIT_STATUS_HELP = """exit status:
+  0    every case ran and is ok (cases skipped or unavailable count as ok only in
+       the implicit smoke run, without --backend, or with --allow-unavailable)
+  1    at least one case failed (error, timeout, crash, numerics, fence audit)
+  2    bad input: nothing was run
+  3    a backend named with --backend is unavailable here, or every case of it
+       was skipped; or every case of a --suite was (one line each says why)
+  128+N  interrupted by signal N (130: Ctrl-C, 143: SIGTERM); finished records stay"""
 
 
 class UsageError(Exception):
@@ -37,8 +45,6 @@ def build_parser() -> Parser:
     k.add_argument("--json", action="store_true", help=as_json)
     e = sub.add_parser("env", help="what this machine has")
     e.add_argument("--json", action="store_true", help=as_json)
-
-    from accelbench.harness.runner import EXIT_STATUS_HELP
 
     r = sub.add_parser("run", help="run a suite or kernels on backends and write result records",
                        epilog=EXIT_STATUS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -211,7 +217,7 @@ def cmd_run(args) -> int:
             if latest is None:
                 raise planfile.PlanError(f"--resume: no {history.RESULTS_ROOT}/{history.LATEST} to resume; "
                                          "accepted: --resume DIR")
-            args.out = str(history.RESULTS_ROOT / latest.name)
+            args.out = str(latest)  # history.latest gives RESULTS_ROOT / the run's name
         else:  # a new run of its own: results/<run id>/, results/latest pointing at it
             history_root, args.out = history.RESULTS_ROOT, str(history.RESULTS_ROOT / run_id)
     out, cases = planfile.resolve_run(args)

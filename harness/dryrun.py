@@ -17,11 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from accelbench.harness import cost, sharding
+from accelbench.harness import cost, fit, sharding
 from accelbench.harness.plan import Case
 from accelbench.harness.records import RecordError, load_record
-
-GIB = 2**30
 
 
 @dataclass(frozen=True)
@@ -35,7 +33,7 @@ class CaseEstimate:
 
 def estimate_case(case: Case, folder: Path, resume: bool) -> CaseEstimate:
     memory = sharding.case_device_memory(case)
-    gib = None if memory is None else memory.total_bytes / GIB
+    gib = None if memory is None else memory.total_bytes / fit.GIB
     path = folder / f"{case.case_id}.json"
     try:
         earlier = load_record(path) if path.exists() else None

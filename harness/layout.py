@@ -6,6 +6,7 @@ no plan checks (those are ``accelbench.harness.launch.layout_checks``)."""
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,4 +38,5 @@ class Layout:
 
 
 LAYOUT_FIELDS = tuple(f.name for f in dataclasses.fields(Layout))
-INTEGER_FIELDS = frozenset({"nproc", "nnodes", "node_rank", "master_port"})
+LAYOUT_TYPES = typing.get_type_hints(Layout)
+"""Each field's declared type (int or str): what a plan file and a layout are checked against."""

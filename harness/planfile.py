@@ -23,14 +23,14 @@ from typing import Any
 from accelbench import backends
 from accelbench import kernels
 from accelbench.backends.base import BackendError
-from accelbench.harness.layout import LAYOUT_FIELDS, Layout
+from accelbench.harness import history
+from accelbench.harness.layout import LAYOUT_FIELDS, LAYOUT_TYPES
 from accelbench.harness.plan import Case, PlanError, field_types
 from accelbench.harness.records import PLAN_FILE, PLAN_SCHEMA, write_atomic
 from accelbench.kernels.base import KernelError
 
 CASE_FIELDS = {f.name: f for f in dataclasses.fields(Case)}
 CASE_TYPES = typing.get_type_hints(Case)
-LAYOUT_TYPES = typing.get_type_hints(Layout)
 REQUIRED_FIELDS = ("kernel", "preset", "backend")
 AT_LEAST_ONE = frozenset({"steps", "repeats", "nproc", "nnodes"})
 """Integer fields of a case that count something done at least once; the other integers must be >= 0."""
@@ -132,7 +132,7 @@ def resolve_run(args) -> tuple[Path, list[Case]]:
     resume_dir = args.resume if isinstance(args.resume, str) else None
     if resume_dir is not None and args.out is not None and Path(args.out) != Path(resume_dir):
         raise PlanError(f"--resume {resume_dir} and --out {args.out} name different folders; give one of them")
-    out = Path(resume_dir or args.out or "results")
+    out = Path(resume_dir or args.out or history.RESULTS_ROOT)  # the CLI always sets one; the root is a fallback
     if out.exists() and not out.is_dir():
         raise PlanError(f"{'--resume' if resume_dir else '--out'} {out}: exists and is not a folder")
     plan_given = bool(args.suite or args.kernel or args.backend or args.set_items) or any(

@@ -34,28 +34,18 @@ import subprocess
 import tempfile
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
 from accelbench import backends
-from accelbench.harness import fit, progress, scaling, sharding
+from accelbench.harness import fit, history, progress, scaling, sharding
+from accelbench.harness.cli import EXIT_FAILED, EXIT_MISSING, EXIT_OK, EXIT_STATUS_HELP  # the CLI's help lists them
 from accelbench.harness.launch import case_command
 from accelbench.harness.plan import Case
 from accelbench.harness.planfile import write_plan
 from accelbench.harness.records import RecordError, ResultRecord, load_record, write_atomic, write_record
 from accelbench.harness.worker import PARENT_PID_VAR, SNAPSHOT_SUFFIX, new_record
-
-EXIT_OK, EXIT_FAILED, EXIT_MISSING = 0, 1, 3
-EXIT_STATUS_HELP = """exit status:
-  0    every case ran and is ok (cases skipped or unavailable count as ok only in
-       the implicit smoke run, without --backend, or with --allow-unavailable)
-  1    at least one case failed (error, timeout, crash, numerics, fence audit)
-  2    bad input: nothing was run
-  3    a backend named with --backend is unavailable here, or every case of it
-       was skipped; or every case of a --suite was (one line each says why)
-  128+N  interrupted by signal N (130: Ctrl-C, 143: SIGTERM); finished records stay"""
 
 STDERR_TAIL_CHARS = 2000
 """How much of a dead case's stderr its record keeps (the end, where the error is)."""
@@ -142,7 +132,7 @@ def run_plan(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     remove_orphan_case_dirs()
-    summary = RunSummary(out_dir=out, run_id=run_id or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6])
+    summary = RunSummary(out_dir=out, run_id=run_id or history.new_run_id())
     with signals_raise_interrupted():
         write_plan(out, cases)
         for i, case in enumerate(cases, 1):

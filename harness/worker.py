@@ -16,7 +16,7 @@ import uuid
 
 from accelbench.harness.launch.inline import InlineLauncher
 from accelbench.harness.launch.process import PARENT_PID_VAR, SNAPSHOT_SUFFIX, die_with_runner, load_case
-from accelbench.harness.measure import CaseFailure, CaseSkipped, new_record, run_case
+from accelbench.harness.measure import new_record, run_case
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     return InlineLauncher().launch(load_case(argv[0]), argv[0], argv[1], run_id)
 
 
-__all__ = ["PARENT_PID_VAR", "SNAPSHOT_SUFFIX", "CaseFailure", "CaseSkipped", "main", "new_record", "run_case"]
+__all__ = ["PARENT_PID_VAR", "SNAPSHOT_SUFFIX", "main", "new_record", "run_case"]
 
 if __name__ == "__main__":
     sys.exit(main())

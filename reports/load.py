@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from accelbench.harness.history import LATEST
 from accelbench.harness.plan import Case, CaseId
 from accelbench.harness.records import PLAN_FILE, SCHEMA, RecordError, load_record, read_json, record_files
 from accelbench.reports import validate
@@ -135,8 +136,8 @@ def load_folders(folders, all_runs: bool = False) -> Loaded:
                 record["_folder"] = str(folder)
                 loaded.records.append(record)
         loaded.warnings += _leftovers(folder, [r for r in loaded.records if r["_folder"] == str(folder)])
-        if not record_files(folder) and (folder / "latest").exists():  # the run-history root, not a run
-            loaded.warnings.append(f"{folder} holds run folders, not records; give {folder / 'latest'} "
+        if not record_files(folder) and (folder / LATEST).exists():  # the run-history root, not a run
+            loaded.warnings.append(f"{folder} holds run folders, not records; give {folder / LATEST} "
                                    f"(the newest run) or {folder}/*/ (every run)")
     loaded.records, warnings = _one_per_case(loaded.records, all_runs)
     loaded.warnings += warnings

@@ -9,7 +9,7 @@ import dataclasses
 from accelbench import backends
 from accelbench import kernels
 from accelbench.harness import sharding
-from accelbench.harness.layout import INTEGER_FIELDS, LAYOUT_FIELDS, Layout
+from accelbench.harness.layout import LAYOUT_FIELDS, LAYOUT_TYPES, Layout
 from accelbench.harness.plan import Case, PlanError
 
 DEFAULT_MASTER_PORT = 29500
@@ -20,7 +20,7 @@ def with_layout(cases: list[Case], layout: Layout) -> list[Case]:
     """The cases set to run on ``layout``; PlanError when one cannot."""
     _check_fields(layout)
     for case in cases:
-        if (problem := sharding.check_case(dataclasses.replace(case, layout=layout), layout.devices)) is not None:
+        if (problem := sharding.check_case(case, layout.devices)) is not None:
             raise PlanError(problem)
     if layout.devices == 1:
         return cases
@@ -45,7 +45,7 @@ def with_layout(cases: list[Case], layout: Layout) -> list[Case]:
 
 def _check_fields(layout: Layout) -> None:
     for name in LAYOUT_FIELDS:
-        value, kind = getattr(layout, name), int if name in INTEGER_FIELDS else str
+        value, kind = getattr(layout, name), LAYOUT_TYPES[name]  # int or str
         if not isinstance(value, kind) or isinstance(value, bool):
             raise PlanError(f"{name} must be {'an integer' if kind is int else 'a string'}, got {value!r}")
     for name, value, lowest in (("--nproc", layout.nproc, 1), ("--nnodes", layout.nnodes, 1),
