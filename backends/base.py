@@ -37,6 +37,7 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
+from accelbench.backends.chip_share import ONE_CHIP
 from accelbench.kernels.precision import PRECISIONS
 
 
@@ -102,7 +103,7 @@ class DeviceInfo:
     driver: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     chip_share: float = 1.0  # the fraction of a physical chip that one visible device is (a NeuronCore: 1/8 ...)
-    chip_share_reason: str = "one visible device is one chip"
+    chip_share_reason: str = ONE_CHIP.reason
     energy_meter: EnergyMeterChoice = field(default_factory=EnergyMeterChoice)
     """The counter the harness reads over the timed window (``harness.energy.meter_for``)."""
 

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from accelbench.harness import fit
+
 DEFAULT_LNC_TRN2_ON = 2
 """NEURON_LOGICAL_NC_CONFIG default on Trn2 and Trn3 (logical-neuroncore-config page; NCC_EVRF066:
 'neuronx-cc defaults to LNC=2 on Trn2 and later')."""
@@ -113,6 +115,28 @@ def for_neuron(catalog_key: str | None, nc_count: int | None, lnc_reported: int 
     """``neuron_share`` with the catalog's physical cores for ``catalog_key`` (trn1, trn2, trn3)."""
     spec = _spec(catalog_key, devices)
     return neuron_share(nc_count, lnc_reported, lnc_env, spec.cores_per_chip if spec else None)
+
+
+@dataclass(frozen=True)
+class NeuronView:
+    """What one visible Neuron device is, from the first chip neuron-ls lists."""
+    catalog_key: str | None
+    share: ChipShare
+    memory_bytes: int | None
+    """The device's share of the chip's memory (``fit.visible_device_bytes``)."""
+    kind: str
+    """'AWS Neuron (<instance type>)', or 'AWS Neuron' when neuron-ls was not read."""
+
+
+def for_neuron_device(device, lnc_env: str | None, devices: dict | None = None) -> NeuronView:
+    """``for_neuron`` and the memory of one device for ``device``, the first
+    ``discovery.NeuronDevice`` neuron-ls listed (None when it was not read)."""
+    if device is None:
+        share = for_neuron(None, None, None, lnc_env, devices)
+        return NeuronView(None, share, fit.visible_device_bytes(None, share.share), "AWS Neuron")
+    share = for_neuron(device.catalog_key, device.core_count, device.logical_core_config, lnc_env, devices)
+    return NeuronView(device.catalog_key, share, fit.visible_device_bytes(device.memory_bytes, share.share),
+                      f"AWS Neuron ({device.instance_type or 'unknown instance'})")
 
 
 def for_tpu(catalog_key: str | None, device_kind: str | None, cores_per_device: int | None = None,

@@ -145,7 +145,7 @@ def fsdp_mixed_precision(precision: str):
 
     from accelbench.kernels.precision import policy, torch_dtype
 
-    if policy(precision).compute != policy(precision).master:
+    if policy(precision).autocast:
         return MixedPrecisionPolicy(param_dtype=torch_dtype(precision, "compute"),
                                     reduce_dtype=torch_dtype(precision, "master"))
     return MixedPrecisionPolicy()

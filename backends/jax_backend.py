@@ -23,8 +23,8 @@ from typing import ClassVar
 from accelbench.backends import chip_share, cpuinfo, discovery, matmul_precision
 from accelbench.backends.base import (NEURON_ENERGY, TPU_ENERGY, Availability, Backend, BackendError, BackendSettings,
                                       DeviceInfo, EnergyMeterChoice, PreparedStep)
-from accelbench.harness import fit
 from accelbench.harness.envinfo import package_version
+from accelbench.kernels.base import ATTENTION_IMPLEMENTATIONS
 
 
 class JaxBackend(Backend):
@@ -86,7 +86,7 @@ class JaxBackend(Backend):
             current["state"], current["outputs"] = compiled(current["state"])
             return current["outputs"]
 
-        self._live = current  # what the fence waits on besides the outputs it is handed
+        self.fence_covers(current)
 
         def observe():
             return program.observe(current["state"], current["outputs"])
@@ -94,11 +94,27 @@ class JaxBackend(Backend):
         info = {"jax_platform": self.platform, **self.attention_info(kernel, compiled)}
         return PreparedStep(step=step, observe=observe, compile_s=compile_s, info=info)
 
+    def fence_covers(self, current: dict) -> None:
+        """Name the dict whose ``"state"`` each step replaces (this prepare's, or a
+        mesh engine's): the fence waits on that state besides the outputs it is handed."""
+        self._live = current
+
+    @property
+    def live_state(self):
+        """The state the last step left, which the fence waits on (None before a prepare)."""
+        live = getattr(self, "_live", None)
+        return live["state"] if live else None
+
+    def matmul_scope(self):
+        """Where a step is lowered: XLA's default matmul precision here (accelerators override)."""
+        import contextlib
+
+        return contextlib.nullcontext()
+
     def fence(self, outputs) -> None:
         import jax
 
-        live = getattr(self, "_live", None)
-        jax.block_until_ready((outputs, live["state"] if live else None))
+        jax.block_until_ready((outputs, self.live_state))
 
 
 class JaxCpuBackend(JaxBackend):
@@ -130,7 +146,7 @@ class JaxCpuBackend(JaxBackend):
 # (overriding the environment: each case has its own process), devices come
 # from that platform, and the device is named from its JAX ``device_kind``.
 
-ATTENTION_CHOICES = ("auto", "cudnn", "xla")
+ATTENTION_CHOICES = ("auto", *sorted(ATTENTION_IMPLEMENTATIONS))  # sorted: "auto, cudnn, xla", as always listed
 
 
 @dataclass
@@ -180,9 +196,7 @@ class JaxAccelBackend(JaxBackend):
         # float64 numerics reference while the accelerator stays the default
         # (the list is in priority order: JAX v0.3.22 release notes, "JAX_PLATFORMS=tpu,cpu").
         os.environ["JAX_PLATFORMS"] = f"{self.jax_platforms},cpu"
-        flag = self.matmul_plan.neuron_cc_flag  # fp32 on Neuron: before anything compiles
-        if flag:
-            os.environ["NEURON_CC_FLAGS"] = matmul_precision.with_neuron_flag(os.environ.get("NEURON_CC_FLAGS", ""), flag)
+        matmul_precision.export_neuron_flag(self.matmul_plan)  # fp32 on Neuron: before anything compiles
 
     def matmul_scope(self):
         """Where a step is lowered: fp32 asks XLA for full-precision dots (jax.default_matmul_precision,
@@ -207,15 +221,17 @@ class JaxAccelBackend(JaxBackend):
 
     def device_info(self) -> DeviceInfo:
         devices = self.devices()
+        key = self.catalog_key(devices[0].device_kind)
+        return self.describe(devices, key, self.device_chip_share(key, devices[0]))
+
+    def describe(self, devices, key: str | None, share: chip_share.ChipShare) -> DeviceInfo:
+        """``device_info`` from JAX's devices, the catalog key and the chip share."""
         first = devices[0]
-        stats = _memory_stats(first)
-        key = self.catalog_key(first.device_kind)
-        share = self.device_chip_share(key, first)
         return DeviceInfo(
             kind=first.device_kind,
             catalog_key=key,
             count=1,
-            memory_bytes=stats.get("bytes_limit"),  # the allocator's limit for this one device
+            memory_bytes=_memory_stats(first).get("bytes_limit"),  # the allocator's limit for this one device
             driver=self.driver(),
             chip_share=share.share,
             chip_share_reason=share.reason,
@@ -306,19 +322,21 @@ class JaxNeuronBackend(JaxAccelBackend):
     matmul_platform = "neuron"
 
     def device_chip_share(self, catalog_key, device) -> chip_share.ChipShare:
-        """One JAX device is one (logical) NeuronCore: 1/2 of a trn1 chip, 1/4 of a trn2 chip at LNC=2."""
-        devices = discovery.neuron_devices()
-        first = devices[0] if devices else None
-        return chip_share.for_neuron(catalog_key, first.core_count if first else None,
-                                     first.logical_core_config if first else None,
-                                     os.environ.get("NEURON_LOGICAL_NC_CONFIG"))
+        """One JAX device is one (logical) NeuronCore: 1/2 of a trn1 chip, 1/4 of a trn2 chip at LNC=2.
+        ``catalog_key`` here is always neuron-ls's own (``catalog_key``), so the view's is used."""
+        return self.neuron_view().share
+
+    def neuron_view(self) -> chip_share.NeuronView:
+        """The first chip neuron-ls lists, as one visible device sees it."""
+        chips = discovery.neuron_devices()
+        return chip_share.for_neuron_device(chips[0] if chips else None, os.environ.get("NEURON_LOGICAL_NC_CONFIG"))
 
     def device_info(self) -> DeviceInfo:
-        info = super().device_info()
+        devices = self.devices()
+        view = self.neuron_view()  # neuron-ls read once: catalog key, share, and the memory fallback
+        info = self.describe(devices, view.catalog_key, view.share)
         if info.memory_bytes is None:  # the plugin keeps no allocator statistics: the core's share of the chip's HBM
-            devices = discovery.neuron_devices()
-            if devices:
-                info.memory_bytes = fit.visible_device_bytes(devices[0].memory_bytes, info.chip_share)
+            info.memory_bytes = view.memory_bytes
         return info
 
     @classmethod
@@ -337,5 +355,4 @@ class JaxNeuronBackend(JaxAccelBackend):
 
     def catalog_key(self, device_kind: str) -> str | None:
         """Neuron device kinds do not name the instance; neuron-ls does."""
-        devices = discovery.neuron_devices()
-        return devices[0].catalog_key if devices else None
+        return self.neuron_view().catalog_key

@@ -13,7 +13,6 @@ Framework imports happen inside functions only.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from typing import Any
@@ -56,7 +55,6 @@ class JaxMesh:
         self.mesh = None
         self.backend = None
         self.weights = (0, 0)
-        self.placed = None
 
     @property
     def engine(self) -> str:
@@ -120,7 +118,7 @@ class JaxMesh:
         out_shardings = jax.tree.map(lambda _: whole, jax.eval_shape(program.step, placed)[1])
         current = {"state": placed, "outputs": None}
         t0 = time.perf_counter()
-        with getattr(backend, "matmul_scope", contextlib.nullcontext)():  # the backend's matmul precision, as its own prepare
+        with backend.matmul_scope():  # the backend's matmul precision, as its own prepare
             compiled = jax.jit(program.step, in_shardings=(shardings,), out_shardings=(shardings, out_shardings),
                                donate_argnums=0).lower(placed).compile()
         compile_s = time.perf_counter() - t0
@@ -128,8 +126,9 @@ class JaxMesh:
 
         def step():
             current["state"], current["outputs"] = compiled(current["state"])
-            self.placed = current["state"]
             return current["outputs"]
+
+        backend.fence_covers(current)  # the fence waits on the new state too, not the loss only
 
         mine = [d for d in self.mesh.devices.flat if d.process_index == jax.process_index()]
 
@@ -146,7 +145,6 @@ class JaxMesh:
             return {f"device {d.id} ({d})": program.observe(held_by(d), current["outputs"])
                     for d in mine}
 
-        self.placed = placed
         info = {"jax_platform": backend.platform, "mesh": {"data": len(self.mesh.devices)},
                 "hlo_collectives": {op: hlo.count(f" {op}(") + hlo.count(f" {op}-start(")
                                     for op in ("all-reduce", "all-gather", "reduce-scatter")},
@@ -159,7 +157,7 @@ class JaxMesh:
     def shard_info(self) -> dict[str, Any]:
         """How the parameters are held: ways each is split (its elements ÷ the
         elements of one device's shard), read from the arrays' shardings."""
-        params = self.placed["params"]
+        params = self.backend.live_state["params"]  # the state the fence covers: the last step's
         shard = [math.prod(a.sharding.shard_shape(a.shape)) for a in params.values()]
         ways = [a.size // max(1, n) for a, n in zip(params.values(), shard)]
         info = shard_counts(ways, sum(a.size for a in params.values()), sum(shard), "parameter_elements_per_device")

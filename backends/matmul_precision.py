@@ -27,6 +27,8 @@ catalog peak, so no MFU.
 
 from __future__ import annotations
 
+import os
+from collections.abc import MutableMapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -98,3 +100,10 @@ def with_neuron_flag(neuron_cc_flags: str, flag: str | None) -> str:
         elif not token.startswith("--auto-cast="):
             kept.append(token)
     return shlex.join([*kept, flag])
+
+
+def export_neuron_flag(plan: MatmulPlan, environ: MutableMapping[str, str] = os.environ) -> None:
+    """Add ``plan.neuron_cc_flag`` (fp32 on Neuron) to NEURON_CC_FLAGS, before anything compiles.
+    Nothing otherwise: an unset NEURON_CC_FLAGS stays unset."""
+    if plan.neuron_cc_flag:
+        environ["NEURON_CC_FLAGS"] = with_neuron_flag(environ.get("NEURON_CC_FLAGS", ""), plan.neuron_cc_flag)

@@ -34,7 +34,6 @@ from typing import Any
 from accelbench.backends import chip_share, discovery, matmul_precision
 from accelbench.backends.base import NEURON_ENERGY, Availability, DeviceInfo
 from accelbench.backends.torch_common import TorchBackend, TorchSettings
-from accelbench.harness import fit
 from accelbench.backends.torch_xla import minor_version
 from accelbench.harness.envinfo import package_version
 
@@ -105,9 +104,7 @@ class TorchNeuronBackend(TorchBackend):
 
     def export_compiler_flags(self) -> None:
         """fp32: ``--auto-cast=none`` in NEURON_CC_FLAGS before anything compiles (see backends/matmul_precision.py)."""
-        flag = self.matmul_plan.neuron_cc_flag
-        if flag:
-            os.environ["NEURON_CC_FLAGS"] = matmul_precision.with_neuron_flag(os.environ.get("NEURON_CC_FLAGS", ""), flag)
+        matmul_precision.export_neuron_flag(self.matmul_plan)
 
     def configure(self) -> None:
         self.export_compiler_flags()
@@ -135,17 +132,14 @@ class TorchNeuronBackend(TorchBackend):
         torch = _load_torch_neuronx()
         devices = discovery.neuron_devices()
         first = devices[0] if devices else None
-        key = first.catalog_key if first else None
-        share = chip_share.for_neuron(key, first.core_count if first else None,
-                                      first.logical_core_config if first else None,
-                                      os.environ.get("NEURON_LOGICAL_NC_CONFIG"))
+        view = chip_share.for_neuron_device(first, os.environ.get("NEURON_LOGICAL_NC_CONFIG"))
         return DeviceInfo(
-            kind=f"AWS Neuron ({first.instance_type or 'unknown instance'})" if first else "AWS Neuron",
-            catalog_key=key,
+            kind=view.kind,
+            catalog_key=view.catalog_key,
             count=1,
-            memory_bytes=fit.visible_device_bytes(first.memory_bytes if first else None, share.share),
-            chip_share=share.share,
-            chip_share_reason=share.reason,
+            memory_bytes=view.memory_bytes,
+            chip_share=view.share.share,
+            chip_share_reason=view.share.reason,
             energy_meter=NEURON_ENERGY,
             extra={"neuron_devices": len(devices), "visible_neuron_devices": _accelerator_count(torch),
                    "visible_cores": os.environ.get(NEURON_VISIBLE_CORES),

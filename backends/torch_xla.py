@@ -40,7 +40,6 @@ from accelbench.backends import chip_share, cpuinfo, discovery, matmul_precision
 from accelbench.backends.base import (NEURON_ENERGY, TPU_ENERGY, Availability, BackendError, DeviceInfo,
                                       EnergyMeterChoice, PreparedStep)
 from accelbench.backends.torch_common import TorchBackend, TorchSettings
-from accelbench.harness import fit
 from accelbench.harness.envinfo import package_version
 
 PJRT_DEVICES = ("CPU", "TPU", "NEURON", "CUDA")
@@ -143,9 +142,7 @@ class TorchXlaBackend(TorchBackend):
             if self.settings.neuron_cache_dir:
                 os.environ["NEURON_CC_FLAGS"] = with_cache_dir(os.environ.get("NEURON_CC_FLAGS", ""),
                                                                self.settings.neuron_cache_dir)
-            if self.matmul_plan.neuron_cc_flag:  # fp32 on Neuron: before the first compile
-                os.environ["NEURON_CC_FLAGS"] = matmul_precision.with_neuron_flag(
-                    os.environ.get("NEURON_CC_FLAGS", ""), self.matmul_plan.neuron_cc_flag)
+            matmul_precision.export_neuron_flag(self.matmul_plan)  # fp32 on Neuron: before the first compile
         return self._pjrt
 
     @property
@@ -209,10 +206,11 @@ class TorchXlaBackend(TorchBackend):
     def fence(self, outputs) -> None:
         _xm().wait_device_ops()
 
-    def time_window(self, prepared: PreparedStep, k: int) -> tuple[float, Any]:
+    def begin_timing(self) -> None:
+        """Dynamo's snapshot (TorchBackend) and XLA's compile counters, once."""
+        super().begin_timing()
         if self._before_timing is None:
             self._before_timing = compile_stats()
-        return super().time_window(prepared, k)
 
     def after_timing(self, prepared: PreparedStep) -> dict[str, Any]:
         after = compile_stats()
@@ -237,19 +235,14 @@ class TorchXlaBackend(TorchBackend):
         if pjrt == "NEURON":
             devices = discovery.neuron_devices()
             first = devices[0] if devices else None
-            key = first.catalog_key if first else None
             if first is not None:
                 # One process drives one NeuronCore (a fraction of a chip).
                 extra.update({"instance_type": first.instance_type, "neuron_devices": len(devices),
                               "neuroncores_per_device": first.core_count, "neuroncores_used": 1})
-            share = chip_share.for_neuron(key, first.core_count if first else None,
-                                          first.logical_core_config if first else None,
-                                          os.environ.get("NEURON_LOGICAL_NC_CONFIG"))
-            return DeviceInfo(kind=f"AWS Neuron ({first.instance_type or 'unknown instance'})" if first else "AWS Neuron",
-                              catalog_key=key, count=1, extra=extra, chip_share=share.share,
-                              chip_share_reason=share.reason,
-                              memory_bytes=fit.visible_device_bytes(first.memory_bytes if first else None, share.share),
-                              energy_meter=NEURON_ENERGY)
+            view = chip_share.for_neuron_device(first, os.environ.get("NEURON_LOGICAL_NC_CONFIG"))
+            return DeviceInfo(kind=view.kind, catalog_key=view.catalog_key, count=1, extra=extra,
+                              chip_share=view.share.share, chip_share_reason=view.share.reason,
+                              memory_bytes=view.memory_bytes, energy_meter=NEURON_ENERGY)
         if pjrt == "TPU":
             chips = discovery.tpu_chips()
             extra["tpu_chips"] = chips.count

@@ -46,6 +46,11 @@ CAUSAL_HALVED = "causal-6N+6LdT"
 ATTENTION_FULL_SQUARE = "attention-full-square"
 ATTENTION_CAUSAL_HALF = "attention-causal-half"
 
+ATTENTION_IMPLEMENTATIONS = ("xla", "cudnn")
+"""What ``jax.nn.dot_product_attention(implementation=...)`` takes (JAX 0.10);
+None "currently falls back to xla" (its docstring). Here, not in
+``jax_models``, so that the JAX backends check their setting without importing JAX."""
+
 FLOP_CONVENTIONS: dict[str, str] = {
     EXACT_MATMUL: "2 FLOP per multiply-accumulate of every matmul (2·m·n·k for an m×k by k×n product), plus the "
                   "elementwise work the kernel's docstring lists; no approximation",
@@ -246,7 +251,10 @@ def rng_normal(seed: int, shape, scale: float = 1.0, dtype=np.float32) -> np.nda
 
 def jax_matmul_precision(precision: str):
     """fp32/fp64 ask XLA for full-precision matmuls (it may otherwise use
-    bf16 passes on TPUs or TF32 on GPUs); tf32/bf16 take the default."""
+    bf16 passes on TPUs or TF32 on GPUs); tf32/bf16 take the default: None,
+    not ``Precision.DEFAULT``, because JAX reads ``jax.default_matmul_precision``
+    (a backend's matmul scope, e.g. 'high' for tf32 on a TPU) only for a dot
+    given no precision, and an explicit DEFAULT would override that scope."""
     import jax
 
-    return jax.lax.Precision.HIGHEST if policy(precision).full_precision_matmuls else jax.lax.Precision.DEFAULT
+    return jax.lax.Precision.HIGHEST if policy(precision).full_precision_matmuls else None

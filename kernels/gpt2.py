@@ -87,6 +87,7 @@ class GPT2(LanguageModel):
     name = "gpt2"
     description = "GPT-2 training step (tied embeddings, learned positions, LayerNorm, GELU, AdamW)"
     config_cls = GPT2Config
+    block_prefix = "h.0."
     presets = {
         "tiny": Preset("tiny", {}, "2 layers, d=64, vocab 256, T=32, batch 2: CPU CI size"),
         "124m": _gpt2_preset("124m", 12, 12, 768, 8, "GPT-2 small"),
@@ -106,8 +107,8 @@ class GPT2(LanguageModel):
     def count_params(self, cfg: GPT2Config, non_embedding: bool = True) -> int:
         return count_params(cfg, non_embedding)
 
-    def block_parameter_count(self, cfg: GPT2Config) -> int:
-        return 12 * cfg.d_model**2 + 13 * cfg.d_model
+    def param_shapes(self, cfg: GPT2Config) -> dict[str, tuple[int, ...]]:
+        return param_shapes(cfg)
 
     def activation_bytes_per_token_layer(self, cfg: GPT2Config, precision: str) -> float:
         """About 34·d + 5·H·T bytes per token per layer in 16-bit (Korthikanti

@@ -17,12 +17,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from accelbench.kernels.base import jax_matmul_precision
+from accelbench.kernels.base import ATTENTION_IMPLEMENTATIONS, jax_matmul_precision
 from accelbench.kernels.precision import jax_dtype
 
-ATTENTION_IMPLEMENTATIONS = ("xla", "cudnn")
-"""What ``jax.nn.dot_product_attention(implementation=...)`` takes (JAX 0.10);
-None "currently falls back to xla" (its docstring)."""
 CUDNN_ATTENTION_CALL = "__cudnn$fmha"
 """Prefix of the custom-call targets of cuDNN's fused attention in compiled HLO
 (``jax/_src/cudnn/fused_attention_stablehlo.py``: ``__cudnn$fmhaSoftmax`` ...):

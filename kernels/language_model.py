@@ -3,7 +3,9 @@ the FLOP accounting of a transformer training step, and synthetic batches."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -35,19 +37,27 @@ class MemoryParts:
 
 class LanguageModel(Kernel):
     """A decoder-only transformer trained for one step on a synthetic batch.
-    Subclasses give ``count_params`` and, where the attention's query width
-    is not ``d_model``, ``attention_width``."""
+    Subclasses give ``count_params``, ``param_shapes`` with ``block_prefix``
+    and, where the attention's query width is not ``d_model``, ``attention_width``."""
 
     is_training_step = True
     flop_convention = PALM
     uses_attention = True
+    block_prefix: ClassVar[str]
+    """How the names of block 0's parameters in ``param_shapes`` begin ("h.0.", "layers.0.")."""
 
     def count_params(self, cfg, non_embedding: bool = True) -> int:
         raise NotImplementedError
 
     # ---- memory (the fit check; sharded runs divide the parts, harness.sharding)
-    def block_parameter_count(self, cfg) -> int:
+    def param_shapes(self, cfg) -> dict[str, tuple[int, ...]]:
+        """Every parameter's name and shape, as ``make_state`` and the torch ``state_dict`` have them."""
         raise NotImplementedError
+
+    def block_parameter_count(self, cfg) -> int:
+        """Block 0's parameters (every block has the same), counted from ``param_shapes``."""
+        return sum(math.prod(shape) for name, shape in self.param_shapes(cfg).items()
+                   if name.startswith(self.block_prefix))
 
     def activation_bytes_per_token_layer(self, cfg, precision: str) -> float:
         """Bytes one block keeps for the backward per token, without remat."""
@@ -69,7 +79,7 @@ class LanguageModel(Kernel):
         else:
             kept = cfg.n_layer * per_layer
         activations = self.tokens_per_step(cfg) * (kept + 12 * cfg.vocab_size)
-        return MemoryParts(state_bytes=(18.0 if dtypes.compute != dtypes.master else 16.0) * n, activation_bytes=float(activations),
+        return MemoryParts(state_bytes=(18.0 if dtypes.autocast else 16.0) * n, activation_bytes=float(activations),
                            parameters=n, block_parameters=block, root_parameters=n - cfg.n_layer * block)
 
     def memory_estimate_bytes(self, cfg, precision: str) -> float:

@@ -138,6 +138,7 @@ class Llama(LanguageModel):
     name = "llama"
     description = "Llama 3 training step (RMSNorm, RoPE, grouped-query attention, SwiGLU, AdamW)"
     config_cls = LlamaConfig
+    block_prefix = "layers.0."
     presets = {
         "tiny": Preset("tiny", {}, "2 layers, d=64, 4 heads / 2 kv heads, vocab 256, T=32, batch 2: CPU CI size"),
         "1b": _llama3_preset("1b", 16, 32, 2048, 8192, 2048, 4, True, 32.0, "Llama 3.2 1B (tied head)"),
@@ -172,9 +173,8 @@ class Llama(LanguageModel):
     def attention_width(self, cfg: LlamaConfig) -> int:
         return cfg.n_head * cfg.head_dim
 
-    def block_parameter_count(self, cfg: LlamaConfig) -> int:
-        d, q, kv, f = cfg.d_model, cfg.n_head * cfg.head_dim, cfg.kv_dim, cfg.ffn_hidden
-        return 2 * d * q + 2 * d * kv + 3 * d * f + 2 * d
+    def param_shapes(self, cfg: LlamaConfig) -> dict[str, tuple[int, ...]]:
+        return param_shapes(cfg)
 
     def activation_bytes_per_token_layer(self, cfg: LlamaConfig, precision: str) -> float:
         """Counted tensor by tensor in the manner of Korthikanti et al. 2022

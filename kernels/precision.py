@@ -40,6 +40,11 @@ class Precision:
     (a key of ``peak_tflops`` in ``harness/data/devices.toml``); None: no MFU."""
 
     @property
+    def autocast(self) -> bool:
+        """Matmuls run in a narrower dtype than the master weights (bf16: autocast / mixed precision)."""
+        return self.compute != self.master
+
+    @property
     def element_bytes(self) -> int:
         """Bytes of one stored element (tf32 stores fp32)."""
         return DTYPE_BYTES[self.storage]

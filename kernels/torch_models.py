@@ -100,7 +100,7 @@ def adamw(model: nn.Module, cfg, device) -> torch.optim.Optimizer:
 def autocast_context(device, precision: str):
     """Autocast to the policy's compute dtype where it differs from the master
     weights' (bf16); nothing otherwise."""
-    if policy(precision).compute == policy(precision).master:
+    if not policy(precision).autocast:
         return contextlib.nullcontext
     kind = torch.device(device).type
     return lambda: torch.autocast(device_type=kind, dtype=torch_dtype(precision, "compute"))
