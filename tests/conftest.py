@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +19,14 @@ def run_cli(*args, timeout=600, env=None, cwd=None) -> subprocess.CompletedProce
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def venv_prefix() -> Path:
+    """This environment's prefix, laid out as a venv (bin/accelbench), for ci/cloud/run_suites.sh; skips without one."""
+    prefix = Path(sys.executable).parent.parent
+    if not (prefix / "bin" / "accelbench").exists():
+        pytest.skip("accelbench's console script is not in this interpreter's bin/")
+    return prefix
 
 
 def assert_one_line_error(returncode: int, stderr: str, needle: str = "") -> str:

@@ -26,6 +26,18 @@ from accelbench.kernels.gpt2 import GPT2
 VARIANTS = ("gspmd", "shard_map", "device 1 skips the all-reduce")
 
 
+def gpt2_loss(cfg, lowering):
+    """GPT-2's JAX loss built from the public pieces (``jax_models``: the forward and cross-entropy), for
+    a step rebuilt by hand (here and in tests/test_numerics_update.py)."""
+    from accelbench.kernels import jax_models
+
+    def loss_fn(params, consts, idx, targets):
+        logits = jax_models.gpt2_forward(params, consts, idx, cfg, lowering)
+        return jax_models.cross_entropy(logits.astype(lowering.master), targets)
+
+    return loss_fn
+
+
 class ShardMapGPT2(GPT2):
     """GPT-2 whose JAX step averages gradients with an explicit ``pmean`` over
     ``mesh``'s ``data`` axis; ``skip_device`` keeps its local gradient."""
@@ -41,11 +53,7 @@ class ShardMapGPT2(GPT2):
         from accelbench.kernels import jax_models
 
         program = super().jax_program(cfg, precision, attention)
-        lowering = jax_models.Lowering(precision, attention, False)
-
-        def loss_fn(params, consts, idx, targets):
-            logits = jax_models.gpt2_forward(params, consts, idx, cfg, lowering)
-            return jax_models.cross_entropy(logits.astype(lowering.master), targets)
+        loss_fn = gpt2_loss(cfg, jax_models.Lowering(precision, attention, False))
 
         def local_step(state):  # this device's batch shard; equal shards, so the mean of means is the mean
             loss, grads = jax.value_and_grad(loss_fn)(state["params"], state["consts"], state["idx"], state["targets"])

@@ -16,20 +16,7 @@ import json
 import os
 import sys
 
-import numpy as np
-
-
-def relative(a, b) -> float:
-    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
-
-
-def differences(sharded: dict, single: dict) -> dict:
-    keys = sorted(single)
-    flat = lambda obs: np.concatenate([np.asarray(obs[k], np.float64).ravel() for k in keys])  # noqa: E731
-    worst = max(keys, key=lambda k: relative(sharded[k], single[k]))
-    return {"params": relative(flat(sharded), flat(single)), "worst_param": worst,
-            "worst_param_rel": relative(sharded[worst], single[worst]), "count": len(keys)}
+from accelbench.harness import numerics
 
 
 def torch_main(kernel_name: str, strategy: str, steps: int) -> None:
@@ -55,8 +42,8 @@ def torch_main(kernel_name: str, strategy: str, steps: int) -> None:
     single = TorchCpuBackend().prepare(kernel, cfg, state)
     for _ in range(steps):
         single_out = single.step()
-    result = differences(sharded, single.observe())
-    single_loss = float(single_out["loss"])
+    result = {"params": numerics.group_errors(sharded, single.observe())["param"]}  # observe: param/... only
+    single_loss = backend.to_scalar(single_out["loss"])
     print(json.dumps({**result, "loss": loss, "single_loss": single_loss, "loss_rel": abs(loss - single_loss) / abs(single_loss),
                       "parameter_shards": info["parameter_shards"]}))
 
@@ -81,8 +68,8 @@ def jax_main(kernel_name: str, strategy: str, steps: int, batch: int) -> None:
     single = JaxCpuBackend().prepare(kernel, cfg, state)
     for _ in range(steps):
         single_out = single.step()
-    single_loss = float(np.asarray(single_out["loss"]))
-    result = differences(sharded, single.observe())
+    single_loss = backend.to_scalar(single_out["loss"])
+    result = {"params": numerics.group_errors(sharded, single.observe())["param"]}  # observe: param/... only
     print(json.dumps({**result, "loss": loss, "single_loss": single_loss, "loss_rel": abs(loss - single_loss) / abs(single_loss),
                       "parameter_shards": engine.shard_info()["parameter_shards"], "devices": devices}))
 

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import assert_one_line_error
 
 from accelbench.backends import discovery
 from accelbench.backends.base import BackendError
@@ -108,9 +109,7 @@ def test_cuda_settings_are_checked():
 
 def test_bad_backend_setting_is_one_line_exit_2(cli, tmp_path):
     proc = cli("run", "--kernel", "gemm:tiny", "--backend", "torch-cuda", "--set", "sdpa=fast", "--out", tmp_path / "o")
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.strip().startswith("accelbench: error:") and "sdpa" in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
+    assert_one_line_error(proc.returncode, proc.stderr, "sdpa")
     assert not (tmp_path / "o").exists()
 
 

@@ -10,11 +10,11 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import venv_prefix
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_SUITES = ROOT / "ci" / "cloud" / "run_suites.sh"
@@ -28,16 +28,9 @@ def _env(tmp_path: Path, instance: str) -> dict:
                                "--steps 2 --repeats 2 --warmup 0"}
 
 
-def _venv_prefix() -> Path:
-    prefix = Path(sys.executable).parent.parent  # this environment, laid out as a venv: bin/accelbench
-    if not (prefix / "bin" / "accelbench").exists():
-        pytest.skip("accelbench's console script is not in this interpreter's bin/")
-    return prefix
-
-
 @pytest.mark.slow
 def test_a_run_killed_mid_suite_resumes_from_the_bucket_and_reruns_no_finished_case(tmp_path):
-    prefix = _venv_prefix()
+    prefix = venv_prefix()
     bucket = tmp_path / "bucket" / "run" / "smoke" / "torch-cpu"
     first = subprocess.Popen([str(RUN_SUITES), str(prefix), "torch-cpu"], cwd=ROOT, env=_env(tmp_path, "lost"),
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)

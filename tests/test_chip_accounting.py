@@ -101,10 +101,9 @@ def test_tpu_device_kinds_give_the_share_from_cores_per_chip():
 
 
 def test_tpu7x_device_is_rated_and_priced_as_half_a_chip():
-    prices = {**PRICES}
     rated, _ = _rated_and_priced("tpu7x", 0.5, "gcp-tpu-v6e", tflops=2307 / 4)
     assert rated.mfu_basis["peak_tflops_per_chip"] == 2307 and rated.mfu == pytest.approx(0.5)
-    assert prices["gcp-tpu7x"].usd_per_hour is None  # no published price: a user's price is needed
+    assert PRICES["gcp-tpu7x"].usd_per_hour is None  # no published price: a user's price is needed
     facts = cost.RunFacts(0.5, "tpu7x", "TPU7x", TODAY, {"chips": {"count": 4, "source": "PCI: 4 TPU chips"}})
     part = cost.price_run(cost.PriceChoice(usd_per_hour=40.0), 8192, 0.1, None, facts, PRICES)
     assert part.usd_per_hour == pytest.approx(40.0 * 0.5 / 4) and part.chips_per_instance_source.startswith("PCI")

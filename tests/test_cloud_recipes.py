@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import venv_prefix
 
 from accelbench import backends
 from accelbench.harness import catalog, plan
@@ -129,9 +130,7 @@ def test_recipe_shell_blocks_parse(name):
 def test_run_script_writes_one_folder_per_suite_and_backend(tmp_path):
     env = {**os.environ, "RESULTS_DIR": str(tmp_path), "RUN_NAME": "here", "SUITES": "smoke",
            "INSTANCE": "p5.48xlarge", "ACCELBENCH_ARGS": "--kernel gemm:tiny --steps 1 --repeats 1 --warmup 0"}
-    prefix = Path(sys.executable).parent.parent  # this environment, laid out as a venv: bin/accelbench
-    if not (prefix / "bin" / "accelbench").exists():
-        pytest.skip("accelbench's console script is not in this interpreter's bin/")
+    prefix = venv_prefix()
     proc = subprocess.run([str(CLOUD / "run_suites.sh"), str(prefix), "torch-cpu"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr

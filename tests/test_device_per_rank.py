@@ -24,6 +24,7 @@ torch = pytest.importorskip("torch")
 
 from accelbench.backends.base import PreparedStep  # noqa: E402
 from accelbench.backends.data_parallel import TorchDataParallel  # noqa: E402
+from accelbench.backends.discovery import parse_nvidia_smi_list  # noqa: E402
 from accelbench.backends.torch_cuda import CudaSettings, TorchCudaBackend  # noqa: E402
 from accelbench.backends.torch_neuron import NEURON_VISIBLE_CORES, TorchNeuronBackend  # noqa: E402
 from accelbench.harness import energy  # noqa: E402
@@ -34,7 +35,7 @@ from accelbench.harness.plan import Case  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "nvidia-h200"
 H200 = json.loads((FIXTURES / "python-probe.json").read_text())["torch"]
-H200_UUID = (FIXTURES / "nvidia-smi-L.txt").read_text().split("UUID: ")[1].split(")")[0]
+H200_UUID = parse_nvidia_smi_list((FIXTURES / "nvidia-smi-L.txt").read_text())[0].uuid
 WORLD = 4
 
 
@@ -79,9 +80,6 @@ class FakeCuda:
 
     def synchronize(self, index=None):
         self._touch("synchronize", index)
-
-    def reset_peak_memory_stats(self, index=None):
-        self._touch("reset_peak_memory_stats", index)
 
     def max_memory_allocated(self, index=None) -> int:
         self._touch("max_memory_allocated", index)

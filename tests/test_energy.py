@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from accelbench.backends.base import NEURON_ENERGY, TPU_ENERGY, EnergyMeterChoice
+from accelbench.backends.discovery import parse_nvidia_smi_list
 from accelbench.harness import energy
 from accelbench.harness.records import MetricsPart
 
-H200_UUID = (Path(__file__).parent / "fixtures" / "nvidia-h200" / "nvidia-smi-L.txt").read_text().split("UUID: ")[1].split(")")[0]
+H200_UUID = parse_nvidia_smi_list((Path(__file__).parent / "fixtures" / "nvidia-h200" / "nvidia-smi-L.txt").read_text())[0].uuid
 H200_PROBE = json.loads((Path(__file__).parent / "fixtures" / "nvidia-h200" / "python-probe.json").read_text())["nvml"]
 
 

@@ -22,6 +22,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 from accelbench.backends.base import Backend
 
@@ -108,7 +109,7 @@ def test_backend_from_a_separate_package_is_listed_and_runs_the_smoke_suite(tmp_
     assert all(r["backend"]["settings"]["threads"] == 1 and r["numerics"]["passed"] for r in records)
 
     # and this environment does not have it
-    here = subprocess.run([sys.executable, "-m", "accelbench.harness.cli", "backends"], capture_output=True, text=True)
+    here = run_cli("backends", timeout=None)
     assert "example-cpu" not in here.stdout
 
 
@@ -152,10 +153,8 @@ def test_readme_kernel_needs_two_files_and_runs_through_the_harness_and_the_flop
     # The copy first on the path; the installed accelbench's metadata still names the backends.
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(package.parent), os.environ.get("PYTHONPATH", "")])}
     out = tmp_path / "out"
-    run = subprocess.run([sys.executable, "-m", "accelbench.harness.cli", "run", "--kernel", "axpy", "--backend",
-                          "torch-cpu", "--backend", "jax-cpu", "--steps", "3", "--warmup", "1", "--repeats", "1",
-                          "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=600, cwd=tmp_path,
-                         env=env)
+    run = run_cli("run", "--kernel", "axpy", "--backend", "torch-cpu", "--backend", "jax-cpu", "--steps", "3",
+                  "--warmup", "1", "--repeats", "1", "--out", out, "--quiet", timeout=600, cwd=tmp_path, env=env)
     assert run.returncode == 0, run.stderr
     records = {p.stem: json.loads(p.read_text()) for p in out.glob("axpy-*.json")}
     assert sorted(records) == ["axpy-tiny--jax-cpu", "axpy-tiny--torch-cpu"]

@@ -73,7 +73,7 @@ def test_listing_and_flop_module_import_no_framework():
     """Listing kernels and importing ``kernels.flops`` load every kernel
     module and the CLI, and must not import torch or JAX."""
     code = (
-        "import sys, kernels, accelbench.kernels.flops, accelbench.harness.cli;"
+        "import sys, accelbench.kernels.flops, accelbench.harness.cli; from accelbench import kernels;"
         "[kernels.get(n).describe() for n in kernels.names()];"
         "bad=[m for m in ('torch','jax','jaxlib','torch_xla') if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"

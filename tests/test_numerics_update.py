@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from jax_mesh_fault import gpt2_loss
 
 from accelbench import backends
 from accelbench.harness import numerics
@@ -56,11 +57,7 @@ class FaultyGPT2(GPT2):
         if self.fault == "half learning rate":
             cfg = dataclasses.replace(cfg, lr=cfg.lr * 0.5)
         program = super().jax_program(cfg, precision, attention)
-        lowering = jax_models.Lowering(precision, attention, False)
-
-        def loss_fn(params, consts, idx, targets):
-            logits = jax_models.gpt2_forward(params, consts, idx, cfg, lowering)
-            return jax_models.cross_entropy(logits.astype(lowering.master), targets)
+        loss_fn = gpt2_loss(cfg, jax_models.Lowering(precision, attention, False))
 
         def step(state):
             loss, grads = jax.value_and_grad(loss_fn)(state["params"], state["consts"], state["idx"], state["targets"])
@@ -153,24 +150,20 @@ def test_every_replica_is_judged_and_the_worst_is_named():
 # ------------------------------------------------------------ data parallel
 @pytest.mark.distributed
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_a_rank_that_steps_with_its_local_gradient_fails_numerics(tmp_path, precision):
+def test_a_rank_that_steps_with_its_local_gradient_fails_numerics(cli, tmp_path, precision):
     """torch DDP over 2 gloo ranks; rank 1 takes part in the all-reduce but
     steps with its own shard's gradient (``ACCELBENCH_TEST_LOCAL_GRAD_RANK``,
     a DDP communication hook). The correct run passes; the faulty one fails
     with rank 1's numerics mismatch (rank 0's global loss drifts too)."""
     import json
     import os
-    import subprocess
-    import sys
 
     from accelbench.backends.data_parallel import LOCAL_GRADIENT_VAR
 
     def run(out, extra_env):
-        return subprocess.run([sys.executable, "-m", "accelbench.harness.cli", "run", "--kernel", "gpt2:tiny",
-                               "--backend", "torch-cpu", "--set", f"precision={precision}", "--nproc", "2",
-                               "--steps", "2", "--repeats", "2", "--warmup", "0", "--out", str(out), "--quiet",
-                               "--timeout", "240"], capture_output=True, text=True, env={**os.environ, **extra_env},
-                              timeout=300)
+        return cli("run", "--kernel", "gpt2:tiny", "--backend", "torch-cpu", "--set", f"precision={precision}",
+                   "--nproc", "2", "--steps", "2", "--repeats", "2", "--warmup", "0", "--out", out, "--quiet",
+                   "--timeout", "240", env={**os.environ, **extra_env}, timeout=300)
 
     good = run(tmp_path / "good", {})
     assert good.returncode == 0, good.stderr

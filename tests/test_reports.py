@@ -217,7 +217,7 @@ def test_an_empty_folder_reports_no_records(tmp_path, capsys):
 
 
 def test_importing_reports_imports_no_framework():
-    code = ("import sys, reports, accelbench.reports.load, accelbench.reports.report, accelbench.reports.tables, accelbench.reports.compare, "
+    code = ("import sys, accelbench.reports, accelbench.reports.load, accelbench.reports.report, accelbench.reports.tables, accelbench.reports.compare, "
             "accelbench.reports.methodology, accelbench.reports.html, accelbench.reports.render, accelbench.reports.plots; "
             "assert not {'torch', 'jax'} & set(sys.modules), sorted(set(sys.modules) & {'torch', 'jax'})")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

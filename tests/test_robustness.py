@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import assert_one_line_error
 
 from accelbench.harness import cli, fit, planfile, runner
 from accelbench.harness.plan import Case, PlanError, build_plan
@@ -121,11 +122,7 @@ def test_bad_run_input_is_one_line_exit_2_and_touches_nothing(tmp_path, capsys, 
     (out / "gemm-tiny--torch-cpu.json").write_text('{"an": "earlier result"}')
     before = snapshot(out)
     code = cli.main(["run", *args, "--out", str(out)])
-    err = capsys.readouterr().err
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("accelbench: error:"), err
-    assert needle in lines[0], lines[0]
+    assert_one_line_error(code, capsys.readouterr().err, needle)
     assert snapshot(out) == before
     fresh = tmp_path / "fresh"
     assert cli.main(["run", *args, "--out", str(fresh)]) == 2
@@ -150,9 +147,7 @@ def test_bad_suite_file_is_one_line_exit_2(tmp_path, capsys, text, needle):
     suite = tmp_path / "mine.toml"
     suite.write_text(text)
     code = cli.main(["run", "--suite", str(suite), "--out", str(tmp_path / "out")])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and err[0].startswith("accelbench: error:"), err
-    assert needle in err[0], err[0]
+    assert_one_line_error(code, capsys.readouterr().err, needle)
     assert not (tmp_path / "out").exists()
 
 

@@ -28,30 +28,25 @@ def test_case_folders_of_a_dead_runner_are_removed_and_others_kept(tmp_path):
     assert not orphan.exists() and mine.exists() and unowned.exists()
 
 
-def test_run_without_out_keeps_a_history_and_compare_takes_the_last_two(tmp_path):
+def test_run_without_out_keeps_a_history_and_compare_takes_the_last_two(cli, tmp_path):
     from accelbench.harness import history
 
     args = ["run", "--kernel", "gemm:tiny", *CPU, *QUICK, "--quiet"]
-    first = subprocess.run([sys.executable, "-m", "accelbench.harness.cli", *args], cwd=tmp_path,
-                           capture_output=True, text=True, timeout=300)
+    first = cli(*args, cwd=tmp_path, timeout=300)
     assert first.returncode == 0, first.stderr
     root = tmp_path / "results"
     (run1,) = history.runs(root)
     assert history.latest(root) == run1 and (run1 / "report.md").exists() and (run1 / "report.html").exists()
-    second = subprocess.run([sys.executable, "-m", "accelbench.harness.cli", *args], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=300)
+    second = cli(*args, cwd=tmp_path, timeout=300)
     assert second.returncode == 0, second.stderr
     run1_, run2 = history.runs(root)
     assert run1_ == run1 and history.latest(root) == run2, "latest follows the newest run"
     assert (run1 / "gemm-tiny--torch-cpu.json").exists(), "the older run is kept apart, not overwritten"
-    compared = subprocess.run([sys.executable, "-m", "accelbench.harness.cli", "compare", "results", "--threshold",
-                               "100000"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    compared = cli("compare", "results", "--threshold", "100000", cwd=tmp_path, timeout=120)
     assert compared.returncode == 0, compared.stderr
     assert f"results/{run2.name} against results/{run1.name}" in compared.stdout
-    resumed = subprocess.run([sys.executable, "-m", "accelbench.harness.cli", "run", "--resume"], cwd=tmp_path,
-                             capture_output=True, text=True, timeout=300)
+    resumed = cli("run", "--resume", cwd=tmp_path, timeout=300)
     assert resumed.returncode == 0 and "(kept from an earlier run)" in resumed.stderr, resumed.stderr
     assert history.runs(root) == [run1, run2], "--resume alone finishes the latest run, in place"
-    reported = subprocess.run([sys.executable, "-m", "accelbench.harness.cli", "report", "results"], cwd=tmp_path,
-                              capture_output=True, text=True, timeout=120)
+    reported = cli("report", "results", cwd=tmp_path, timeout=120)
     assert reported.returncode == 0 and "holds run folders, not records; give results/latest" in reported.stderr

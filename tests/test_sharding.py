@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from accelbench.harness.launch.jaxmesh import host_device_flags
+from accelbench.harness.records import record_files
 from accelbench.kernels.precision import policy
 
 pytestmark = pytest.mark.distributed
@@ -32,7 +34,7 @@ HELPER = Path(__file__).resolve().parent / "sharded_steps.py"
 
 
 def _records(folder: Path) -> dict[str, dict]:
-    return {p.name: json.loads(p.read_text()) for p in folder.glob("*.json") if p.name != "plan.json"}
+    return {p.name: json.loads(p.read_text()) for p in record_files(folder)}
 
 
 def _run(cli, out, *args):
@@ -89,7 +91,7 @@ def test_jax_fsdp_on_four_host_devices_matches_one_device(cli, tmp_path):
     assert info["mesh"] == {"data": 4}
     assert info["parallel"]["shard"]["parameter_elements_per_device"] * 4 <= info["parallel"]["shard"]["parameter_elements"] * 1.01
 
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "XLA_FLAGS": host_device_flags(os.environ.get("XLA_FLAGS", ""), 4), "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run([sys.executable, str(HELPER), "jax", "llama", "fsdp", "3", "4"], capture_output=True,
                           text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -101,7 +103,7 @@ def test_jax_fsdp_on_four_host_devices_matches_one_device(cli, tmp_path):
 
 def test_jax_replicated_mesh_still_replicates(tmp_path):
     """shard=none keeps today's replicas: every parameter whole on every device."""
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "XLA_FLAGS": host_device_flags(os.environ.get("XLA_FLAGS", ""), 2), "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run([sys.executable, str(HELPER), "jax", "gpt2", "none", "2", "2"], capture_output=True,
                           text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
 from accelbench.harness import cli, timing
 from accelbench.harness.records import KernelPart, BackendPart, ResultRecord, TimingPart
@@ -31,10 +32,8 @@ def env_with_lying_backend() -> dict:
 
 
 def test_a_lying_fence_fails_the_case_with_a_message_naming_the_fence(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "accelbench.harness.cli", "run", "--kernel", "gpt2:tiny",
-                           "--backend", "lying-fence", "--steps", "4", "--repeats", "3", "--warmup", "1",
-                           "--out", str(tmp_path), "--quiet"], capture_output=True, text=True,
-                          env=env_with_lying_backend(), timeout=300)
+    proc = run_cli("run", "--kernel", "gpt2:tiny", "--backend", "lying-fence", "--steps", "4", "--repeats", "3",
+                   "--warmup", "1", "--out", tmp_path, "--quiet", env=env_with_lying_backend(), timeout=300)
     assert proc.returncode == 1, proc.stderr
     record = json.loads((tmp_path / "gpt2-tiny--lying-fence.json").read_text())
     assert record["status"] == "failed" and record["error"]["type"] == "FenceDidNotWait", record["error"]
