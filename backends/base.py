@@ -104,6 +104,8 @@ class DeviceInfo:
     extra: dict[str, Any] = field(default_factory=dict)
     chip_share: float = 1.0  # the fraction of a physical chip that one visible device is (a NeuronCore: 1/8 ...)
     chip_share_reason: str = ONE_CHIP.reason
+    chip_share_source: str = ONE_CHIP.source
+    """read, derived, assumed (prices marked share-assumed) or unknown (no $/1M tokens): backends/chip_share.py."""
     energy_meter: EnergyMeterChoice = field(default_factory=EnergyMeterChoice)
     """The counter the harness reads over the timed window (``harness.energy.meter_for``)."""
 

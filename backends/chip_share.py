@@ -40,6 +40,9 @@ class ChipShare:
     share: float
     """The fraction of a physical chip that one visible device is."""
     reason: str
+    source: str = "read"
+    """read (a tool said), derived (catalog cores and the LNC setting), assumed (marked ``share-assumed``) or
+    unknown (the share is a placeholder: no price per token and no MFU are given with it)."""
 
 
 ONE_CHIP = ChipShare(1.0, "one visible device is one chip")
@@ -56,29 +59,39 @@ def neuron_share(nc_count: int | None, lnc_reported: int | None, lnc_env: str | 
     an unknown chip). neuron-ls is preferred: it counts what the runtime shows."""
     if nc_count:
         lnc = f", logical_neuroncore_config={lnc_reported}" if lnc_reported else ""
+        if cores_per_chip and lnc_reported and lnc_reported > 1 and nc_count == cores_per_chip:
+            # the 2.21 layout: nc_count counted PHYSICAL cores beside LOGICAL NC (neuron-ls user guide, 2.21:
+            # "NEURON CORES 8, LOGICAL NC 4" on trn2); the reported LNC is trusted
+            logical = nc_count // lnc_reported
+            return ChipShare(1.0 / logical, f"neuron-ls: nc_count={nc_count} physical NeuronCores{lnc} (the 2.21 "
+                                            f"layout) = {logical} logical cores per chip; one device is one of them")
         reason = f"neuron-ls: nc_count={nc_count} NeuronCores per chip{lnc}; one device is one of them"
         if cores_per_chip and lnc_reported and cores_per_chip != nc_count * lnc_reported:
             reason += (f" (the catalog's {cores_per_chip} physical cores per chip ÷ LNC {lnc_reported} would give "
                        f"{cores_per_chip / lnc_reported:g}; neuron-ls kept)")
         return ChipShare(1.0 / nc_count, reason)
     if not cores_per_chip:
-        return ChipShare(1.0, "unknown Neuron chip and no neuron-ls output: counted as one chip per device "
-                              "(no MFU: the chip is not in the catalog)")
+        return ChipShare(1.0, "unknown Neuron chip (no neuron-ls output, instance type unknown): the share of a chip "
+                              "one device is cannot be told; no MFU and no price per token", "unknown")
     if cores_per_chip <= 2:  # Trainium1: LNC=1 only
         return ChipShare(1.0 / cores_per_chip, f"catalog: {cores_per_chip} physical NeuronCores per chip, LNC=1 "
-                                               "(the only setting on Trainium1); one device is one NeuronCore")
-    lnc, where = _lnc(lnc_env)
+                                               "(the only setting on Trainium1); one device is one NeuronCore",
+                         "derived")
+    lnc, where, source = _lnc(lnc_env)
     return ChipShare(lnc / cores_per_chip, f"catalog: {cores_per_chip} physical NeuronCores per chip ÷ LNC {lnc} "
-                                           f"({where}) = {cores_per_chip // lnc} logical cores; one device is one of them")
+                                           f"({where}) = {cores_per_chip // lnc} logical cores; one device is one of them",
+                     source)
 
 
-def _lnc(lnc_env: str | None) -> tuple[int, str]:
+def _lnc(lnc_env: str | None) -> tuple[int, str, str]:
+    """The LNC a Trn2/Trn3 run uses, where it came from, and the share's source (derived, or assumed for junk)."""
     text = (lnc_env or "").strip()
     if text.isdigit() and int(text) in LNC_CHOICES:
-        return int(text), f"NEURON_LOGICAL_NC_CONFIG={text}"
+        return int(text), f"NEURON_LOGICAL_NC_CONFIG={text}", "derived"
     if text:
-        return DEFAULT_LNC_TRN2_ON, f"NEURON_LOGICAL_NC_CONFIG={text!r} is not 1 or 2; the default {DEFAULT_LNC_TRN2_ON} assumed"
-    return DEFAULT_LNC_TRN2_ON, f"NEURON_LOGICAL_NC_CONFIG unset: the default {DEFAULT_LNC_TRN2_ON}"
+        return (DEFAULT_LNC_TRN2_ON, f"NEURON_LOGICAL_NC_CONFIG={text!r} is not 1 or 2; the default "
+                                     f"{DEFAULT_LNC_TRN2_ON} assumed", "assumed")
+    return DEFAULT_LNC_TRN2_ON, f"NEURON_LOGICAL_NC_CONFIG unset: the documented default {DEFAULT_LNC_TRN2_ON}", "derived"
 
 
 def tpu_share(device_kind: str | None, cores_per_chip: int | None, megacore: bool,
@@ -88,7 +101,8 @@ def tpu_share(device_kind: str | None, cores_per_chip: int | None, megacore: boo
     the TensorCores JAX says the device has (``device.num_cores``), when known."""
     kind = device_kind or "unknown TPU"
     if not cores_per_chip:
-        return ChipShare(1.0, f"{kind}: not in the device catalog; counted as one chip per device (no MFU)")
+        return ChipShare(1.0, f"{kind}: not in the device catalog; the share of a chip one device is cannot be told "
+                              "(no MFU, no price per token)", "unknown")
     if cores_per_device and cores_per_device <= cores_per_chip:
         return ChipShare(cores_per_device / cores_per_chip,
                          f"{kind}: the device has {cores_per_device} of the chip's {cores_per_chip} TensorCores (JAX num_cores)")
@@ -128,12 +142,23 @@ class NeuronView:
     """'AWS Neuron (<instance type>)', or 'AWS Neuron' when neuron-ls was not read."""
 
 
-def for_neuron_device(device, lnc_env: str | None, devices: dict | None = None) -> NeuronView:
+def for_neuron_device(device, lnc_env: str | None, devices: dict | None = None,
+                      instance_type: str | None = None) -> NeuronView:
     """``for_neuron`` and the memory of one device for ``device``, the first
-    ``discovery.NeuronDevice`` neuron-ls listed (None when it was not read)."""
+    ``discovery.NeuronDevice`` neuron-ls listed (None when it was not read).
+    Without neuron-ls, the chip comes from the host's instance type (read from
+    the EC2 metadata service, ``facts/host.py``) and the share from the
+    catalog's cores per chip and the LNC setting, marked derived."""
     if device is None:
-        share = for_neuron(None, None, None, lnc_env, devices)
-        return NeuronView(None, share, fit.visible_device_bytes(None, share.share), "AWS Neuron")
+        from accelbench.backends import discovery
+
+        instance_type = instance_type or discovery.host_instance_type()
+        key = discovery.neuron_catalog_key(instance_type)
+        share = for_neuron(key, None, None, lnc_env, devices)
+        spec = _spec(key, devices)
+        memory = int(spec.memory_gb * 1e9) if spec is not None else None  # GB or GiB as published: the smaller
+        return NeuronView(key, share, fit.visible_device_bytes(memory, share.share),
+                          f"AWS Neuron ({instance_type})" if instance_type else "AWS Neuron")
     share = for_neuron(device.catalog_key, device.core_count, device.logical_core_config, lnc_env, devices)
     return NeuronView(device.catalog_key, share, fit.visible_device_bytes(device.memory_bytes, share.share),
                       f"AWS Neuron ({device.instance_type or 'unknown instance'})")

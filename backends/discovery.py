@@ -192,7 +192,7 @@ def parse_nvidia_smi_list(text: str) -> list[GpuRecord]:
 
 def _run(cmd: list[str]) -> str | None:
     """A tool's stdout, or None when it is missing, fails or hangs."""
-    if shutil.which(cmd[0]) is None:
+    if shutil.which(cmd[0]) is None and not os.path.isabs(cmd[0]):
         return None
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
@@ -299,12 +299,34 @@ def ec2_instance_type(path: str = "/sys/devices/virtual/dmi/id/product_name") ->
     return text if re.match(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$", text) else None
 
 
+NEURON_BIN = "/opt/aws/neuron/bin"
+"""Where the Neuron manual setup installs its tools, asking users to add it to PATH (Neuron docs,
+setup/pytorch/manual): a PATH without neuron-ls is normal."""
+
+
+def neuron_ls_path() -> str | None:
+    """neuron-ls on PATH, else in /opt/aws/neuron/bin; None when neither has it."""
+    found = shutil.which("neuron-ls")
+    if found:
+        return found
+    fallback = os.path.join(NEURON_BIN, "neuron-ls")
+    return fallback if os.access(fallback, os.X_OK) else None
+
+
+def host_instance_type() -> str | None:
+    """The instance type the metadata service reported (facts/host.py), else the EC2 DMI product name."""
+    from accelbench.facts import host
+
+    return host.instance_type_fact(host.metadata(), ec2_instance_type()).value
+
+
 def neuron_devices() -> list[NeuronDevice]:
-    text = _run(["neuron-ls", "--json-output"])
+    tool = neuron_ls_path()
+    text = _run([tool, "--json-output"]) if tool else None
     if not text:
         return []
     try:
-        return parse_neuron_ls_json(text, instance_type=ec2_instance_type())
+        return parse_neuron_ls_json(text, instance_type=host_instance_type())
     except (ValueError, KeyError, TypeError):
         return []
 
@@ -391,3 +413,54 @@ def host_chips_from(gpus: list[GpuRecord], neuron: list[NeuronDevice], tpu: TpuC
 def host_chips() -> HostChips:
     """``host_chips_from`` on this machine's tools (nvidia-smi, neuron-ls, sysfs)."""
     return host_chips_from(nvidia_gpus(), neuron_devices(), tpu_chips(), ec2_instance_type())
+
+
+def visible_devices(gpus: list[GpuRecord], neuron: list[NeuronDevice], tpu: TpuChips, neuron_tool: str | None):
+    """What this process sees, as ``facts.host.VisibleDevices`` (a Neuron device is one chip)."""
+    from accelbench.facts.host import VisibleDevices
+
+    if neuron:
+        return VisibleDevices(len(neuron), neuron[0].catalog_key, f"neuron-ls ({neuron_tool})")
+    if gpus:
+        return VisibleDevices(len(gpus), gpus[0].catalog_key, "nvidia-smi")
+    if tpu.count:
+        return VisibleDevices(tpu.count, tpu.catalog_key, f"sysfs pci (TPU device {tpu.pci_device_id})")
+    looked = f"neuron-ls {'gave no devices' if neuron_tool else 'not on PATH nor in ' + NEURON_BIN}, " \
+             "nvidia-smi lists no GPU, no TPU PCI device"
+    return VisibleDevices(0, None, looked)
+
+
+def neuron_host_facts(neuron: list[NeuronDevice], instance_type: str | None, lnc_env: str | None) -> dict | None:
+    """``host.neuron``: the LNC and the chip share of one device, each with its source; None off Trainium."""
+    from accelbench.backends import chip_share
+
+    key = neuron[0].catalog_key if neuron else neuron_catalog_key(instance_type)
+    if not neuron and key is None:
+        return None
+    view = chip_share.for_neuron_device(neuron[0] if neuron else None, lnc_env, instance_type=instance_type)
+    if neuron and neuron[0].logical_core_config:
+        lnc, lnc_source, lnc_reason = neuron[0].logical_core_config, "read", "neuron-ls logical_neuroncore_config"
+    elif key == "trn1":
+        lnc, lnc_source, lnc_reason = 1, "looked-up", "Trainium1 supports LNC=1 only (Neuron compiler error NCC_EARG001)"
+    else:
+        lnc, lnc_reason, lnc_source = chip_share._lnc(lnc_env)
+        lnc_source = "read" if (lnc_env or "").strip() == str(lnc) else lnc_source
+    return {"lnc": lnc, "lnc_source": lnc_source, "lnc_reason": lnc_reason, "catalog_key": key,
+            "chip_share": view.share.share, "chip_share_source": view.share.source,
+            "chip_share_reason": view.share.reason}
+
+
+def host_identity(env=None) -> dict:
+    """``host`` of ``accelbench env --json`` and of every record: the machine's identity
+    (facts/host.py: metadata services, with sources) and what this process can see."""
+    from accelbench.facts import host
+
+    env = os.environ if env is None else env
+    md = host.metadata(env)
+    dmi_product = ec2_instance_type()
+    itype = host.instance_type_fact(md, dmi_product).value
+    tool = neuron_ls_path()
+    neuron = neuron_devices()
+    visible = visible_devices(nvidia_gpus(), neuron, tpu_chips(), tool)
+    facts = neuron_host_facts(neuron, itype, env.get("NEURON_LOGICAL_NC_CONFIG"))
+    return host.identity(md, env, visible, dmi_product, facts)

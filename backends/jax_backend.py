@@ -234,7 +234,7 @@ class JaxAccelBackend(JaxBackend):
             memory_bytes=_memory_stats(first).get("bytes_limit"),  # the allocator's limit for this one device
             driver=self.driver(),
             chip_share=share.share,
-            chip_share_reason=share.reason,
+            chip_share_reason=share.reason, chip_share_source=share.source,
             extra={"jax_devices": len(devices), "jax_platform": first.platform, "jax_device_kind": first.device_kind},
             energy_meter=self.energy_meter,
         )

@@ -139,7 +139,7 @@ class TorchNeuronBackend(TorchBackend):
             count=1,
             memory_bytes=view.memory_bytes,
             chip_share=view.share.share,
-            chip_share_reason=view.share.reason,
+            chip_share_reason=view.share.reason, chip_share_source=view.share.source,
             energy_meter=NEURON_ENERGY,
             extra={"neuron_devices": len(devices), "visible_neuron_devices": _accelerator_count(torch),
                    "visible_cores": os.environ.get(NEURON_VISIBLE_CORES),

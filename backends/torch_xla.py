@@ -241,7 +241,7 @@ class TorchXlaBackend(TorchBackend):
                               "neuroncores_per_device": first.core_count, "neuroncores_used": 1})
             view = chip_share.for_neuron_device(first, os.environ.get("NEURON_LOGICAL_NC_CONFIG"))
             return DeviceInfo(kind=view.kind, catalog_key=view.catalog_key, count=1, extra=extra,
-                              chip_share=view.share.share, chip_share_reason=view.share.reason,
+                              chip_share=view.share.share, chip_share_reason=view.share.reason, chip_share_source=view.share.source,
                               memory_bytes=view.memory_bytes, energy_meter=NEURON_ENERGY)
         if pjrt == "TPU":
             chips = discovery.tpu_chips()
@@ -249,7 +249,7 @@ class TorchXlaBackend(TorchBackend):
             share = chip_share.for_tpu(chips.catalog_key, chips.catalog_key)
             return DeviceInfo(kind=f"TPU ({chips.catalog_key or 'PCI ' + str(chips.pci_device_id)})",
                               catalog_key=chips.catalog_key, count=1, extra=extra, chip_share=share.share,
-                              chip_share_reason=share.reason, energy_meter=TPU_ENERGY)
+                              chip_share_reason=share.reason, chip_share_source=share.source, energy_meter=TPU_ENERGY)
         if pjrt == "CUDA":
             gpus = discovery.nvidia_gpus()
             name = gpus[0].name if gpus else "CUDA GPU"

@@ -195,7 +195,10 @@ def cmd_env(args) -> int:
     from accelbench.backends import discovery
     from accelbench.harness import envinfo
 
-    env = envinfo.capture() | {"accelerators": [vars(d) for d in discovery.discover_all()]}
+    env = envinfo.capture()
+    env["hostname"] = env.pop("host")  # "host" is the machine's identity below (the same object `run` records)
+    env |= {"accelerators": [vars(d) for d in discovery.discover_all()],
+            "host": discovery.host_identity()}  # facts/host.py: instance type, region, chips, each with its source
     if args.json:
         print(json.dumps(env, indent=2))
     else:
@@ -251,7 +254,7 @@ def cmd_run(args) -> int:
         return 128 + signum
     _write_report([out], md_path, html_path=html_path)
     counts = {s: sum(o.status == s for o in summary.outcomes) for s in ("ok", "failed", "skipped", "unavailable")}
-    from accelbench.harness.cost import closing_marks
+    from accelbench.harness.progress import closing_marks
 
     renderer.finish(f"{len(summary.outcomes)} cases: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v)
                     + f"; records in {out}/, report {md_path} and {html_path}"
@@ -325,14 +328,14 @@ def _with_pricing(cases, args):
     them to every case; without them, cases keep what a stored plan had."""
     from dataclasses import replace
 
-    from accelbench.harness import cost
+    from accelbench.harness.preflight import resolve_pricing
 
     if args.instance is None and args.usd_per_hour is None and args.prices is None and args.chips_per_instance is None:
         # a stored plan: every case's own pricing, checked before the first case runs
         for pricing in {(c.instance, c.usd_per_hour, c.prices_file, c.chips_per_instance) for c in cases}:
-            cost.resolve(*pricing)
+            resolve_pricing(*pricing)
         return cases
-    cost.resolve(args.instance, args.usd_per_hour, args.prices, args.chips_per_instance)
+    resolve_pricing(args.instance, args.usd_per_hour, args.prices, args.chips_per_instance)
     prices_file = str(Path(args.prices).resolve()) if args.prices else None
     return [replace(c, instance=args.instance, usd_per_hour=args.usd_per_hour, prices_file=prices_file,
                     chips_per_instance=args.chips_per_instance) for c in cases]

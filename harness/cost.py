@@ -10,11 +10,16 @@ marks on every price a reader should doubt.
   the chips it measured are (``chips_priced``, from ``metrics.chips_used``:
   one logical NeuronCore of a trn2 chip at LNC=2 is 1/4 chip).
 * ``chips_per_instance``: ``--chips-per-instance N`` when given; else the
-  price list's count for ``--instance``; for ``--usd-per-hour``, the price
-  list's count for the instance type this host reports (EC2), else what the
-  host's tools count (nvidia-smi GPUs, neuron-ls devices, TPU PCI chips);
-  a CPU host with none is charged as the whole instance (1 of 1).
-  ``chips_per_instance_source`` says which.
+  price list's count for ``--instance``; for ``--usd-per-hour``, the host's
+  (``backend.info.host``, facts/host.py): its instance type, read from the
+  EC2/GCE metadata service, looked up in the catalog; else the chips the
+  host's tools see, assumed to be the whole instance (marked
+  ``chips-assumed``); else unknown, and the run gets no $/1M tokens (the
+  reason is in ``notes``). A CPU host with no accelerator is the whole
+  instance (1 of 1). ``chips_per_instance_source`` says which.
+* A chip share that is unknown (a Neuron device with no neuron-ls and no
+  instance type) withholds $/1M tokens; an assumed one marks it
+  ``share-assumed``; an assumed matmul precision marks it ``precision-assumed``.
 * tokens/s = tokens_per_step ÷ median step time; the bootstrap 95% interval
   of the median step time maps to ``usd_per_mtok_ci95`` (cost ∝ step time).
 * ``marks``: "what-if" (measured on a device other than the instance's, e.g.
@@ -25,28 +30,36 @@ marks on every price a reader should doubt.
   price's; unknown regions are not marked). ``price_source`` says which price
   and where it came from. reports/pricing.py applies the same function to
   saved records (``accelbench report --instance``).
+
+The pricing flags are checked in harness/preflight.py (``resolve_pricing``),
+the host is read in facts/host.py, and the closing line's price summary is
+written by harness/progress.py (``closing_marks``): this module keeps the
+formula and the record's ``cost`` part.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
-import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
-from accelbench.harness.catalog import CatalogError, InstancePrice, load_prices
+from accelbench.harness.catalog import InstancePrice, load_prices
 
 FORMULA = "usd_per_hour / (tokens_per_step / step_s * 3600) * 1e6"
 BASIS = "whole-instance"
 STALE_AFTER_DAYS = 180
 WHAT_IF, UNCONFIRMED, STALE, OTHER_REGION = "what-if", "unconfirmed", "stale", "other-region"
+CHIPS_ASSUMED, SHARE_ASSUMED, PRECISION_ASSUMED = "chips-assumed", "share-assumed", "precision-assumed"
 MARK_MEANING = {
     WHAT_IF: "the price of another device than the one that ran: a what-if, not a measured cost",
     UNCONFIRMED: "a price not confirmed on the provider's own page",
     STALE: "a price older than the catalog's freshness limit",
     OTHER_REGION: "a price from another region than the one asked for",
+    CHIPS_ASSUMED: "chips per instance assumed (the instance type was not read): the devices the host saw "
+                   "were taken to be the whole instance",
+    SHARE_ASSUMED: "the share of a chip one device is was assumed (an LNC setting that was not 1 or 2)",
+    PRECISION_ASSUMED: "the precision the matmuls ran in was assumed, not read from the compiler's settings",
 }
 """What each of ``cost.marks`` tells a reader (the report's methodology lists it beside a marked price)."""
 MARKS = tuple(MARK_MEANING)
@@ -63,66 +76,6 @@ class PriceChoice:
     given_by: str = "accelbench run"
 
 
-def resolve(instance: str | None, usd_per_hour: float | None, prices_file: str | None,
-            chips_per_instance: int | None = None, given_by: str = "accelbench run") -> PriceChoice | None:
-    """Validate the pricing options before anything runs; CatalogError names
-    what was wrong and what is accepted. None when nothing is to be priced."""
-    if instance is not None and usd_per_hour is not None:
-        raise CatalogError("--instance and --usd-per-hour cannot be used together; give one")
-    if chips_per_instance is not None:
-        if isinstance(chips_per_instance, bool) or not isinstance(chips_per_instance, int) or chips_per_instance < 1:
-            raise CatalogError(f"--chips-per-instance must be a positive whole number of chips, got {chips_per_instance}")
-        if instance is None and usd_per_hour is None:
-            raise CatalogError("--chips-per-instance needs a price: give --usd-per-hour X (the whole instance) "
-                               "or --instance NAME")
-    if usd_per_hour is not None:
-        if not (isinstance(usd_per_hour, (int, float)) and math.isfinite(usd_per_hour) and usd_per_hour > 0):
-            raise CatalogError(f"--usd-per-hour must be a positive number of US dollars (the whole instance's "
-                               f"price per hour), got {usd_per_hour}")
-        if prices_file is not None:
-            load_prices(prices_file)  # still checked, so a bad file is never silently ignored
-        return PriceChoice(usd_per_hour=float(usd_per_hour), chips_per_instance=chips_per_instance, given_by=given_by)
-    if instance is None:
-        if prices_file is not None:
-            load_prices(prices_file)
-        return None
-    prices = load_prices(prices_file)
-    if instance not in prices:
-        raise CatalogError(f"unknown instance '{instance}'; accepted: {', '.join(sorted(prices))}"
-                           + ("" if prices_file else " (or add it with --prices FILE)"))
-    price = prices[instance]
-    if price.usd_per_hour is None:
-        raise CatalogError(f"instance '{instance}' has no known price ({price.note or 'none published'}); "
-                           "give one with --usd-per-hour X or a --prices FILE entry")
-    return PriceChoice(instance=price, chips_per_instance=chips_per_instance, given_by=given_by)
-
-
-# ------------------------------------------------------------------ where the run ran
-def run_region(env: Mapping[str, str]) -> tuple[str | None, str]:
-    """The cloud region the run ran in, and where that was read; None when unknown."""
-    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
-        if env.get(name, "").strip():
-            return env[name].strip(), name
-    info = env.get("SKYPILOT_CLUSTER_INFO", "")
-    if info:  # SkyPilot exports the cluster's cloud, region and zone as JSON
-        try:
-            region = json.loads(info).get("region")
-        except (ValueError, AttributeError):
-            region = None
-        if isinstance(region, str) and region.strip():
-            return region.strip(), "SKYPILOT_CLUSTER_INFO"
-    return None, "not known (no AWS_REGION, AWS_DEFAULT_REGION or SKYPILOT_CLUSTER_INFO)"
-
-
-def host_facts(env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """What a price needs from the host, kept in ``backend.info.host`` of every
-    record so that saved results can be priced later: its chips and region."""
-    from accelbench.backends import discovery
-
-    region, region_source = run_region(os.environ if env is None else env)
-    return {"chips": discovery.host_chips().to_dict(), "region": region, "region_source": region_source}
-
-
 @dataclass(frozen=True)
 class RunFacts:
     """What pricing needs from a record."""
@@ -133,29 +86,49 @@ class RunFacts:
     device_kind: str | None
     run_date: dt.date
     host: dict[str, Any] = field(default_factory=dict)
-    """``backend.info.host`` (``host_facts``); empty for records written before it."""
+    """``backend.info.host`` (facts/host.py ``identity``); empty for records written before it."""
+    share_source: str = "read"
+    """``backend.info.device.chip_share_source``: read, derived, assumed or unknown."""
+    precision_assumed: bool = False
 
 
-def chips_per_instance(choice: PriceChoice, facts: RunFacts, prices: dict[str, InstancePrice] | None) -> tuple[float, str]:
+def chips_per_instance(choice: PriceChoice, facts: RunFacts,
+                       prices: dict[str, InstancePrice] | None) -> tuple[float | None, str, str]:
+    """Chips of the priced instance, the kind of source (given, looked-up, read, assumed, unknown) and how."""
     if choice.chips_per_instance is not None:
-        return choice.chips_per_instance, "--chips-per-instance"
+        return choice.chips_per_instance, "given", "--chips-per-instance"
     if choice.instance is not None:
         p = choice.instance
-        return p.accelerators, f"price list: {p.name} has {p.accelerators} x {p.accelerator}"
-    host_chips = facts.host.get("chips") or {}
+        return p.accelerators, "looked-up", f"price list: {p.name} has {p.accelerators} x {p.accelerator}"
+    host = facts.host
+    if "chips_per_instance_source" in host:  # facts/host.py identity
+        source = host["chips_per_instance_source"]
+        if source == "looked-up":
+            return host["chips_per_instance"], source, f"this host: {host.get('chips_per_instance_reason')}"
+        itype = host.get("instance_type")
+        if itype and prices and itype in prices:  # a user's --prices file may name a type the catalog does not
+            p = prices[itype]
+            return p.accelerators, "looked-up", f"this host is a {itype}: {p.accelerators} x {p.accelerator} (price list)"
+        if facts.device_catalog_key is None:
+            return 1, "read", "no accelerator: this CPU host is charged as the whole instance (1 of 1)"
+        if source == "assumed":
+            return host["chips_per_instance"], source, str(host.get("chips_per_instance_reason"))
+        return None, "unknown", (f"chips per instance unknown ({host.get('chips_per_instance_reason')}); give "
+                                 "--chips-per-instance N or --instance NAME")
+    host_chips = host.get("chips") or {}  # records written before facts/host.py
     instance_type = host_chips.get("instance_type")
     if instance_type and prices and instance_type in prices:
         p = prices[instance_type]
-        return p.accelerators, f"this host is a {instance_type}: {p.accelerators} x {p.accelerator} (price list)"
-    if host_chips.get("count"):
-        return host_chips["count"], str(host_chips.get("source") or "host discovery")
+        return p.accelerators, "looked-up", f"this host is a {instance_type}: {p.accelerators} x {p.accelerator} (price list)"
     if facts.device_catalog_key is None:
-        return 1, "no accelerator: this CPU host is charged as the whole instance (1 of 1)"
-    return facts.chips, ("the host's chip count is unknown: the price was taken to cover the chips measured only "
-                         "(give --chips-per-instance N)")
+        return 1, "read", "no accelerator: this CPU host is charged as the whole instance (1 of 1)"
+    if host_chips.get("count"):
+        return host_chips["count"], "assumed", (f"{host_chips.get('source') or 'host discovery'}, assumed to be the "
+                                                "whole instance")
+    return None, "unknown", "the host's chip count is unknown; give --chips-per-instance N or --instance NAME"
 
 
-def marks_for(choice: PriceChoice, facts: RunFacts, chips_source: str) -> list[str]:
+def marks_for(choice: PriceChoice, facts: RunFacts, chips_source: str, chips_kind: str = "") -> list[str]:
     marks = []
     price = choice.instance
     if price is not None:
@@ -170,6 +143,12 @@ def marks_for(choice: PriceChoice, facts: RunFacts, chips_source: str) -> list[s
             marks.append(OTHER_REGION)
     elif facts.device_catalog_key is None and chips_source == "--chips-per-instance":
         marks.append(WHAT_IF)  # this CPU priced as one chip of an accelerator instance
+    if chips_kind == "assumed":
+        marks.append(CHIPS_ASSUMED)
+    if facts.share_source == "assumed":
+        marks.append(SHARE_ASSUMED)
+    if facts.precision_assumed:
+        marks.append(PRECISION_ASSUMED)
     return marks
 
 
@@ -187,15 +166,15 @@ class CostPart:
     """The record's ``cost`` part. Every figure can be redone from the others."""
 
     instance: str | None
-    usd_per_hour: float
-    """Charged: instance_usd_per_hour × chips_priced ÷ chips_per_instance."""
+    usd_per_hour: float | None
+    """Charged: instance_usd_per_hour × chips_priced ÷ chips_per_instance; None when withheld."""
     chips_priced: float
     usd_per_mtok: float | None
     usd_per_mtok_ci95: list[float] | None
     source: str
     as_of: str
     instance_usd_per_hour: float
-    chips_per_instance: float
+    chips_per_instance: float | None
     chips_per_instance_source: str
     usd_per_hour_basis: str = BASIS
     price_source: str = ""
@@ -214,6 +193,10 @@ class CostPart:
     device_matches: bool | None = None
     confirmed: bool | None = None
     notes: list[str] = field(default_factory=list)
+    chips_per_instance_kind: str = ""
+    """given, looked-up, read, assumed or unknown (facts/host.py's sources)."""
+    withheld: str | None = None
+    """Why there is no charge and no $/1M tokens (an unknown fact), or None."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -230,21 +213,30 @@ def price_run(choice: PriceChoice, tokens_per_step: int | None, step_median_s: f
               prices: dict[str, InstancePrice] | None = None) -> CostPart:
     """The one pricing formula, for a run (``for_case``) and for a saved record (reports/pricing.py)."""
     chips = facts.chips if facts.chips and facts.chips > 0 else 1.0
-    per_instance, per_instance_source = chips_per_instance(choice, facts, prices)
+    per_instance, per_instance_kind, per_instance_source = chips_per_instance(choice, facts, prices)
     price = choice.instance
     whole_usd = price.usd_per_hour if price is not None else float(choice.usd_per_hour)
-    factor = chips / per_instance
+    withheld = None
+    if facts.share_source == "unknown":
+        withheld = "the share of a chip one device is is unknown (backend.info.device.chip_share_reason)"
+    elif per_instance is None:
+        withheld = per_instance_source
+    factor = None if withheld else chips / per_instance
     part = CostPart(
-        instance=price.name if price else None, usd_per_hour=whole_usd * factor, chips_priced=chips,
-        usd_per_mtok=None, usd_per_mtok_ci95=None,
+        instance=price.name if price else None, usd_per_hour=None if withheld else whole_usd * factor,
+        chips_priced=chips, usd_per_mtok=None, usd_per_mtok_ci95=None,
         source=price.source if price else f"--usd-per-hour (given to `{choice.given_by}`)",
         as_of=price.as_of.isoformat() if price else facts.run_date.isoformat(),
         instance_usd_per_hour=whole_usd, chips_per_instance=per_instance,
         chips_per_instance_source=per_instance_source, price_source=price_source(choice),
-        marks=marks_for(choice, facts, per_instance_source), run_region=facts.host.get("region"),
-        usd_per_chip_hour=whole_usd / per_instance, scale_factor=factor,
-        scaled_from_chips=None if math.isclose(chips, per_instance) else chips,
+        marks=marks_for(choice, facts, per_instance_source, per_instance_kind), run_region=facts.host.get("region"),
+        usd_per_chip_hour=whole_usd / per_instance if per_instance else None, scale_factor=factor,
+        scaled_from_chips=None if withheld or math.isclose(chips, per_instance) else chips,
+        chips_per_instance_kind=per_instance_kind, withheld=withheld,
     )
+    if withheld:
+        part.notes = [f"no charge and no $/1M tokens: {withheld}"]
+        return part
     notes = [f"charged ${whole_usd:g}/h (whole instance) x {chips:g} chips measured / {per_instance:g} chips per "
              f"instance ({per_instance_source}) = ${part.usd_per_hour:.6g}/h"]
     if price is not None:
@@ -281,29 +273,31 @@ def run_date(created_at: str | None) -> dt.date:
         return dt.date.today()
 
 
+def provenance(info: dict[str, Any] | None) -> dict[str, Any]:
+    """``RunFacts``'s share source and precision flag from ``backend.info`` (a record's or a live one)."""
+    info = info or {}
+    device = info.get("device") or {}
+    precision = info.get("matmul_precision") or {}
+    assumed = isinstance(precision, dict) and "assumed" in (precision.get("provenance"), precision.get("source"))
+    return {"share_source": str(device.get("chip_share_source") or "read"), "precision_assumed": assumed}
+
+
 def for_case(case, record) -> dict[str, Any] | None:
     """The ``cost`` part for a measured case, or None when the run is not priced."""
     from accelbench.harness.metrics import chips_used
+    from accelbench.harness.preflight import resolve_pricing
 
-    choice = resolve(getattr(case, "instance", None), getattr(case, "usd_per_hour", None),
-                     getattr(case, "prices_file", None), getattr(case, "chips_per_instance", None))
+    choice = resolve_pricing(getattr(case, "instance", None), getattr(case, "usd_per_hour", None),
+                             getattr(case, "prices_file", None), getattr(case, "chips_per_instance", None))
     if choice is None or not record.timing.step_s:
         return None
     step = record.timing.step_s
+    info = record.backend.info or {}
+    if not info.get("host"):
+        from accelbench.backends.discovery import host_identity
+
+        info = {**info, "host": host_identity()}
     facts = RunFacts(chips_used(record.backend), record.backend.device_catalog_key, record.backend.device_kind,
-                     run_date(record.created_at), (record.backend.info or {}).get("host") or host_facts())
+                     run_date(record.created_at), info["host"], **provenance(info))
     return price_run(choice, record.kernel.tokens_per_step, step["median"], step.get("ci95"), facts,
                      load_prices(getattr(case, "prices_file", None))).to_dict()
-
-
-def closing_marks(records: list[dict | None]) -> str:
-    """The pricing part of `accelbench run`'s closing line: what was charged
-    and the marks of those prices ('' when nothing was priced)."""
-    costs = [r.get("cost") for r in records if isinstance(r, dict) and isinstance(r.get("cost"), dict)]
-    if not costs:
-        return ""
-    charged = sorted({round(c.get("usd_per_hour") or 0.0, 6) for c in costs})
-    shown = ", ".join(f"${v:g}/h" for v in charged[:3]) + (", ..." if len(charged) > 3 else "")
-    marks = [m for m in MARKS if any(m in (c.get("marks") or []) for c in costs)]
-    return (f"; charged {shown} of a whole-instance price"
-            + (f"; prices marked: {', '.join(marks)} (cost.marks)" if marks else "; prices unmarked"))

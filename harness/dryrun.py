@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from accelbench.harness import cost, fit, sharding
+from accelbench.harness import cost, fit, preflight, sharding
 from accelbench.harness.plan import Case
 from accelbench.harness.records import RecordError, load_record
 
@@ -48,7 +48,7 @@ def estimate_case(case: Case, folder: Path, resume: bool) -> CaseEstimate:
 
 def hourly_price(case: Case) -> tuple[float | None, str]:
     """The whole instance's price per hour and where it comes from."""
-    choice = cost.resolve(case.instance, case.usd_per_hour, case.prices_file)
+    choice = preflight.resolve_pricing(case.instance, case.usd_per_hour, case.prices_file)
     if choice is None:
         return None, ""
     if choice.usd_per_hour is not None:

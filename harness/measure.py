@@ -37,6 +37,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from accelbench import backends
+from accelbench.backends import discovery
 from accelbench import kernels
 from accelbench.harness import cost, energy, envinfo, fit, metrics, numerics, stats, timing
 from accelbench.harness.launch.base import LaunchContext
@@ -158,6 +159,7 @@ def device_facts(device) -> dict[str, Any]:
     (``chip_share``: what MFU and prices count chips by, ``harness.metrics.chips_used``)."""
     return {"memory_bytes": device.memory_bytes, "driver": device.driver, **device.extra,
             "chip_share": device.chip_share, "chip_share_reason": device.chip_share_reason,
+            "chip_share_source": device.chip_share_source,
             "energy_meter": device.energy_meter.to_dict()}
 
 
@@ -189,7 +191,7 @@ def _measure(case: Case, record: ResultRecord, context: LaunchContext, timer: Ti
         fence=timer.fence_text(backend),
         settings=dataclasses.asdict(backend.settings),
         info={"device": device_facts(device),
-              "host": cost.host_facts()},  # the host's chips and region: what a price needs, now or at report time
+              "host": discovery.host_identity()},  # facts/host.py: instance type, region, chips per instance, sources
     )
     context.describe(record)
     if case.check_fit and not getattr(backend, "memory_is_host", False):  # host memory: the runner checked

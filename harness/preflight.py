@@ -83,3 +83,42 @@ def check_run_flags(args) -> None:
     if isinstance(args.resume, str) and not args.resume.strip():
         raise PlanError("--resume '': expected a results folder; accepted: --resume DIR, or --resume alone "
                         "for the --out folder (default: results/latest)")
+
+
+def resolve_pricing(instance: str | None, usd_per_hour: float | None, prices_file: str | None,
+                    chips_per_instance: int | None = None, given_by: str = "accelbench run"):
+    """Check the pricing flags before anything runs: a ``harness.cost.PriceChoice``,
+    or None when nothing is to be priced; CatalogError names what was wrong and what is accepted."""
+    import math
+
+    from accelbench.harness.catalog import CatalogError, load_prices
+    from accelbench.harness.cost import PriceChoice
+
+    if instance is not None and usd_per_hour is not None:
+        raise CatalogError("--instance and --usd-per-hour cannot be used together; give one")
+    if chips_per_instance is not None:
+        if isinstance(chips_per_instance, bool) or not isinstance(chips_per_instance, int) or chips_per_instance < 1:
+            raise CatalogError(f"--chips-per-instance must be a positive whole number of chips, got {chips_per_instance}")
+        if instance is None and usd_per_hour is None:
+            raise CatalogError("--chips-per-instance needs a price: give --usd-per-hour X (the whole instance) "
+                               "or --instance NAME")
+    if usd_per_hour is not None:
+        if not (isinstance(usd_per_hour, (int, float)) and math.isfinite(usd_per_hour) and usd_per_hour > 0):
+            raise CatalogError(f"--usd-per-hour must be a positive number of US dollars (the whole instance's "
+                               f"price per hour), got {usd_per_hour}")
+        if prices_file is not None:
+            load_prices(prices_file)  # still checked, so a bad file is never silently ignored
+        return PriceChoice(usd_per_hour=float(usd_per_hour), chips_per_instance=chips_per_instance, given_by=given_by)
+    if instance is None:
+        if prices_file is not None:
+            load_prices(prices_file)
+        return None
+    prices = load_prices(prices_file)
+    if instance not in prices:
+        raise CatalogError(f"unknown instance '{instance}'; accepted: {', '.join(sorted(prices))}"
+                           + ("" if prices_file else " (or add it with --prices FILE)"))
+    price = prices[instance]
+    if price.usd_per_hour is None:
+        raise CatalogError(f"instance '{instance}' has no known price ({price.note or 'none published'}); "
+                           "give one with --usd-per-hour X or a --prices FILE entry")
+    return PriceChoice(instance=price, chips_per_instance=chips_per_instance, given_by=given_by)

@@ -280,3 +280,20 @@ def make_renderer(mode: str, describe: Callable[[Any], str], stream: TextIO | No
 
 __all__ = ["ENV_VAR", "EVENTS_SUFFIX", "MODES", "EventTail", "Renderer", "emit", "make_renderer", "phase_label",
            "wait_relaying"]
+
+
+def closing_marks(records: list[dict | None]) -> str:
+    """The pricing part of `accelbench run`'s closing line: what was charged
+    and the marks of those prices ('' when nothing was priced)."""
+    from accelbench.harness.cost import MARKS
+
+    costs = [r.get("cost") for r in records if isinstance(r, dict) and isinstance(r.get("cost"), dict)]
+    if not costs:
+        return ""
+    charged = sorted({round(c["usd_per_hour"], 6) for c in costs if isinstance(c.get("usd_per_hour"), (int, float))})
+    shown = ", ".join(f"${v:g}/h" for v in charged[:3]) + (", ..." if len(charged) > 3 else "")
+    withheld = sum(1 for c in costs if c.get("withheld"))
+    marks = [m for m in MARKS if any(m in (c.get("marks") or []) for c in costs)]
+    return ((f"; charged {shown} of a whole-instance price" if charged else "")
+            + (f"; {withheld} price{'s' if withheld != 1 else ''} withheld (cost.withheld)" if withheld else "")
+            + (f"; prices marked: {', '.join(marks)} (cost.marks)" if marks else "; prices unmarked"))

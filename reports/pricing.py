@@ -36,6 +36,7 @@ def reprice(record: dict[str, Any], choice: cost.PriceChoice,
         device_kind=backend.get("device_kind"),
         run_date=cost.run_date(record.get("created_at")),
         host=(backend.get("info") or {}).get("host") or {},
+        **cost.provenance(backend.get("info")),
     )
     tokens = (record.get("kernel") or {}).get("tokens_per_step")
     part = cost.price_run(choice, tokens, step["median"], step.get("ci95"), facts, prices).to_dict()
@@ -55,7 +56,9 @@ def from_args(instance: str | None, usd_per_hour: float | None, chips_per_instan
     """Check the report's pricing options (CatalogError, exit 2, before anything
     is read) and return what re-prices a ``reports.load.Loaded`` in place, or
     None when no price was given."""
-    choice = cost.resolve(instance, usd_per_hour, prices_file, chips_per_instance, given_by=GIVEN_BY)
+    from accelbench.harness.preflight import resolve_pricing
+
+    choice = resolve_pricing(instance, usd_per_hour, prices_file, chips_per_instance, given_by=GIVEN_BY)
     if choice is None:
         return None
     prices = load_prices(prices_file)

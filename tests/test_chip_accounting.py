@@ -107,7 +107,7 @@ def test_tpu7x_device_is_rated_and_priced_as_half_a_chip():
     facts = cost.RunFacts(0.5, "tpu7x", "TPU7x", TODAY, {"chips": {"count": 4, "source": "PCI: 4 TPU chips"}})
     part = cost.price_run(cost.PriceChoice(usd_per_hour=40.0), 8192, 0.1, None, facts, PRICES)
     assert part.usd_per_hour == pytest.approx(40.0 * 0.5 / 4) and part.chips_per_instance_source.startswith("PCI")
-    assert part.marks == []
+    assert part.marks == ["chips-assumed"]  # the chips the host saw, taken as the whole instance (no instance type)
 
 
 # ------------------------------------------------------------------ GPUs (the H200 recordings)
@@ -121,7 +121,8 @@ def test_h200_recording_is_one_chip_per_device_and_counts_the_host():
     # --usd-per-hour on that host: the whole instance's price over the 1 GPU it has.
     facts = cost.RunFacts(1.0, "h200", "NVIDIA H200", TODAY, {"chips": host.to_dict()})
     flat = cost.price_run(cost.PriceChoice(usd_per_hour=3.5), 8192, 0.1, None, facts, PRICES)
-    assert flat.usd_per_hour == 3.5 and flat.chips_per_instance_source == "nvidia-smi: 1 GPUs"
+    assert flat.usd_per_hour == 3.5 and flat.chips_per_instance_source.startswith("nvidia-smi: 1 GPUs")
+    assert flat.marks == ["chips-assumed"]  # the instance type was not read: one visible GPU assumed to be all
 
 
 def test_a_container_that_sees_one_chip_is_priced_by_its_instance_type():
@@ -150,12 +151,18 @@ def test_marks_what_if_unconfirmed_stale_and_other_region():
 
 
 def test_run_region_from_the_environment():
-    assert cost.run_region({"AWS_REGION": "us-east-2"}) == ("us-east-2", "AWS_REGION")
-    assert cost.run_region({"AWS_DEFAULT_REGION": "eu-west-1"})[0] == "eu-west-1"
+    from accelbench.facts.host import Metadata, region_fact
+
+    def run_region(env):
+        fact = region_fact(Metadata(), env)
+        return fact.value, fact.how
+
+    assert run_region({"AWS_REGION": "us-east-2"})[0] == "us-east-2"
+    assert run_region({"AWS_DEFAULT_REGION": "eu-west-1"})[0] == "eu-west-1"
     sky = json.dumps({"cluster_name": "ab", "cloud": "GCP", "region": "us-east1", "zone": "us-east1-d"})
-    assert cost.run_region({"SKYPILOT_CLUSTER_INFO": sky}) == ("us-east1", "SKYPILOT_CLUSTER_INFO")
-    assert cost.run_region({"SKYPILOT_CLUSTER_INFO": "not json"})[0] is None
-    assert cost.run_region({})[0] is None
+    assert run_region({"SKYPILOT_CLUSTER_INFO": sky}) == ("us-east1", "SKYPILOT_CLUSTER_INFO")
+    assert run_region({"SKYPILOT_CLUSTER_INFO": "not json"})[0] is None
+    assert run_region({})[0] is None
 
 
 # ------------------------------------------------------------------ fp32 truthfulness

@@ -8,8 +8,8 @@ import pytest
 
 import datetime as dt
 
-from accelbench.harness import cost, metrics
-from accelbench.harness.catalog import load_devices, load_prices
+from accelbench.harness import cost, metrics, preflight
+from accelbench.harness.catalog import CatalogError, load_devices, load_prices
 from accelbench.harness.records import MetricsPart, load_record, record_files
 
 PRICES = load_prices()
@@ -74,16 +74,16 @@ def test_flat_hourly_price_and_kernels_without_tokens():
 
 
 def test_resolve_accepts_names_and_rejects_the_rest():
-    assert cost.resolve(None, None, None) is None
-    assert cost.resolve("p5.48xlarge", None, None).instance.usd_per_hour == 55.04
-    assert cost.resolve(None, 3.5, None).usd_per_hour == 3.5
-    assert cost.resolve(None, 3.5, None, 4).chips_per_instance == 4
+    assert preflight.resolve_pricing(None, None, None) is None
+    assert preflight.resolve_pricing("p5.48xlarge", None, None).instance.usd_per_hour == 55.04
+    assert preflight.resolve_pricing(None, 3.5, None).usd_per_hour == 3.5
+    assert preflight.resolve_pricing(None, 3.5, None, 4).chips_per_instance == 4
     for bad in (("nosuch", None), (None, 0.0), (None, float("inf")), ("p5.48xlarge", 1.0)):
-        with pytest.raises(cost.CatalogError):
-            cost.resolve(*bad, None)
+        with pytest.raises(CatalogError):
+            preflight.resolve_pricing(*bad, None)
     for chips in (0, -1, 2.5, True):
-        with pytest.raises(cost.CatalogError, match="--chips-per-instance must be a positive whole number"):
-            cost.resolve(None, 3.5, None, chips)
+        with pytest.raises(CatalogError, match="--chips-per-instance must be a positive whole number"):
+            preflight.resolve_pricing(None, 3.5, None, chips)
 
 
 # ------------------------------------------------------------------ MFU and bandwidth

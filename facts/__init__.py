@@ -1,0 +1,1 @@
+"""Facts every layer needs (catalog, package versions, host identity, exit statuses, schema names); imports nothing above it."""
