@@ -8,6 +8,13 @@ harness/cost.py), next to the same arithmetic done by hand.
 
 No device is touched: the throughput is an assumption, so the table shows the
 accounting, not a measurement. tests/test_chip_accounting.py checks its rows.
+
+A second table prices one logical NeuronCore of a trn2.48xlarge at a
+whole-instance price (``--usd-per-hour``) in the host situations
+facts/host.py tells apart: the instance type read from the EC2 metadata
+service and neuron-ls present; metadata without neuron-ls; neuron-ls without
+metadata (a container seeing 1 of 16 devices); neither. Each row has the
+by-hand figure beside the code's; tests/test_host_identity.py checks them.
 """
 
 from __future__ import annotations
@@ -100,6 +107,80 @@ def rows(tokens_per_s: float, run_date: dt.date = dt.date(2026, 11, 30)) -> list
     return out
 
 
+@dataclass(frozen=True)
+class HostRow:
+    label: str
+    share: chip_share.ChipShare
+    chips_per_instance: float | None
+    chips_source: str
+    mfu: float | None
+    usd_per_mtok: float | None
+    marks: tuple[str, ...]
+    withheld: str | None
+    hand_mfu: float | None
+    hand_usd_per_mtok: float | None
+    hand: str
+    """The by-hand arithmetic, written out."""
+
+
+WHOLE_INSTANCE_USD = 64.0
+"""An example whole-instance $/h for a trn2.48xlarge (the issue's figure), given as --usd-per-hour."""
+
+
+def host_rows(tokens_per_s: float, usd_per_hour: float = WHOLE_INSTANCE_USD,
+              run_date: dt.date = dt.date(2026, 12, 3)) -> list[HostRow]:
+    from accelbench.facts import host
+
+    kernel = kernels.get("gpt2")
+    cfg = kernel.config("124m", {})
+    tokens_per_step = kernel.tokens_per_step(cfg)
+    flops_per_token = kernel.flops_per_step(cfg) / tokens_per_step
+    step_s = tokens_per_step / tokens_per_s
+    devices, prices = load_devices(), load_prices()
+    docs_device = discovery.parse_neuron_ls_json((FIXTURES / "neuron" / "neuron-ls-trn2n.48xlarge-lnc2.json").read_text())[:1]
+    read_md = host.Metadata("aws", "http://127.0.0.1", {"instance-type": "trn2.48xlarge", "region": "us-east-2"},
+                            reason="EC2 instance metadata (IMDSv2)")
+    no_md = host.Metadata(reason="no metadata service asked")
+    achieved = flops_per_token * tokens_per_s / 1e12
+    peak = devices["trn2"].peak_tflops["bf16"]
+    quarter_usd = usd_per_hour * 0.25 / 16 / (tokens_per_s * 3600) * 1e6
+    situations = [
+        ("metadata + neuron-ls", read_md, docs_device, achieved / (peak * 0.25), quarter_usd,
+         f"MFU {achieved:.4g}/({peak:g}x0.25); $ {usd_per_hour:g}x0.25/16/(tok/s x 3600)x1e6"),
+        ("metadata, no neuron-ls", read_md, [], achieved / (peak * 0.25), quarter_usd,
+         "share 8 cores / LNC 2 = 1/4 (derived); same as above"),
+        ("neuron-ls, no metadata", no_md, docs_device, None,
+         usd_per_hour * 0.25 / 1 / (tokens_per_s * 3600) * 1e6,
+         f"no instance type: no MFU; 1 visible chip taken as the instance: {usd_per_hour:g}x0.25/1 (chips-assumed)"),
+        ("neither", no_md, [], None, None, "share and chips per instance unknown: both withheld"),
+    ]
+    out = []
+    for label, md, neuron, hand_mfu, hand_usd, hand in situations:
+        itype = host.instance_type_fact(md).value
+        for dev in neuron:
+            dev.instance_type = itype
+        view = chip_share.for_neuron_device(neuron[0] if neuron else None, None, devices, instance_type=itype)
+        visible = discovery.visible_devices([], neuron, discovery.TpuChips(0, None, None), "neuron-ls")
+        identity = host.identity(md, {}, visible)
+        backend = BackendPart(name="torch-neuron", framework="torch", device_catalog_key=view.catalog_key,
+                              device_count=1, precision="bf16",
+                              info={"device": {"chip_share": view.share.share, "chip_share_source": view.share.source},
+                                    "host": identity})
+        kernel_part = KernelPart(name="gpt2", preset="124m", config={}, flop_convention=kernel.flop_convention)
+        m = metrics.with_catalog_utilization(MetricsPart(tflops=achieved, tokens_per_s=tokens_per_s), kernel_part,
+                                             backend, devices)
+        facts = cost.RunFacts(metrics.chips_used(backend), view.catalog_key, view.kind, run_date, identity,
+                              **cost.provenance(backend.info))
+        part = cost.price_run(cost.PriceChoice(usd_per_hour=usd_per_hour), tokens_per_step, step_s, None, facts, prices)
+        out.append(HostRow(label, view.share, part.chips_per_instance, part.chips_per_instance_kind, m.mfu,
+                           part.usd_per_mtok, tuple(part.marks), part.withheld, hand_mfu, hand_usd, hand))
+    return out
+
+
+def _figure(value: float | None, fmt: str, missing: str) -> str:
+    return format(value, fmt) if value is not None else missing
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens-per-s", type=float, default=100_000.0)
@@ -113,6 +194,18 @@ def main(argv: list[str] | None = None) -> int:
         mtok = f"{r.usd_per_mtok:.6g}" if r.usd_per_mtok is not None else "no published price"
         print(f"| {r.label} | {r.share.share:g} | {r.peak_tflops_per_chip:g} | {mfu} | {r.instance or '–'} | {usd} "
               f"| {mtok} | {', '.join(r.marks) or '–'} |")
+    print(f"\nOne logical NeuronCore of a trn2.48xlarge at --usd-per-hour {WHOLE_INSTANCE_USD:g} (whole instance), "
+          f"{args.tokens_per_s:,.0f} tokens/s, by what the host tells\n")
+    print("| situation | chip share (source) | chips/instance (source) | MFU | MFU by hand | $/1M tokens "
+          "| $/1M by hand | marks | by hand |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for h in host_rows(args.tokens_per_s):
+        share = "unknown" if h.share.source == "unknown" else f"{h.share.share:g} ({h.share.source})"
+        chips = f"{_figure(h.chips_per_instance, 'g', 'null')} ({h.chips_source})"
+        mtok = _figure(h.usd_per_mtok, ".6g", f"withheld: {(h.withheld or '')[:50]}...")
+        print(f"| {h.label} | {share} | {chips} | {_figure(h.mfu, '.2%', 'withheld')} | "
+              f"{_figure(h.hand_mfu, '.2%', 'none')} | {mtok} | {_figure(h.hand_usd_per_mtok, '.6g', 'none')} | "
+              f"{', '.join(h.marks) or '–'} | {h.hand} |")
     return 0
 
 

@@ -109,10 +109,10 @@ def chips_per_instance(choice: PriceChoice, facts: RunFacts,
         if itype and prices and itype in prices:  # a user's --prices file may name a type the catalog does not
             p = prices[itype]
             return p.accelerators, "looked-up", f"this host is a {itype}: {p.accelerators} x {p.accelerator} (price list)"
-        if facts.device_catalog_key is None:
-            return 1, "read", "no accelerator: this CPU host is charged as the whole instance (1 of 1)"
-        if source == "assumed":
+        if source == "assumed":  # the chips the host's tools saw, taken as the whole instance
             return host["chips_per_instance"], source, str(host.get("chips_per_instance_reason"))
+        if facts.device_catalog_key is None and facts.share_source != "unknown":
+            return 1, "read", "no accelerator: this CPU host is charged as the whole instance (1 of 1)"
         return None, "unknown", (f"chips per instance unknown ({host.get('chips_per_instance_reason')}); give "
                                  "--chips-per-instance N or --instance NAME")
     host_chips = host.get("chips") or {}  # records written before facts/host.py
@@ -120,11 +120,11 @@ def chips_per_instance(choice: PriceChoice, facts: RunFacts,
     if instance_type and prices and instance_type in prices:
         p = prices[instance_type]
         return p.accelerators, "looked-up", f"this host is a {instance_type}: {p.accelerators} x {p.accelerator} (price list)"
-    if facts.device_catalog_key is None:
-        return 1, "read", "no accelerator: this CPU host is charged as the whole instance (1 of 1)"
     if host_chips.get("count"):
         return host_chips["count"], "assumed", (f"{host_chips.get('source') or 'host discovery'}, assumed to be the "
                                                 "whole instance")
+    if facts.device_catalog_key is None:
+        return 1, "read", "no accelerator: this CPU host is charged as the whole instance (1 of 1)"
     return None, "unknown", "the host's chip count is unknown; give --chips-per-instance N or --instance NAME"
 
 

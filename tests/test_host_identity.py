@@ -334,5 +334,29 @@ def test_a_bad_instance_catalog_entry_is_one_line_naming_file_entry_and_field(tm
         instances.load_instance_types(bad)
 
 
+def test_price_table_host_situations_match_the_hand_computation():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("price_table_host", Path(__file__).parent.parent / "ci" / "price_table.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    rows = {r.label: r for r in module.host_rows(100_000)}
+    achieved = 855_383_040 * 100_000 / 1e12  # gpt2:124m FLOP/token x tokens/s
+    quarter = 64.0 * 0.25 / 16 / 360  # $/h x share / chips per instance / (tokens/s x 3600 / 1e6)
+    hand = {"metadata + neuron-ls": (achieved / (667 * 0.25), quarter, (), "read", "looked-up"),
+            "metadata, no neuron-ls": (achieved / (667 * 0.25), quarter, (), "derived", "looked-up"),
+            "neuron-ls, no metadata": (None, 64.0 * 0.25 / 1 / 360, ("chips-assumed",), "read", "assumed"),
+            "neither": (None, None, (), "unknown", "unknown")}
+    assert set(rows) == set(hand)
+    for label, (mfu, usd, marks, share_source, chips_source) in hand.items():
+        row = rows[label]
+        assert row.mfu == (pytest.approx(mfu) if mfu is not None else None), label
+        assert row.usd_per_mtok == (pytest.approx(usd) if usd is not None else None), label
+        assert row.hand_usd_per_mtok == (pytest.approx(usd) if usd is not None else None), label
+        assert (row.marks, row.share.source, row.chips_source) == (marks, share_source, chips_source), label
+    assert rows["neither"].withheld and rows["neither"].chips_per_instance is None
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
