@@ -25,6 +25,9 @@ When the metadata services are asked
     the instance id ("i-0af01c0123456789a"); Nitro's ``sys_vendor`` is
     "Amazon EC2".
   * No evidence, no socket: a laptop or CI runner opens no connection.
+  * ``ACCELBENCH_NO_LINK_LOCAL_METADATA=true`` never asks the link-local
+    address (an endpoint set explicitly still is): the test suite and .ci/run
+    set it, so that tests on a real cloud instance reach only 127.0.0.1.
 
 IMDSv2: PUT /latest/api/token with X-aws-ec2-metadata-token-ttl-seconds, then
 GET /latest/meta-data/<path> with X-aws-ec2-metadata-token (AWS EC2 user
@@ -219,6 +222,9 @@ def ask_gce(endpoint: str, budget_s: float = SERVICE_BUDGET_S) -> Metadata:
     return md
 
 
+NO_LINK_LOCAL = "ACCELBENCH_NO_LINK_LOCAL_METADATA"
+
+
 def _truthy(text: str | None) -> bool:
     return (text or "").strip().lower() == "true"
 
@@ -233,6 +239,8 @@ def read_metadata(env: Mapping[str, str], sysfs_root: str = SYSFS_ROOT) -> Metad
         tried.append(ask_ec2(ec2_endpoint))
     if gce_host and not any(m.values for m in tried):
         tried.append(ask_gce(gce_host if "://" in gce_host else f"http://{gce_host}"))
+    if not tried and _truthy(env.get(NO_LINK_LOCAL)):
+        return Metadata(reason=f"no metadata service asked: {NO_LINK_LOCAL}=true and no endpoint set")
     if not tried:
         cloud, evidence = cloud_evidence(sysfs_root)
         if cloud == "aws" and not ec2_off:
@@ -251,7 +259,7 @@ def _cached_metadata(env_key: tuple[tuple[str, str], ...], sysfs_root: str) -> M
     return read_metadata(dict(env_key), sysfs_root)
 
 
-ENV_KEYS = ("AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_EC2_METADATA_DISABLED", "GCE_METADATA_HOST")
+ENV_KEYS = ("AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_EC2_METADATA_DISABLED", "GCE_METADATA_HOST", NO_LINK_LOCAL)
 
 
 def metadata(env: Mapping[str, str] | None = None, sysfs_root: str = SYSFS_ROOT) -> Metadata:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+# Tests never reach a real cloud metadata service, even on a cloud instance: the link-local address is
+# never asked (facts/host.py); tests that need one point AWS_EC2_METADATA_SERVICE_ENDPOINT at 127.0.0.1.
+os.environ["ACCELBENCH_NO_LINK_LOCAL_METADATA"] = "true"
 
 
 def run_cli(*args, timeout=600, env=None, cwd=None) -> subprocess.CompletedProcess:

@@ -32,6 +32,7 @@ EC2_ANSWERS = {"instance-type": "trn2.48xlarge", "placement/region": "us-east-2"
                "placement/availability-zone": "us-east-2b", "instance-id": "i-0123456789abcdef0",
                "ami-id": "ami-0123456789abcdef0"}
 CLEAN = ("AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_EC2_METADATA_DISABLED", "GCE_METADATA_HOST", "AWS_REGION",
+         "ACCELBENCH_NO_LINK_LOCAL_METADATA",
          "AWS_DEFAULT_REGION", "SKYPILOT_CLUSTER_INFO", "NEURON_LOGICAL_NC_CONFIG")
 
 
@@ -266,7 +267,9 @@ def test_the_link_local_address_is_asked_only_on_evidence(tmp_path, monkeypatch)
     host.read_metadata({"AWS_EC2_METADATA_DISABLED": "TRUE"}, ec2)
     host.read_metadata({}, str(tmp_path / "bare"))
     host.read_metadata({"AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:9"}, str(tmp_path / "bare"))
-    assert asked == [host.EC2_LINK_LOCAL, "http://127.0.0.1:9"]
+    host.read_metadata({host.NO_LINK_LOCAL: "true"}, ec2)  # what the test suite and .ci/run set
+    host.read_metadata({host.NO_LINK_LOCAL: "true", "AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:8"}, ec2)
+    assert asked == [host.EC2_LINK_LOCAL, "http://127.0.0.1:9", "http://127.0.0.1:8"]
 
 
 def test_a_default_run_here_opens_no_socket_to_the_link_local_address(monkeypatch):
