@@ -241,7 +241,8 @@ class TorchXlaBackend(TorchBackend):
                               "neuroncores_per_device": first.core_count, "neuroncores_used": 1})
             view = chip_share.for_neuron_device(first, os.environ.get("NEURON_LOGICAL_NC_CONFIG"))
             return DeviceInfo(kind=view.kind, catalog_key=view.catalog_key, count=1, extra=extra,
-                              chip_share=view.share.share, chip_share_reason=view.share.reason, chip_share_source=view.share.source,
+                              chip_share=view.share.share, chip_share_reason=view.share.reason,
+                              chip_share_source=view.share.source,
                               memory_bytes=view.memory_bytes, energy_meter=NEURON_ENERGY)
         if pjrt == "TPU":
             chips = discovery.tpu_chips()

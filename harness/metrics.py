@@ -153,6 +153,13 @@ def with_catalog_utilization(metrics: MetricsPart, kernel_part, backend_part, de
     if device.get("chip_share") is not None:
         out.mfu_basis["chip_share"] = device["chip_share"]
         out.mfu_basis["chip_share_reason"] = device.get("chip_share_reason")
+        out.mfu_basis["chip_share_source"] = device.get("chip_share_source", "read")  # facts/host.py's sources
+        if device.get("chip_share_source") == "unknown" and out.mfu is not None:  # never a guessed chip count
+            out.mfu = None
+            out.errors.append("MFU withheld: the share of a chip one device is is unknown "
+                              "(backend.info.device.chip_share_reason)")
+    if key is not None:
+        out.mfu_basis["peak_source"] = "looked-up"  # the catalog entry of the device key discovery read
     if effective_precision(backend_part) != backend_part.precision:
         out.mfu_basis["precision_requested"] = backend_part.precision
     return out

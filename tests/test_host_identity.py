@@ -138,6 +138,14 @@ def test_without_neuron_ls_the_share_is_a_quarter_from_the_catalog_marked_derive
     assert (view.catalog_key, view.share.share, view.share.source) == ("trn2", 0.25, "derived")
 
 
+def test_neuron_ls_is_found_in_the_manual_setup_folder_without_path(fake_neuron_ls, monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(discovery, "NEURON_BIN", str(fake_neuron_ls))  # stands in for /opt/aws/neuron/bin
+    assert discovery.neuron_ls_path() == str(fake_neuron_ls / "neuron-ls")
+    devices = discovery.neuron_devices()
+    assert len(devices) == 1 and (devices[0].core_count, devices[0].logical_core_config) == (4, 2)
+
+
 def test_with_neither_chips_per_instance_are_null_and_the_price_is_withheld(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr(discovery, "NEURON_BIN", str(tmp_path / "no-such-dir"))
@@ -172,6 +180,19 @@ def test_visible_devices_taken_for_the_instance_are_marked_chips_assumed():
     marks = cost.price_run(cost.PriceChoice(usd_per_hour=64.0, chips_per_instance=16), 8192, 0.1, None, facts,
                            load_prices()).marks
     assert marks == ["share-assumed", "precision-assumed"]
+
+
+def test_an_unknown_share_withholds_mfu_and_the_basis_says_where_each_fact_came_from():
+    from accelbench.harness import metrics
+    from accelbench.harness.records import BackendPart, KernelPart, MetricsPart
+
+    kernel = KernelPart(name="gpt2", preset="124m", config={}, flop_convention="6N+12LdT")
+    for source, has_mfu in (("derived", True), ("unknown", False)):
+        backend = BackendPart(name="torch-neuron", framework="torch", device_catalog_key="trn2", precision="bf16",
+                              info={"device": {"chip_share": 0.25, "chip_share_source": source}})
+        rated = metrics.with_catalog_utilization(MetricsPart(tflops=40.0), kernel, backend)
+        assert (rated.mfu is not None) is has_mfu, source
+        assert rated.mfu_basis["chip_share_source"] == source and rated.mfu_basis["peak_source"] == "looked-up"
 
 
 # ------------------------------------------------------------ the client
