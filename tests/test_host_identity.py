@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import socket
 import stat
 import sys
@@ -91,7 +92,7 @@ def fake_neuron_ls(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     tool = bin_dir / "neuron-ls"
-    tool.write_text(f"#!/bin/sh\ncat '{out}'\n")
+    tool.write_text(f"#!/bin/sh\n{shutil.which('cat')} '{out}'\n")  # absolute: some tests empty PATH
     tool.chmod(tool.stat().st_mode | stat.S_IEXEC)
     return bin_dir
 
