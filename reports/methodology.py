@@ -171,6 +171,11 @@ def _prices(ok) -> Section:
     s.items += sorted(sources)
     if priced:
         s.items.append("$/1M tokens = price per hour ÷ (tokens/s × 3,600) × 10⁶; its interval from the step-time interval.")
+    withheld = [r for r in unpriced if value(r, "cost.withheld")]  # priced, but a fact the price needs is unknown
+    unpriced = [r for r in unpriced if not value(r, "cost.withheld")]
+    if withheld:
+        s.items.append("price withheld: " + "; ".join(sorted({f"{r['workload']} on {r['backend.name']}: "
+                                                               f"{value(r, 'cost.withheld')}" for r in withheld})))
     if unpriced:
         names = sorted({f"{r['workload']} on {r['backend.name']}" for r in unpriced})
         s.items.append("no price for: " + ", ".join(names) + " (pass --instance or --usd-per-hour to `accelbench run`)")

@@ -196,6 +196,29 @@ def test_an_unknown_share_withholds_mfu_and_the_basis_says_where_each_fact_came_
         assert rated.mfu_basis["chip_share_source"] == source and rated.mfu_basis["peak_source"] == "looked-up"
 
 
+@pytest.mark.slow
+def test_a_priced_record_with_unknown_facts_gets_no_price_and_the_report_says_why(tmp_path):
+    """A real torch-cpu run, then its record as a Neuron device whose share and chips per instance are
+    unknown (no neuron-ls, no metadata): `accelbench report --usd-per-hour 64` withholds $/1M and says why."""
+    out = tmp_path / "run"
+    done = run_cli("run", "--kernel", "gpt2:tiny", "--backend", "torch-cpu", "--usd-per-hour", "8", "--out", out,
+                   "--quiet", "--steps", "2", "--repeats", "3", "--warmup", "1", env=_env(AWS_EC2_METADATA_DISABLED="true"))
+    assert done.returncode == 0, done.stderr
+    path = out / "gpt2-tiny--torch-cpu.json"
+    record = json.loads(path.read_text())
+    assert record["cost"]["usd_per_mtok"] is not None  # the CPU host is the whole instance: priced
+    assert record["backend"]["info"]["host"]["chips_per_instance_source"] == "unknown"
+    record["backend"]["device_catalog_key"] = None
+    record["backend"]["info"]["device"] |= {"chip_share": 1.0, "chip_share_source": "unknown"}
+    path.write_text(json.dumps(record))
+    md = tmp_path / "report.md"
+    done = run_cli("report", out, "--usd-per-hour", "64", "--md", md)
+    assert done.returncode == 0, done.stderr
+    text = md.read_text()
+    assert "price withheld: gpt2:tiny" in text or "price withheld:" in text, text[-2000:]
+    assert "is unknown" in text
+
+
 # ------------------------------------------------------------ the client
 def test_imdsv2_token_then_gets(imds):
     url, _ = imds
