@@ -219,6 +219,15 @@ def test_a_priced_record_with_unknown_facts_gets_no_price_and_the_report_says_wh
     assert "is unknown" in text
 
 
+def test_the_closing_line_names_withheld_prices_and_the_new_marks():
+    from accelbench.harness.progress import closing_marks
+
+    line = closing_marks([{"cost": {"usd_per_hour": None, "withheld": "chips per instance unknown", "marks": []}},
+                          {"cost": {"usd_per_hour": 16.0, "marks": ["chips-assumed"]}}])
+    assert line == "; charged $16/h of a whole-instance price; 1 price withheld (cost.withheld); prices marked: " \
+                   "chips-assumed (cost.marks)"
+
+
 # ------------------------------------------------------------ the client
 def test_imdsv2_token_then_gets(imds):
     url, _ = imds
