@@ -177,8 +177,8 @@ def _fetch(paths: dict[str, str], get: Callable[[str], str], md: Metadata) -> No
             if md.problems[key] == "no answer in time" or "out of time" in str(exc):
                 break  # a hanging service gets no second chance inside the budget
             continue
-        if key == "zone" or key == "machine-type" or key == "image-id":
-            value = value.rsplit("/", 1)[-1] if key != "image-id" else value
+        if key in ("zone", "machine-type"):  # GCE answers "projects/N/zones/us-east5-b": the last part names it
+            value = value.rsplit("/", 1)[-1]
         if not _CHECKS[key](value):
             md.problems[key] = f"junk answer {value[:40]!r}"
             continue
@@ -217,7 +217,8 @@ def ask_gce(endpoint: str, budget_s: float = SERVICE_BUDGET_S) -> Metadata:
     _fetch({"machine-type": "machine-type", "zone": "zone", "instance-id": "id", "image-id": "image"}, get, md)
     if md.values:
         _fetch({"accelerator-type": "attributes/accelerator-type"}, get, md)  # TPU VMs only; absent elsewhere
-        md.problems.pop("accelerator-type", None) if md.problems.get("accelerator-type") == "HTTP 404" else None
+        if md.problems.get("accelerator-type") == "HTTP 404":  # not a TPU VM: nothing is missing
+            del md.problems["accelerator-type"]
     md.reason = f"GCE metadata server at {md.asked}"
     return md
 
