@@ -100,10 +100,10 @@ class TorchNeuronBackend(TorchBackend):
 
     @property
     def matmul_plan(self) -> matmul_precision.MatmulPlan:
-        return matmul_precision.plan("neuron", self.precision)
+        return matmul_precision.plan("neuron", self.precision, neuronx_cc_version=package_version("neuronx-cc"))
 
     def export_compiler_flags(self) -> None:
-        """fp32: ``--auto-cast=none`` in NEURON_CC_FLAGS before anything compiles (see backends/matmul_precision.py)."""
+        """fp32 and tf32: their ``--auto-cast`` flags in NEURON_CC_FLAGS before anything compiles (backends/matmul_precision.py)."""
         matmul_precision.export_neuron_flag(self.matmul_plan)
 
     def configure(self) -> None:

@@ -142,14 +142,15 @@ class TorchXlaBackend(TorchBackend):
             if self.settings.neuron_cache_dir:
                 os.environ["NEURON_CC_FLAGS"] = with_cache_dir(os.environ.get("NEURON_CC_FLAGS", ""),
                                                                self.settings.neuron_cache_dir)
-            matmul_precision.export_neuron_flag(self.matmul_plan)  # fp32 on Neuron: before the first compile
+            matmul_precision.export_neuron_flag(self.matmul_plan)  # fp32/tf32 on Neuron: before the first compile
         return self._pjrt
 
     @property
     def matmul_plan(self) -> matmul_precision.MatmulPlan:
         # torch_xla.backends.set_mat_mul_precision exists from torch-xla 2.8 (docs.pytorch.org/xla/release/r2.8).
         knob = (minor_version(package_version("torch-xla") or package_version("torch_xla")) or (0, 0)) >= (2, 8)
-        return matmul_precision.plan(MATMUL_PLATFORM[self.pjrt_device], self.precision, xla_knob=knob)
+        return matmul_precision.plan(MATMUL_PLATFORM[self.pjrt_device], self.precision, xla_knob=knob,
+                                     neuronx_cc_version=package_version("neuronx-cc"))
 
     def configure(self) -> None:
         super().configure()
