@@ -39,8 +39,15 @@ from accelbench.harness.envinfo import package_version
 
 NATIVE_FROM = (2, 13)
 """First torch-neuronx version that is the native backend (Neuron 2.33)."""
-INSTALL_HINT = ("install torch-neuronx (the native TorchNeuron, Neuron SDK 2.33+) matching your torch minor version "
-                "from https://pip.repos.neuron.amazonaws.com, e.g. pip install 'torch-neuronx==2.13.*'")
+
+
+def install_hint() -> str:
+    """Where to get TorchNeuron: the pinned stack of harness/data/stacks.toml."""
+    from accelbench.harness.stacks import load_stacks
+
+    stack = load_stacks()["torch-neuron"]
+    return (f"install the native TorchNeuron (Neuron {stack.neuron_sdk}, trn2/trn3) from "
+            f"https://pip.repos.neuron.amazonaws.com: pip install {stack.pip_spec}")
 
 
 @dataclass
@@ -65,12 +72,12 @@ def neuron_availability(device_nodes: list[str], module_found: bool, version: st
         problems.append("no Neuron device (no /dev/neuron*; TorchNeuron runs on trn2 and trn3 instances)")
     kind = torch_neuronx_kind(version if module_found else None)
     if kind == "missing":
-        problems.append(f"torch_neuronx is not installed: {INSTALL_HINT}")
+        problems.append(f"torch_neuronx is not installed: {install_hint()}")
     elif kind == "placeholder":
-        problems.append(f"torch-neuronx {version} is PyPI's empty placeholder, not the Neuron package: {INSTALL_HINT}")
+        problems.append(f"torch-neuronx {version} is PyPI's empty placeholder, not the Neuron package: {install_hint()}")
     elif kind == "xla":
         problems.append(f"torch-neuronx {version} is the XLA-based library (before Neuron 2.33): "
-                        f"use the torch-xla backend, or {INSTALL_HINT}")
+                        f"use the torch-xla backend, or {install_hint()}")
     return Availability.no("; ".join(problems)) if problems else Availability.yes()
 
 

@@ -1,5 +1,12 @@
 """torch-xla: PyTorch/XLA on Trainium1 (Neuron SDK <= 2.29), TPUs, or the CPU.
 
+AWS ended PyTorch/XLA training on Neuron with Neuron 2.30 ("PyTorch 2.9 was
+the last version based on the PyTorch/XLA backend for training", Neuron docs,
+https://awsdocs-neuron.readthedocs-hosted.com/en/latest/about-neuron/announcements/neuron2.x/announce-no-support-pytorch-xla-training.html):
+on a Neuron host this backend is available only with the XLA-based
+torch-neuronx (the ``torch-xla-trn1`` stack of harness/data/stacks.toml);
+otherwise it says so and points to ``torch-neuron``.
+
 PyTorch/XLA traces operations lazily into a graph, compiles it with XLA (the
 Neuron compiler on Trainium) the first time a graph of that shape is seen,
 and runs it when the step is cut. So:
@@ -81,6 +88,20 @@ def xla_availability(torch_version: str | None, torch_xla_version: str | None) -
     return Availability.yes()
 
 
+def xla_on_neuron_availability(torch_neuronx_version: str | None) -> Availability:
+    """On a Neuron host torch-xla runs through the XLA-based torch-neuronx (2.x before 2.13, Neuron <= 2.29);
+    the native TorchNeuron (2.13+) or none means this path is not there: say why, and where to go."""
+    from accelbench.harness.stacks import XLA_TRAINING_ENDED, load_stacks
+
+    parsed = minor_version(torch_neuronx_version)
+    if parsed is not None and (2, 0) <= parsed < (2, 13):
+        return Availability.yes()
+    found = (f"torch-neuronx {torch_neuronx_version} is the native TorchNeuron, not the XLA-based library"
+             if parsed is not None and parsed >= (2, 13) else "the XLA-based torch-neuronx is not installed")
+    trn1 = load_stacks()["torch-xla-trn1"]
+    return Availability.no(f"{found}. {XLA_TRAINING_ENDED} ({trn1.pip_spec})")
+
+
 def resolve_pjrt_device(requested: str, neuron_present: bool, tpu_present: bool) -> str:
     if requested:
         if requested.upper() not in PJRT_DEVICES:
@@ -125,8 +146,12 @@ class TorchXlaBackend(TorchBackend):
     @classmethod
     def available(cls) -> Availability:
         if importlib.util.find_spec("torch_xla") is None:
-            return xla_availability(package_version("torch"), None)
-        return xla_availability(package_version("torch"), package_version("torch-xla") or package_version("torch_xla"))
+            found = xla_availability(package_version("torch"), None)
+        else:
+            found = xla_availability(package_version("torch"), package_version("torch-xla") or package_version("torch_xla"))
+        if not found.ok or not discovery.neuron_device_nodes():
+            return found
+        return xla_on_neuron_availability(package_version("torch-neuronx"))
 
     # ----------------------------------------------------------- environment
     @property
