@@ -210,6 +210,16 @@ def _read_back_s(backend, prepared, outputs) -> float:
     return time.perf_counter() - t0
 
 
+def compile_seconds(first_step_wall_s: float, backend_info: dict[str, Any]) -> float:
+    """The record's ``compile_s``: on a backend that counts its compiler's time
+    (torch-xla: ``compile_s_before_timing``, every graph compiled before the
+    timed windows, the numerics' second graph included), that total; elsewhere
+    the wall time of prepare and the first fenced step (``first_step_s`` is
+    always kept apart)."""
+    total = backend_info.get("compile_s_before_timing")
+    return float(total) if total is not None else first_step_wall_s
+
+
 # ---------------------------------------------------------------- verdicts
 def flag_unstable(timing, backend_info: dict[str, Any]) -> list[str]:
     """Reasons to distrust the case's timing (empty: stable); stored in ``timing.unstable``."""
