@@ -325,7 +325,8 @@ class TorchXlaBackend(TorchBackend):
             info = _xm().get_memory_info(torch_xla.device())
         except Exception:  # not every PJRT plugin reports allocator statistics
             return None
-        peak = info.get("peak_bytes_used", info.get("bytes_used")) if isinstance(info, dict) else None
+        # the peak or nothing: current use ("bytes_used") is not a peak (harness.timing.PEAK_MEMORY_DEFINITION)
+        peak = info.get("peak_bytes_used") if isinstance(info, dict) else None
         return int(peak) if peak is not None else None
 
 
