@@ -13,6 +13,10 @@ what neuronx-cc does depends on its version:
   ``--auto-cast-type`` accepts ``bf16``, ``fp16`` and ``tf32`` (Neuron
   Compiler CLI Reference Guide,
   https://awsdocs-neuron.readthedocs-hosted.com/en/latest/compiler/neuronx-cc/api-reference-guide/neuron-compiler-cli-reference-guide.html);
+  the mixed-precision guide lists ``--auto-cast matmult --auto-cast-type
+  tf32`` among its option combinations ("Mixed Precision and
+  Performance-accuracy Tuning (neuronx-cc)",
+  https://awsdocs-neuron.readthedocs-hosted.com/en/latest/general/appnotes/neuronx-cc/neuronx-cc-training-mixed-precision.html);
   frameworks pass options through ``NEURON_CC_FLAGS``. So accelbench never
   relies on the default: ``fp32`` passes ``--auto-cast=none`` and ``tf32``
   passes ``--auto-cast=matmult --auto-cast-type=tf32``, on every compiler
@@ -42,8 +46,9 @@ from typing import Any
 NEURON_FP32_FLAG = "--auto-cast=none"
 NEURON_TF32_FLAGS = "--auto-cast=matmult --auto-cast-type=tf32"
 NEURON_DOC = ("Neuron Compiler CLI Reference Guide (--auto-cast none|matmult|all, --auto-cast-type bf16|fp16|tf32; "
-              "options pass through NEURON_CC_FLAGS); Neuron 2.27.0 compiler release notes, 2025-12-19 "
-              "(--auto-cast default changed from matmul to none)")
+              "options pass through NEURON_CC_FLAGS); neuronx-cc mixed-precision guide (--auto-cast matmult "
+              "--auto-cast-type tf32); Neuron 2.27.0 compiler release notes, 2025-12-19 (--auto-cast default "
+              "changed from matmul to none)")
 XLA_DOC = ("JAX docs 'Matmul precision' (default fp32 dots: bf16 passes on TPU, TF32 on GPUs); "
            "jax_default_matmul_precision; torch_xla.backends.set_mat_mul_precision")
 
