@@ -113,6 +113,8 @@ class MatmulPlan:
     """Flags to add to NEURON_CC_FLAGS before the first compile (replacing any --auto-cast* the user set)."""
     compiler_default: str | None = None
     """Neuron: what this neuronx-cc version would do to fp32 matmuls without the flag (a sentence)."""
+    assumed: str | None = None
+    """Why ``effective`` is assumed rather than known (None: known); MFU then carries a precision-assumed mark."""
     xla_precision: str | None = None
     """'highest' or 'high' for torch_xla.backends.set_mat_mul_precision / jax_default_matmul_precision."""
 

@@ -26,6 +26,7 @@ the Neuron pip repository (https://pip.repos.neuron.amazonaws.com).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 from dataclasses import dataclass
@@ -37,6 +38,9 @@ from accelbench.backends.torch_common import TorchBackend, TorchSettings
 from accelbench.backends.torch_xla import minor_version
 from accelbench.harness.envinfo import package_version
 
+EAGER_FLAGS_ASSUMED = ("TorchNeuron eager mode: the Neuron docs say torch.compile(backend='neuron') compiles with "
+                       "neuronx-cc but not whether eager operators honour NEURON_CC_FLAGS' --auto-cast, so the "
+                       "precision is assumed (--set compile=true makes it known)")
 NATIVE_FROM = (2, 13)
 """First torch-neuronx version that is the native backend (Neuron 2.33)."""
 
@@ -107,7 +111,10 @@ class TorchNeuronBackend(TorchBackend):
 
     @property
     def matmul_plan(self) -> matmul_precision.MatmulPlan:
-        return matmul_precision.plan("neuron", self.precision, neuronx_cc_version=package_version("neuronx-cc"))
+        plan = matmul_precision.plan("neuron", self.precision, neuronx_cc_version=package_version("neuronx-cc"))
+        if plan.neuron_cc_flag and not self.settings.compile:
+            return dataclasses.replace(plan, assumed=EAGER_FLAGS_ASSUMED)
+        return plan
 
     def export_compiler_flags(self) -> None:
         """fp32 and tf32: their ``--auto-cast`` flags in NEURON_CC_FLAGS before anything compiles (backends/matmul_precision.py)."""

@@ -186,4 +186,7 @@ def with_catalog_utilization(metrics: MetricsPart, kernel_part, backend_part, de
         out.mfu_basis["chip_share_reason"] = device.get("chip_share_reason")
     if effective_precision(backend_part) != backend_part.precision:
         out.mfu_basis["precision_requested"] = backend_part.precision
+    assumed = ((backend_part.info or {}).get("matmul_precision") or {}).get("assumed")
+    if assumed:
+        out.mfu_basis["precision_assumed"] = assumed  # the precision-assumed mark's reason
     return out

@@ -60,3 +60,20 @@ def test_mfu_divides_by_the_effective_precisions_peak_on_trn1():
                               info={"matmul_precision": mp.plan("neuron", precision).to_dict()})
         rated = metrics.with_catalog_utilization(MetricsPart(tflops=47.5), kernel, backend, load_devices())
         assert rated.mfu == pytest.approx(expected) and rated.mfu_basis["precision"] == precision
+
+
+def test_torch_neuron_eager_marks_its_flagged_precision_assumed():
+    from accelbench.backends.torch_neuron import NeuronSettings, TorchNeuronBackend
+    from accelbench.harness import metrics
+    from accelbench.harness.catalog import load_devices
+    from accelbench.harness.records import BackendPart, KernelPart, MetricsPart
+
+    eager = TorchNeuronBackend(NeuronSettings(precision="fp32")).matmul_plan
+    compiled = TorchNeuronBackend(NeuronSettings(precision="fp32", compile=True)).matmul_plan
+    bf16 = TorchNeuronBackend(NeuronSettings(precision="bf16")).matmul_plan
+    assert eager.assumed and "eager" in eager.assumed and compiled.assumed is None and bf16.assumed is None
+    part = BackendPart(name="torch-neuron", framework="torch", device_catalog_key="trn2", precision="fp32",
+                       info={"device": {"chip_share": 0.25}, "matmul_precision": eager.to_dict()})
+    rated = metrics.with_catalog_utilization(MetricsPart(tflops=10.0), KernelPart(name="gemm", preset="x", config={}),
+                                             part, load_devices())
+    assert rated.mfu_basis["precision_assumed"] == eager.assumed
