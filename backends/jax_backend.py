@@ -189,7 +189,8 @@ class JaxAccelBackend(JaxBackend):
 
     @property
     def matmul_plan(self) -> matmul_precision.MatmulPlan:
-        return matmul_precision.plan(self.matmul_platform, self.precision)
+        return matmul_precision.plan(self.matmul_platform, self.precision,
+                                     neuronx_cc_version=package_version("neuronx-cc") if self.matmul_platform == "neuron" else None)
 
     def select_platform(self) -> None:
         # "cpu" listed after the accelerator keeps the host CPU usable for the

@@ -26,6 +26,7 @@ the Neuron pip repository (https://pip.repos.neuron.amazonaws.com).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 from dataclasses import dataclass
@@ -37,10 +38,20 @@ from accelbench.backends.torch_common import TorchBackend, TorchSettings
 from accelbench.backends.torch_xla import minor_version
 from accelbench.harness.envinfo import package_version
 
+EAGER_FLAGS_ASSUMED = ("TorchNeuron eager mode: the Neuron docs say torch.compile(backend='neuron') compiles with "
+                       "neuronx-cc but not whether eager operators honour NEURON_CC_FLAGS' --auto-cast, so the "
+                       "precision is assumed (--set compile=true makes it known)")
 NATIVE_FROM = (2, 13)
 """First torch-neuronx version that is the native backend (Neuron 2.33)."""
-INSTALL_HINT = ("install torch-neuronx (the native TorchNeuron, Neuron SDK 2.33+) matching your torch minor version "
-                "from https://pip.repos.neuron.amazonaws.com, e.g. pip install 'torch-neuronx==2.13.*'")
+
+
+def install_hint() -> str:
+    """Where to get TorchNeuron: the pinned stack of harness/data/stacks.toml."""
+    from accelbench.harness.stacks import load_stacks
+
+    stack = load_stacks()["torch-neuron"]
+    return (f"install the native TorchNeuron (Neuron {stack.neuron_sdk}, trn2/trn3) from "
+            f"https://pip.repos.neuron.amazonaws.com: pip install {stack.pip_spec}")
 
 
 @dataclass
@@ -65,12 +76,12 @@ def neuron_availability(device_nodes: list[str], module_found: bool, version: st
         problems.append("no Neuron device (no /dev/neuron*; TorchNeuron runs on trn2 and trn3 instances)")
     kind = torch_neuronx_kind(version if module_found else None)
     if kind == "missing":
-        problems.append(f"torch_neuronx is not installed: {INSTALL_HINT}")
+        problems.append(f"torch_neuronx is not installed: {install_hint()}")
     elif kind == "placeholder":
-        problems.append(f"torch-neuronx {version} is PyPI's empty placeholder, not the Neuron package: {INSTALL_HINT}")
+        problems.append(f"torch-neuronx {version} is PyPI's empty placeholder, not the Neuron package: {install_hint()}")
     elif kind == "xla":
         problems.append(f"torch-neuronx {version} is the XLA-based library (before Neuron 2.33): "
-                        f"use the torch-xla backend, or {INSTALL_HINT}")
+                        f"use the torch-xla backend, or {install_hint()}")
     return Availability.no("; ".join(problems)) if problems else Availability.yes()
 
 
@@ -100,10 +111,13 @@ class TorchNeuronBackend(TorchBackend):
 
     @property
     def matmul_plan(self) -> matmul_precision.MatmulPlan:
-        return matmul_precision.plan("neuron", self.precision)
+        plan = matmul_precision.plan("neuron", self.precision, neuronx_cc_version=package_version("neuronx-cc"))
+        if plan.neuron_cc_flag and not self.settings.compile:
+            return dataclasses.replace(plan, assumed=EAGER_FLAGS_ASSUMED)
+        return plan
 
     def export_compiler_flags(self) -> None:
-        """fp32: ``--auto-cast=none`` in NEURON_CC_FLAGS before anything compiles (see backends/matmul_precision.py)."""
+        """fp32 and tf32: their ``--auto-cast`` flags in NEURON_CC_FLAGS before anything compiles (backends/matmul_precision.py)."""
         matmul_precision.export_neuron_flag(self.matmul_plan)
 
     def configure(self) -> None:

@@ -1,5 +1,12 @@
 """torch-xla: PyTorch/XLA on Trainium1 (Neuron SDK <= 2.29), TPUs, or the CPU.
 
+AWS ended PyTorch/XLA training on Neuron with Neuron 2.30 ("PyTorch 2.9 was
+the last version based on the PyTorch/XLA backend for training", Neuron docs,
+https://awsdocs-neuron.readthedocs-hosted.com/en/latest/about-neuron/announcements/neuron2.x/announce-no-support-pytorch-xla-training.html):
+on a Neuron host this backend is available only with the XLA-based
+torch-neuronx (the ``torch-xla-trn1`` stack of harness/data/stacks.toml);
+otherwise it says so and points to ``torch-neuron``.
+
 PyTorch/XLA traces operations lazily into a graph, compiles it with XLA (the
 Neuron compiler on Trainium) the first time a graph of that shape is seen,
 and runs it when the step is cut. So:
@@ -81,6 +88,20 @@ def xla_availability(torch_version: str | None, torch_xla_version: str | None) -
     return Availability.yes()
 
 
+def xla_on_neuron_availability(torch_neuronx_version: str | None) -> Availability:
+    """On a Neuron host torch-xla runs through the XLA-based torch-neuronx (2.x before 2.13, Neuron <= 2.29);
+    the native TorchNeuron (2.13+) or none means this path is not there: say why, and where to go."""
+    from accelbench.harness.stacks import XLA_TRAINING_ENDED, load_stacks
+
+    parsed = minor_version(torch_neuronx_version)
+    if parsed is not None and (2, 0) <= parsed < (2, 13):
+        return Availability.yes()
+    found = (f"torch-neuronx {torch_neuronx_version} is the native TorchNeuron, not the XLA-based library"
+             if parsed is not None and parsed >= (2, 13) else "the XLA-based torch-neuronx is not installed")
+    trn1 = load_stacks()["torch-xla-trn1"]
+    return Availability.no(f"{found}. {XLA_TRAINING_ENDED} ({trn1.pip_spec})")
+
+
 def resolve_pjrt_device(requested: str, neuron_present: bool, tpu_present: bool) -> str:
     if requested:
         if requested.upper() not in PJRT_DEVICES:
@@ -94,6 +115,38 @@ def with_cache_dir(neuron_cc_flags: str, cache_dir: str) -> str:
     """NEURON_CC_FLAGS with its ``--cache_dir`` replaced by ``cache_dir``; other flags kept."""
     kept = [f for f in shlex.split(neuron_cc_flags) if not f.startswith("--cache_dir")]
     return shlex.join([*kept, f"--cache_dir={cache_dir}"])
+
+
+def xla_compile_facts(before: CompileStats | None, after_windows: CompileStats | None, now: CompileStats,
+                      dynamo: dict[str, Any]) -> dict[str, Any]:
+    """What the compile counters say about a case. ``before``: at the first
+    timed window; ``after_windows``: at the end of the last (None when the
+    timer did not say, e.g. under pytest-benchmark: then ``now``); ``now``:
+    after the audit and the fenced diagnostic.
+
+    * ``compile_s_before_timing``: XLA's ``CompileTime`` over every graph
+      compiled before timing: the first step's, and the second one that
+      appears in the numerics steps once AdamW state exists (on Neuron each
+      can take minutes). ``harness.timing.compile_seconds`` makes it the
+      record's ``compile_s``.
+    * recompiles during timing are counted over the timed windows only; the
+      graphs the fence audit's read-back and the fenced diagnostic cut come
+      after (``xla_compiles_after_timing``) and flag nothing."""
+    before = before or now
+    windows_end = after_windows or now
+    during = windows_end.compiles - before.compiles
+    return {
+        **dynamo,
+        "xla_compiles": now.compiles,
+        "xla_compile_s": now.compile_s,
+        "xla_compiles_before_timing": before.compiles,
+        "xla_compiles_during_timing": during,
+        "xla_compiles_after_timing": now.compiles - windows_end.compiles,
+        "compile_s_before_timing": before.compile_s,
+        "compile_s_basis": "XLA CompileTime metric summed over every graph compiled before the timed windows "
+                           "(first step, numerics, warm-up)",
+        "recompiled_during_timing": during > 0 or bool(dynamo.get("recompiled_during_timing")),
+    }
 
 
 def compile_stats() -> CompileStats:
@@ -121,12 +174,17 @@ class TorchXlaBackend(TorchBackend):
         super().__init__(settings, device_index)
         self._pjrt: str | None = None
         self._before_timing: CompileStats | None = None
+        self._after_windows: CompileStats | None = None
 
     @classmethod
     def available(cls) -> Availability:
         if importlib.util.find_spec("torch_xla") is None:
-            return xla_availability(package_version("torch"), None)
-        return xla_availability(package_version("torch"), package_version("torch-xla") or package_version("torch_xla"))
+            found = xla_availability(package_version("torch"), None)
+        else:
+            found = xla_availability(package_version("torch"), package_version("torch-xla") or package_version("torch_xla"))
+        if not found.ok or not discovery.neuron_device_nodes():
+            return found
+        return xla_on_neuron_availability(package_version("torch-neuronx"))
 
     # ----------------------------------------------------------- environment
     @property
@@ -142,14 +200,15 @@ class TorchXlaBackend(TorchBackend):
             if self.settings.neuron_cache_dir:
                 os.environ["NEURON_CC_FLAGS"] = with_cache_dir(os.environ.get("NEURON_CC_FLAGS", ""),
                                                                self.settings.neuron_cache_dir)
-            matmul_precision.export_neuron_flag(self.matmul_plan)  # fp32 on Neuron: before the first compile
+            matmul_precision.export_neuron_flag(self.matmul_plan)  # fp32/tf32 on Neuron: before the first compile
         return self._pjrt
 
     @property
     def matmul_plan(self) -> matmul_precision.MatmulPlan:
         # torch_xla.backends.set_mat_mul_precision exists from torch-xla 2.8 (docs.pytorch.org/xla/release/r2.8).
         knob = (minor_version(package_version("torch-xla") or package_version("torch_xla")) or (0, 0)) >= (2, 8)
-        return matmul_precision.plan(MATMUL_PLATFORM[self.pjrt_device], self.precision, xla_knob=knob)
+        return matmul_precision.plan(MATMUL_PLATFORM[self.pjrt_device], self.precision, xla_knob=knob,
+                                     neuronx_cc_version=package_version("neuronx-cc"))
 
     def configure(self) -> None:
         super().configure()
@@ -212,19 +271,16 @@ class TorchXlaBackend(TorchBackend):
         if self._before_timing is None:
             self._before_timing = compile_stats()
 
+    def end_timing(self) -> None:
+        """XLA's compile counters right after the last timed window, before the
+        fence audit: the audit's read-back (``prepared.observe()``) cuts new
+        graphs of its own, which are not recompiles of the timed step."""
+        if self._after_windows is None:
+            self._after_windows = compile_stats()
+
     def after_timing(self, prepared: PreparedStep) -> dict[str, Any]:
-        after = compile_stats()
-        before = self._before_timing or after
-        during = after.compiles - before.compiles
-        dynamo = super().after_timing(prepared)  # compile=true: dynamo's openxla graphs as well
-        return {
-            **dynamo,
-            "xla_compiles": after.compiles,
-            "xla_compile_s": after.compile_s,
-            "xla_compiles_before_timing": before.compiles,
-            "xla_compiles_during_timing": during,
-            "recompiled_during_timing": during > 0 or bool(dynamo.get("recompiled_during_timing")),
-        }
+        return xla_compile_facts(self._before_timing, self._after_windows, compile_stats(),
+                                 super().after_timing(prepared))  # compile=true: dynamo's openxla graphs as well
 
     # -------------------------------------------------------------- device
     def device_info(self) -> DeviceInfo:
@@ -270,7 +326,8 @@ class TorchXlaBackend(TorchBackend):
             info = _xm().get_memory_info(torch_xla.device())
         except Exception:  # not every PJRT plugin reports allocator statistics
             return None
-        peak = info.get("peak_bytes_used", info.get("bytes_used")) if isinstance(info, dict) else None
+        # the peak or nothing: current use ("bytes_used") is not a peak (harness.timing.PEAK_MEMORY_DEFINITION)
+        peak = info.get("peak_bytes_used") if isinstance(info, dict) else None
         return int(peak) if peak is not None else None
 
 

@@ -141,12 +141,14 @@ def _add_pricing_arguments(p, when: str = "") -> None:
 
 def cmd_backends(args) -> int:
     from accelbench import backends
+    from accelbench.harness import stacks
     rows = []
     for name in backends.names():
         cls = backends.get_class(name)
         avail = backends.availability(name)
         rows.append({"name": name, "framework": getattr(cls, "framework", "?"), "available": avail.ok,
-                     "reason": avail.reason, "fence": getattr(cls, "fence_description", "")})
+                     "reason": avail.reason, "fence": getattr(cls, "fence_description", ""),
+                     "stacks": [s.summary() for s in stacks.for_backend(name)]})  # harness/data/stacks.toml
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
@@ -154,6 +156,8 @@ def cmd_backends(args) -> int:
         for r in rows:
             state = "available" if r["available"] else f"unavailable: {r['reason']}"
             print(f"{r['name']:<{width}}  {r['framework']:<5}  {state}")
+            for stack in r["stacks"]:
+                print(f"{'':<{width}}  {'':<5}  pinned stack: {stack}")
     return 0
 
 

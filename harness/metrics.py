@@ -21,6 +21,10 @@ from accelbench.harness.catalog import DeviceSpec
 from accelbench.harness.records import MetricsPart
 from accelbench.kernels.precision import POLICIES
 
+RECOMPUTE_NOTE = ("recomputed FLOPs are excluded: MFU counts the model's FLOPs under the kernel's convention; with remat "
+                  "(activation checkpointing) the backward recomputes each block's forward, so the chip does about "
+                  "8N FLOPs per token where 6N are counted, and its hardware FLOPs utilization is about 4/3 of the MFU")
+"""What ``mfu_basis.recomputed_flops`` and the report's FLOP note say (one place)."""
 MFU_LIMIT = 1.0
 """An MFU above 100% is impossible: it means the FLOP count or the timing (a
 missing fence) is wrong, so the value is withheld and an error recorded."""
@@ -67,9 +71,12 @@ def with_device_utilization(
     chips: float,
     flop_convention: str | None,
     device_kind: str | None = None,
+    hbm_chips: float | None = None,
 ) -> MetricsPart:
     """``metrics`` with MFU and bandwidth utilization against ``device``, and
-    ``mfu_basis`` saying exactly what was divided by what (or why nothing was)."""
+    ``mfu_basis`` saying exactly what was divided by what (or why nothing was).
+    ``hbm_chips``: the chips whose bandwidth ``hbm_tbps`` is spread over, when
+    not all of them (one replica's, under replicated data parallelism)."""
     out = dataclasses.replace(metrics, errors=list(metrics.errors))
     if device is None:
         out.mfu_basis = {"reason": f"device '{device_kind or 'unknown'}' is not in the device catalog "
@@ -88,7 +95,7 @@ def with_device_utilization(
         "as_of": device.as_of.isoformat(),
     }
     if metrics.hbm_tbps is not None:
-        out.hbm_util = bandwidth_utilization(metrics.hbm_tbps, device.memory_tbps, chips)
+        out.hbm_util = bandwidth_utilization(metrics.hbm_tbps, device.memory_tbps, hbm_chips or chips)
     if peak is None:
         basis["reason"] = (f"the catalog has no dense {peak_key or precision} peak for {device.key}"
                            f" (it lists: {', '.join(sorted(device.peak_tflops))})")
@@ -128,6 +135,24 @@ def chips_used(backend_part) -> float:
     return count * float(share) if share else float(count)
 
 
+def bandwidth_chips(backend_part) -> tuple[float | None, str | None]:
+    """The chips ``hbm_tbps`` is measured against. ``bytes_per_step`` is the
+    state one model copy reads and writes per step (kernels/language_model.py),
+    so under replicated data parallelism (``shard=none``) every replica moves
+    it at once, each over its own chips: one replica's bytes over one
+    replica's chips. FSDP splits that state over all the chips (None: all)."""
+    part = backend_part if isinstance(backend_part, dict) else vars(backend_part)
+    parallel = (part.get("info") or {}).get("parallel") or {}
+    devices = int(parallel.get("devices") or 1)
+    strategy = (parallel.get("shard") or {}).get("strategy")
+    if devices <= 1:
+        return None, None
+    if strategy == "fsdp":
+        return None, f"the state is sharded over all {devices} devices: its bytes over every chip's bandwidth"
+    return (chips_used(backend_part) / devices,
+            f"{devices} replicas each move one model's bytes at once: one replica's bytes over one replica's chips")
+
+
 def effective_precision(backend_part) -> str | None:
     """The precision the matmuls ran in (``info.matmul_precision.effective``,
     backends/matmul_precision.py), else the precision policy the record names."""
@@ -147,8 +172,14 @@ def with_catalog_utilization(metrics: MetricsPart, kernel_part, backend_part, de
         out = dataclasses.replace(metrics, errors=list(metrics.errors))
         out.mfu_basis = {"reason": f"catalog key '{key}' is not in harness/data/devices.toml"}
         return out
+    hbm_chips, hbm_basis = bandwidth_chips(backend_part)
     out = with_device_utilization(metrics, devices.get(key) if key else None, effective_precision(backend_part),
-                                  chips_used(backend_part), kernel_part.flop_convention, backend_part.device_kind)
+                                  chips_used(backend_part), kernel_part.flop_convention, backend_part.device_kind,
+                                  hbm_chips)
+    out.mfu_basis["remat"] = bool((kernel_part.config or {}).get("remat"))
+    out.mfu_basis["recomputed_flops"] = RECOMPUTE_NOTE
+    if hbm_basis:
+        out.mfu_basis["hbm_chips"], out.mfu_basis["hbm_basis"] = hbm_chips, hbm_basis
     device = (backend_part.info or {}).get("device") or {}
     if device.get("chip_share") is not None:
         out.mfu_basis["chip_share"] = device["chip_share"]
@@ -162,4 +193,7 @@ def with_catalog_utilization(metrics: MetricsPart, kernel_part, backend_part, de
         out.mfu_basis["peak_source"] = "looked-up"  # the catalog entry of the device key discovery read
     if effective_precision(backend_part) != backend_part.precision:
         out.mfu_basis["precision_requested"] = backend_part.precision
+    assumed = ((backend_part.info or {}).get("matmul_precision") or {}).get("assumed")
+    if assumed:
+        out.mfu_basis["precision_assumed"] = assumed  # the precision-assumed mark's reason
     return out

@@ -74,10 +74,17 @@ Intel AMX's bf16 rate (1024 bf16 FMAs per cycle per core = 2048 FLOPs; the
 same manual, ch. 20, "Intel AMX"). A CPU result above it is a timing fault."""
 CLOCK_BOUND_HZ = 6.5e9
 """Used when the OS gives no clock: no shipping CPU runs above ~6.2 GHz."""
-PEAK_MEMORY_DEFINITION = ("the highest memory in use on the measured device at any time from the start of the "
-                          "case's process to the end of the timed windows (compile, numerics and warm-up "
-                          "included); on CPU backends the process's peak resident set (ru_maxrss), which for "
-                          "tiny presets includes the float64 reference run in the same process")
+PEAK_MEMORY_DEFINITION = ("the highest memory each backend can read for the measured device, from the start of "
+                          "the case's process to the end of the timed windows (compile, numerics and warm-up "
+                          "included), and null ('not measured') where it can read no peak: torch-cuda, "
+                          "torch.cuda.max_memory_reserved (the caching allocator's peak hold; the live-tensor "
+                          "peak max_memory_allocated is beside it in backend.info.peak_memory; neither counts "
+                          "the CUDA context or memory taken outside the allocator, e.g. NCCL buffers); "
+                          "torch-xla, the PJRT allocator's peak_bytes_used (current use is never taken for a "
+                          "peak); JAX, the device's peak_bytes_in_use; torch-neuron, "
+                          "torch.neuron.max_memory_allocated where the backend has it; CPU backends, the "
+                          "process's peak resident set (ru_maxrss), which for tiny presets includes the "
+                          "float64 reference run in the same process")
 
 _PROCESS_START = time.monotonic()
 
@@ -208,6 +215,16 @@ def _read_back_s(backend, prepared, outputs) -> float:
         if getattr(value, "size", None) == 1 or getattr(value, "numel", lambda: 0)() == 1:
             backend.to_scalar(value)
     return time.perf_counter() - t0
+
+
+def compile_seconds(first_step_wall_s: float, backend_info: dict[str, Any]) -> float:
+    """The record's ``compile_s``: on a backend that counts its compiler's time
+    (torch-xla: ``compile_s_before_timing``, every graph compiled before the
+    timed windows, the numerics' second graph included), that total; elsewhere
+    the wall time of prepare and the first fenced step (``first_step_s`` is
+    always kept apart)."""
+    total = backend_info.get("compile_s_before_timing")
+    return float(total) if total is not None else first_step_wall_s
 
 
 # ---------------------------------------------------------------- verdicts

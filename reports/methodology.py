@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from accelbench.harness.cost import MARK_MEANING
+from accelbench.harness.metrics import RECOMPUTE_NOTE
 from accelbench.kernels.base import FLOP_CONVENTIONS
 from accelbench.reports.rows import price_marks
 from accelbench.reports.tables import number, ok_rows, value
@@ -120,6 +121,8 @@ def _flops(ok) -> Section:
                 s.items.append(f"{workload}: {c}: {described}")
     s.items.append("TFLOP/s = FLOP per step ÷ median step time ÷ 10¹²; MFU = that ÷ the device's dense peak "
                    "for the precision used (never a sparse peak).")
+    remat = sorted(set(ok[ok["kernel.config.remat"] == True]["workload"])) if "kernel.config.remat" in ok else []  # noqa: E712
+    s.items.append(f"Recomputation: {RECOMPUTE_NOTE}" + (f" (remat on: {', '.join(remat)})." if remat else "."))
     return s
 
 

@@ -44,7 +44,7 @@ def test_cores_per_chip_with_sources():
 
 
 def test_catalog_refresh_2026_11():
-    """Figures from shared/research/catalog-2026-11.md, each entry unconfirmed and saying where it came from."""
+    """Figures read 2026-11 in secondary public sources, each entry unconfirmed and saying where it came from."""
     devices, prices = load_devices(), load_prices()
     assert devices["trn1"].memory_tbps == 0.88 and "820 GiB/s" in devices["trn1"].note
     assert "2 devices per chip" in devices["tpu7x"].note

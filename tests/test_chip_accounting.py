@@ -168,7 +168,7 @@ def test_run_region_from_the_environment():
 # ------------------------------------------------------------------ fp32 truthfulness
 @pytest.mark.parametrize("platform, precision, effective, flag, xla", [
     ("neuron", "fp32", "fp32", "--auto-cast=none", None),
-    ("neuron", "tf32", "bf16", None, None),
+    ("neuron", "tf32", "tf32", "--auto-cast=matmult --auto-cast-type=tf32", None),
     ("neuron", "bf16", "bf16", None, None),
     ("tpu", "fp32", "fp32", None, "highest"),
     ("tpu", "tf32", "bf16_3x", None, "high"),
@@ -189,14 +189,14 @@ def test_neuron_flag_replaces_a_users_auto_cast_and_keeps_the_rest():
 
 
 def test_mfu_uses_the_precision_that_ran():
-    """tf32 asked on Trainium runs bf16 matmuls (neuronx-cc auto-cast); a TPU's 3-pass bf16 has no peak."""
+    """tf32 asked on Trainium runs TF32 matmuls (asked of neuronx-cc explicitly); a TPU's 3-pass bf16 has no peak."""
     kernel = KernelPart(name="gemm", preset="x", config={})
     neuron = BackendPart(name="torch-neuron", framework="torch", device_catalog_key="trn2", precision="tf32",
                          info={"device": {"chip_share": 0.25},
                                "matmul_precision": matmul_precision.plan("neuron", "tf32").to_dict()})
     rated = metrics.with_catalog_utilization(MetricsPart(tflops=667 / 8), kernel, neuron, DEVICES)
-    assert rated.mfu_basis["precision"] == "bf16" and rated.mfu_basis["precision_requested"] == "tf32"
-    assert rated.mfu == pytest.approx(0.5)
+    assert rated.mfu_basis["precision"] == "tf32" and "precision_requested" not in rated.mfu_basis
+    assert rated.mfu == pytest.approx(0.5)  # trn2: 667 dense TF32 TFLOP/s per chip, a quarter of it
     tpu = BackendPart(name="jax-tpu", framework="jax", device_catalog_key="tpu-v6e", precision="tf32",
                       info={"matmul_precision": matmul_precision.plan("tpu", "tf32").to_dict()})
     assert metrics.with_catalog_utilization(MetricsPart(tflops=1.0), kernel, tpu, DEVICES).mfu is None

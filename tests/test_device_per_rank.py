@@ -85,6 +85,10 @@ class FakeCuda:
         self._touch("max_memory_allocated", index)
         return 1024
 
+    def max_memory_reserved(self, index=None) -> int:
+        self._touch("max_memory_reserved", index)
+        return 2048
+
     def Event(self, enable_timing=False):  # noqa: N802  (torch's name)
         cuda = self
 
@@ -172,7 +176,8 @@ def test_rank_r_touches_device_r_and_no_other():
         touched = {index for _, index in cuda.log}
         assert touched == {rank}, f"rank {rank} touched devices {sorted(touched)}: {cuda.log}"
         calls = {call for call, _ in cuda.log}
-        assert {"set_device", "get_device_properties", "synchronize", "Event.record", "max_memory_allocated"} <= calls
+        assert {"set_device", "get_device_properties", "synchronize", "Event.record", "max_memory_allocated",
+                "max_memory_reserved"} <= calls
         assert seen["torch_device"] == f"cuda:{rank}"  # where the lowering builds
         assert seen["joined"] == [{"backend": "nccl", "device_id": torch.device("cuda", rank)}]
         assert seen["device"].extra["device_index"] == rank and seen["device"].memory_bytes == H200["total_memory"]

@@ -25,10 +25,16 @@ from accelbench.harness import timing  # noqa: E402
 
 
 class FakeCuda:
-    """The slice of ``torch.cuda`` that torch-cuda's ``time_window`` calls."""
+    """The slice of ``torch.cuda`` that torch-cuda's ``time_window`` and ``after_timing`` call."""
 
     def synchronize(self, index=None):
         pass
+
+    def max_memory_reserved(self, index=None) -> int:
+        return 2 * 2**20
+
+    def max_memory_allocated(self, index=None) -> int:
+        return 2**20
 
     def Event(self, enable_timing=False):  # noqa: N802  (torch's name)
         class Event:

@@ -91,3 +91,32 @@ def test_recompiling_steps_are_flagged():
     assert info["recompiled_during_timing"] is True
     assert info["xla_compiles_during_timing"] >= 3, info
     assert backend.to_scalar(outputs["loss"]) == float(size["n"] ** 3)
+
+
+def test_the_audits_read_back_is_not_a_recompile_during_timing():
+    """Graphs compiled after the last timed window (the fence audit's read-back) are counted apart."""
+    import torch
+
+    from accelbench.backends.base import PreparedStep
+    from accelbench.backends.torch_xla import TorchXlaBackend, XlaSettings
+
+    backend = TorchXlaBackend(XlaSettings(pjrt_device="CPU"))
+    device = backend.torch_device()
+    x = torch.ones(8, 8, device=device)
+
+    def step():
+        import torch_xla
+
+        out = {"loss": (x @ x).sum()}
+        torch_xla.sync()
+        return out
+
+    prepared = PreparedStep(step=step, observe=dict)
+    backend.fence(step())
+    backend.time_window(prepared, 3)
+    backend.end_timing()
+    y = torch.ones(5, 7, device=device).sum()  # a new graph, as the audit's read-back cuts
+    backend.to_scalar(y)
+    info = backend.after_timing(prepared)
+    assert info["xla_compiles_during_timing"] == 0 and info["recompiled_during_timing"] is False, info
+    assert info["xla_compiles_after_timing"] >= 1 and info["compile_s_before_timing"] > 0, info

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Make one virtual environment for accelbench and an ML stack on a cloud instance.
 #
-#   ci/cloud/setup_venv.sh VENV [PIP ARGUMENTS FOR THE STACK...]
+#   [STACK=NAME] ci/cloud/setup_venv.sh VENV [PIP ARGUMENTS FOR THE STACK...]
+#
+# STACK names an entry of harness/data/stacks.toml (the Neuron stacks): the
+# installed packages are then checked against its pins, and a mismatch fails
+# the setup before an expensive instance runs anything.
 #
 # Run from the accelbench checkout (SkyPilot's workdir, ~/sky_workdir). The
 # stack is installed first, then accelbench (editable, no dependency changes
@@ -20,4 +24,7 @@ if [ "$#" -gt 0 ]; then
   "$venv/bin/python" -m pip install "$@"
 fi
 "$venv/bin/python" -m pip install -e .
+if [ -n "${STACK:-}" ]; then
+  "$venv/bin/python" -m accelbench.harness.stacks check "$STACK"
+fi
 "$venv/bin/accelbench" backends

@@ -34,6 +34,10 @@ class JaxMeshLauncher(Launcher):
         platform = getattr(backends.get_class(case.backend), "platform", "")
         if platform == "cpu":
             os.environ["XLA_FLAGS"] = host_device_flags(os.environ.get("XLA_FLAGS", ""), layout.nproc)
+        if platform == "neuron":  # jax-neuronx's multi-process variables, before JAX loads (backends/neuron_pjrt.py)
+            from accelbench.backends.neuron_pjrt import multi_process_environment
+
+            os.environ.update(multi_process_environment(layout.nproc, layout.nnodes, layout.node_rank, dict(os.environ)))
         coordinator = layout.rdzv_endpoint or (f"{layout.master_addr}:{layout.master_port}" if layout.master_addr else "")
         engine = JaxMesh(layout.nproc, layout.nnodes, layout.node_rank, coordinator, sharding.shard_strategy(case))
         engine.start(platform)
