@@ -98,7 +98,9 @@ def build_parser() -> Parser:
                     help="TOML price file merged over the built-in prices (default: the built-in prices only)")
 
     rep = sub.add_parser("report", help="write a report from results folders")
-    rep.add_argument("dirs", nargs="+", metavar="DIR", help="results folders, one or more")
+    rep.add_argument("dirs", nargs="+", metavar="DIR[=INSTANCE]",
+                     help="results folders, one or more; DIR=INSTANCE re-prices that folder's records as INSTANCE "
+                          "(at --tier where given)")
     rep.add_argument("--md", help="Markdown file, plots beside it in STEM_plots/ (default: print to stdout)")
     rep.add_argument("--html", help="self-contained HTML file, plots embedded (default: none)")
     rep.add_argument("--csv", help="CSV file: every field of every record, one row per case (default: none)")
@@ -137,6 +139,10 @@ def _add_pricing_arguments(p, when: str = "") -> None:
                         "(default: from discovery, else the price list)")
     p.add_argument("--prices", metavar="FILE",
                    help="TOML price file merged over the built-in prices (default: the built-in prices only)")
+    p.add_argument("--tier", metavar="NAME",  # accelbench.harness.catalog.TIERS
+                   help="how the --instance is bought: on-demand, spot, reserved-1y/-3y, savings-plan-1y/-3y, "
+                        "capacity-block, committed-use-1y/-3y; `accelbench prices` lists each instance's tiers "
+                        "(default: the entry's own price, on-demand)")
 
 
 def cmd_backends(args) -> int:
@@ -298,7 +304,9 @@ def cmd_report(args) -> int:
     for flag in ("md", "html", "csv"):
         if getattr(args, flag) is not None:
             preflight.check_file_writable(getattr(args, flag), f"--{flag}")
-    reprice = pricing.from_args(args.instance, args.usd_per_hour, args.chips_per_instance, args.prices)
+    args.dirs, per_folder = pricing.split_folders(args.dirs)  # DIR=INSTANCE: that folder's own price
+    reprice = pricing.from_args(args.instance, args.usd_per_hour, args.chips_per_instance, args.prices, args.tier,
+                                per_folder)
     text = _write_report(args.dirs, args.md, args.html, args.csv, args.baseline, args.references, args.all_runs,
                          reprice)
     if not (args.md or args.html or args.csv):
@@ -327,15 +335,16 @@ def _with_pricing(cases, args):
 
     from accelbench.harness import cost
 
-    if args.instance is None and args.usd_per_hour is None and args.prices is None and args.chips_per_instance is None:
+    if (args.instance is None and args.usd_per_hour is None and args.prices is None and args.chips_per_instance is None
+            and args.tier is None):
         # a stored plan: every case's own pricing, checked before the first case runs
-        for pricing in {(c.instance, c.usd_per_hour, c.prices_file, c.chips_per_instance) for c in cases}:
-            cost.resolve(*pricing)
+        for pricing in {(c.instance, c.usd_per_hour, c.prices_file, c.chips_per_instance, c.tier) for c in cases}:
+            cost.resolve(*pricing[:4], tier=pricing[4])
         return cases
-    cost.resolve(args.instance, args.usd_per_hour, args.prices, args.chips_per_instance)
+    cost.resolve(args.instance, args.usd_per_hour, args.prices, args.chips_per_instance, tier=args.tier)
     prices_file = str(Path(args.prices).resolve()) if args.prices else None
     return [replace(c, instance=args.instance, usd_per_hour=args.usd_per_hour, prices_file=prices_file,
-                    chips_per_instance=args.chips_per_instance) for c in cases]
+                    chips_per_instance=args.chips_per_instance, tier=args.tier) for c in cases]
 
 
 def cmd_suites(args) -> int:

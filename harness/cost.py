@@ -36,17 +36,18 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
-from accelbench.harness.catalog import CatalogError, InstancePrice, load_prices
+from accelbench.harness.catalog import CatalogError, InstancePrice, at_tier, find, load_prices
 
 FORMULA = "usd_per_hour / (tokens_per_step / step_s * 3600) * 1e6"
 BASIS = "whole-instance"
 STALE_AFTER_DAYS = 180
-WHAT_IF, UNCONFIRMED, STALE, OTHER_REGION = "what-if", "unconfirmed", "stale", "other-region"
+WHAT_IF, UNCONFIRMED, STALE, OTHER_REGION, DISPUTED = "what-if", "unconfirmed", "stale", "other-region", "disputed"
 MARK_MEANING = {
     WHAT_IF: "the price of another device than the one that ran: a what-if, not a measured cost",
     UNCONFIRMED: "a price not confirmed on the provider's own page",
     STALE: "a price older than the catalog's freshness limit",
     OTHER_REGION: "a price from another region than the one asked for",
+    DISPUTED: "another public source gives a different figure for this price (prices.toml disputed_by)",
 }
 """What each of ``cost.marks`` tells a reader (the report's methodology lists it beside a marked price)."""
 MARKS = tuple(MARK_MEANING)
@@ -64,9 +65,14 @@ class PriceChoice:
 
 
 def resolve(instance: str | None, usd_per_hour: float | None, prices_file: str | None,
-            chips_per_instance: int | None = None, given_by: str = "accelbench run") -> PriceChoice | None:
+            chips_per_instance: int | None = None, given_by: str = "accelbench run",
+            tier: str | None = None) -> PriceChoice | None:
     """Validate the pricing options before anything runs; CatalogError names
-    what was wrong and what is accepted. None when nothing is to be priced."""
+    what was wrong and what is accepted. None when nothing is to be priced.
+    ``tier`` (--tier) picks how the instance is bought; None: the entry's own price."""
+    if tier is not None and instance is None:
+        raise CatalogError(f"--tier {tier} needs --instance NAME (a price-list entry and its tiers: "
+                           "`accelbench prices`); a --usd-per-hour price has no tiers")
     if instance is not None and usd_per_hour is not None:
         raise CatalogError("--instance and --usd-per-hour cannot be used together; give one")
     if chips_per_instance is not None:
@@ -87,10 +93,11 @@ def resolve(instance: str | None, usd_per_hour: float | None, prices_file: str |
             load_prices(prices_file)
         return None
     prices = load_prices(prices_file)
-    if instance not in prices:
+    price = find(prices, instance)
+    if price is None:
         raise CatalogError(f"unknown instance '{instance}'; accepted: {', '.join(sorted(prices))}"
                            + ("" if prices_file else " (or add it with --prices FILE)"))
-    price = prices[instance]
+    price = at_tier(prices, price, tier)
     if price.usd_per_hour is None:
         raise CatalogError(f"instance '{instance}' has no known price ({price.note or 'none published'}); "
                            "give one with --usd-per-hour X or a --prices FILE entry")
@@ -163,6 +170,8 @@ def marks_for(choice: PriceChoice, facts: RunFacts, chips_source: str) -> list[s
             marks.append(WHAT_IF)
         if not price.confirmed:
             marks.append(UNCONFIRMED)
+        if price.disputed_by:
+            marks.append(DISPUTED)
         if (facts.run_date - price.as_of).days > STALE_AFTER_DAYS:
             marks.append(STALE)
         region = facts.host.get("region")
@@ -178,7 +187,7 @@ def price_source(choice: PriceChoice) -> str:
     if price is None:
         return f"--usd-per-hour {choice.usd_per_hour:g} given to `{choice.given_by}` (the whole instance's price)"
     where = "built-in price list (harness/data/prices.toml)" if price.origin == "built-in" else price.origin
-    return (f"{price.name} from the {where}: {price.provider} {price.region} {price.kind} ${price.usd_per_hour:g}/h "
+    return (f"{price.name} from the {where}: {price.provider} {price.region} {price.tier_name} ${price.usd_per_hour:g}/h "
             f"for {price.accelerators} x {price.accelerator}, as of {price.as_of}; source: {price.source}")
 
 
@@ -214,6 +223,8 @@ class CostPart:
     device_matches: bool | None = None
     confirmed: bool | None = None
     notes: list[str] = field(default_factory=list)
+    tier: str | None = None
+    """How the priced instance is bought (on-demand, spot, capacity-block, ...: catalog.TIERS); None for --usd-per-hour."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -256,10 +267,16 @@ def price_run(choice: PriceChoice, tokens_per_step: int | None, step_median_s: f
                          f"as {price.accelerator} chips of {price.name}: a what-if figure, not a measurement of that instance")
         if not price.confirmed:
             notes.append(f"the {price.name} price is not confirmed on the provider's page ({price.note})".rstrip())
+        for alt in price.disputed_by:
+            notes.append(f"disputed: {alt.source} gives ${alt.usd_per_hour:g}/h ({alt.as_of})")
     elif WHAT_IF in part.marks:
         notes.append(f"measured on {facts.device_kind or 'this CPU'} (no accelerator), charged as {chips:g} of "
                      f"{per_instance:g} chips of the priced instance: a what-if figure")
-    if part.scaled_from_chips is not None:
+    if chips > per_instance and not math.isclose(chips, per_instance):  # a per-chip entry for a multi-chip run
+        notes.append(f"the run used {chips:g} chips, more than the {per_instance:g} of the priced instance: charged "
+                     f"as {chips / per_instance:g} instances' worth; price an instance that holds them (a TPU slice "
+                     "such as tpu-v6e-8)")
+    elif part.scaled_from_chips is not None:
         notes.append(f"scaled: the run measured {chips:g} of the {per_instance:g} chips of the instance, assuming "
                      "the other chips would run as fast")
     if not tokens_per_step:
@@ -271,6 +288,7 @@ def price_run(choice: PriceChoice, tokens_per_step: int | None, step_median_s: f
             part.usd_per_mtok_ci95 = [usd_per_mtok(part.usd_per_hour, tokens_per_step, lo),
                                       usd_per_mtok(part.usd_per_hour, tokens_per_step, hi)]
     part.notes = notes
+    part.tier = price.tier_name if price is not None else None
     return part
 
 
@@ -286,7 +304,8 @@ def for_case(case, record) -> dict[str, Any] | None:
     from accelbench.harness.metrics import chips_used
 
     choice = resolve(getattr(case, "instance", None), getattr(case, "usd_per_hour", None),
-                     getattr(case, "prices_file", None), getattr(case, "chips_per_instance", None))
+                     getattr(case, "prices_file", None), getattr(case, "chips_per_instance", None),
+                     tier=getattr(case, "tier", None))
     if choice is None or not record.timing.step_s:
         return None
     step = record.timing.step_s

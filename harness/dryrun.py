@@ -48,7 +48,7 @@ def estimate_case(case: Case, folder: Path, resume: bool) -> CaseEstimate:
 
 def hourly_price(case: Case) -> tuple[float | None, str]:
     """The whole instance's price per hour and where it comes from."""
-    choice = cost.resolve(case.instance, case.usd_per_hour, case.prices_file)
+    choice = cost.resolve(case.instance, case.usd_per_hour, case.prices_file, tier=case.tier)
     if choice is None:
         return None, ""
     if choice.usd_per_hour is not None:

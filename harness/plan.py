@@ -102,6 +102,8 @@ class Case:
     chips_per_instance: int | None = None
     """How the worker prices the case (``--instance`` / ``--usd-per-hour`` / ``--prices`` / ``--chips-per-instance``;
     see accelbench.harness.cost)."""
+    tier: str | None = None
+    """``--tier``: how the priced instance is bought (spot, capacity-block, ...); None: the entry's own price."""
     layout: Layout = Layout()
     """Where the case runs: one device, or data-parallel over nproc × nnodes (``--nproc`` ...; accelbench.harness.launch)."""
 
