@@ -111,6 +111,9 @@ def build_parser() -> Parser:
                           "'published' (default: off)")
     rep.add_argument("--all-runs", action="store_true",
                      help="keep every record of a case found in several runs (default: off, the newest only)")
+    rep.add_argument("--train-tokens", type=_train_tokens, metavar="N",
+                     help="add the cost and time of training N tokens (1e9, 500M, 2B) per case, the time paid "
+                          "before the first timed step, and a break-even per workload (default: off)")
     _add_pricing_arguments(rep, when="re-price the saved records: ")
 
     cmp = sub.add_parser("compare", help="exit 1 when a case in NEW is slower than in OLD past the threshold, "
@@ -122,6 +125,15 @@ def build_parser() -> Parser:
     cmp.add_argument("--threshold", type=float, default=5.0, metavar="PCT",
                      help="smallest slowdown in %% that counts, when outside the noise (default: 5)")
     return p
+
+
+def _train_tokens(text: str) -> float:
+    from accelbench.reports.training_cost import parse_tokens  # no framework import
+
+    try:
+        return parse_tokens(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_pricing_arguments(p, when: str = "") -> None:
@@ -286,14 +298,14 @@ def _describe(outcome) -> str:
 
 def _write_report(dirs, md_path: Path | None, html_path: Path | None = None, csv_path: Path | None = None,
                   baseline: str | None = None, references: bool = False, all_runs: bool = False,
-                  reprice=None) -> str:
+                  reprice=None, train_tokens: float | None = None) -> str:
     from accelbench.reports import report
 
     def warn(message: str) -> None:
         print(f"accelbench: warning: {message}", file=sys.stderr)
 
     _, text = report.write(dirs, md=md_path, html=html_path, csv=csv_path, baseline=baseline, warn=warn,
-                           references=references, all_runs=all_runs, transform=reprice)
+                           references=references, all_runs=all_runs, transform=reprice, train_tokens=train_tokens)
     return text
 
 
@@ -308,7 +320,7 @@ def cmd_report(args) -> int:
     reprice = pricing.from_args(args.instance, args.usd_per_hour, args.chips_per_instance, args.prices, args.tier,
                                 per_folder)
     text = _write_report(args.dirs, args.md, args.html, args.csv, args.baseline, args.references, args.all_runs,
-                         reprice)
+                         reprice, args.train_tokens)
     if not (args.md or args.html or args.csv):
         print(text)
     return 0

@@ -228,3 +228,25 @@ def published(df) -> list[Section]:
                        + (f"; {ref.derived}" if ref.derived else "") + f"; source: {ref.source}, {ref.as_of}"
                        + ("" if ref.confirmed else "; UNCONFIRMED") + (f"; {ref.note}" if ref.note else ""))
     return [s]
+
+
+def training_job(tokens: float) -> Section:
+    """What `report --train-tokens` includes and leaves out (reports/training_cost.py)."""
+    from accelbench.reports.training_cost import tokens_text
+
+    return Section(f"Training job cost ({tokens_text(tokens)} tokens)", [
+        "Training time = tokens ÷ the measured tokens/s (the chips the case measured); its interval is the step "
+        "time's 95% interval. Cost = the record's charged $/h × (time before the first timed step + training time).",
+        "Included before the first timed step, as recorded: process start to compile (timing.setup_s: imports, "
+        "device setup, initial state; read from /proc, absent off Linux and in records before it), compile and "
+        "first step (timing.compile_s), warm-up steps (counted at the median step time). Each is one measurement "
+        "per record, with no interval.",
+        "Not included: data loading and preprocessing, checkpoints, evaluation, the numerics-check steps, restarts "
+        "after failures, instance boot and image pull, and idle instance time outside the case process.",
+        "A compile cache makes a second run's compile cheaper: backend.info.compile_cache records which of "
+        "NEURON_COMPILE_CACHE_URL, JAX_COMPILATION_CACHE_DIR, TORCHINDUCTOR_CACHE_DIR and "
+        "TORCHINDUCTOR_FX_GRAPH_CACHE were set. A cache a framework keeps by default, without a variable, is "
+        "not seen, so a short compile may be a warm one.",
+        "Break-even: N* = (cost before the first step of A − of B) ÷ (B's − A's cost per token), for A cheaper per "
+        "token but dearer to start; above N* tokens A is the cheaper job.",
+    ])

@@ -76,6 +76,7 @@ def write(
     references: bool = False,
     all_runs: bool = False,
     transform: Callable[[load.Loaded], None] | None = None,
+    train_tokens: float | None = None,
 ) -> tuple[Report, str]:
     """Load ``dirs`` (and, with ``references``, the published reference
     points) and write the reports asked for; returns the report and its
@@ -94,6 +95,12 @@ def write(
         if warn:
             warn(warning)
     report = build(loaded, baseline, with_plots=bool(md or html))
+    if train_tokens:  # its own section: the cost of a whole job (reports/training_cost.py)
+        from accelbench.reports import training_cost
+
+        job = training_cost.table(loaded.records, train_tokens)
+        report.tables += [job] if job else []
+        report.sections.append(methodology.training_job(train_tokens))
     images = {}
     if md and report.figures:
         plot_dir = Path(md).parent / f"{Path(md).stem}_plots"
