@@ -77,6 +77,7 @@ def write(
     all_runs: bool = False,
     transform: Callable[[load.Loaded], None] | None = None,
     train_tokens: float | None = None,
+    tiers: bool = False,
 ) -> tuple[Report, str]:
     """Load ``dirs`` (and, with ``references``, the published reference
     points) and write the reports asked for; returns the report and its
@@ -101,6 +102,11 @@ def write(
         job = training_cost.table(loaded.records, train_tokens)
         report.tables += [job] if job else []
         report.sections.append(methodology.training_job(train_tokens))
+    if tiers:  # its own section: $/1M at every tier, cheapest case per tier (reports/tiers.py)
+        from accelbench.reports import tiers as tier_table
+
+        by_tier = tier_table.table(loaded.records)
+        report.tables += [by_tier] if by_tier else []
     images = {}
     if md and report.figures:
         plot_dir = Path(md).parent / f"{Path(md).stem}_plots"

@@ -197,3 +197,24 @@ def test_one_price_over_records_of_several_instances_is_refused(tmp_path, capsys
     assert "p5.48xlarge" in line and "device cpu" in line and "DIR=INSTANCE" in line
     assert not md.exists()
     assert main(["report", str(b), "--usd-per-hour", "10", "--md", str(md)]) == 0  # one instance: fine
+
+
+def test_report_tiers_all_shows_each_tier_and_the_cheapest_per_tier_by_hand(tmp_path, capsys):
+    a = _folder(tmp_path, "a", record("h100-sxm", "H100", "p5.48xlarge"))
+    trn2 = record("trn2", "Trainium2", "trn2.48xlarge")
+    b = _folder(tmp_path, "b", trn2)
+    md = tmp_path / "r.md"
+    assert main(["report", f"{a}=p5.48xlarge", f"{b}=trn2.48xlarge", "--tiers", "all", "--md", str(md)]) == 0
+    text = md.read_text()
+    # trn2, 1 of 16 chips, 8192 tokens per 0.1 s step (81,920 tok/s): on-demand 35.76/16 $/h / (81920 x 3600) x 1e6
+    # = $0.007579/1M; spot 8.5964 -> $0.001822; capacity block 36.29 -> $0.007691. p5, 1 of 8: 55.04/8 -> $0.02333.
+    # (the synthetic samples' median is 0.1 s give or take their noise: the exact median is used below)
+    tok_s = 8192 / trn2.timing.step_s["median"]
+    by_hand = {t: usd / 16 / (tok_s * 3600) * 1e6 for t, usd in
+               (("on-demand", 35.76), ("spot", 8.5964), ("capacity-block", 36.29))}
+    assert f"{by_hand['on-demand']:.4g}*" in text and f"{by_hand['spot']:.4g}*" in text
+    assert f"{by_hand['capacity-block']:.4g}*" in text
+    assert f"spot: cheapest is b-trainium2-0 (trn2.48xlarge) at ${by_hand['spot']:.4g}/1M tokens" in text
+    assert "on-demand: cheapest is b-trainium2-0 (trn2.48xlarge)" in text  # 0.00758 < p5's 0.0233
+    code = main(["report", str(a), "--tiers", "some"])
+    assert_one_line_error(code, capsys.readouterr().err, "--tiers")
