@@ -114,6 +114,9 @@ def build_parser() -> Parser:
     rep.add_argument("--train-tokens", type=_train_tokens, metavar="N",
                      help="add the cost and time of training N tokens (1e9, 500M, 2B) per case, the time paid "
                           "before the first timed step, and a break-even per workload (default: off)")
+    rep.add_argument("--pool-runs", action="store_true",
+                     help="pool each case's runs (run history, several hosts) into one row, its interval from a "
+                          "two-level bootstrap over runs and windows (default: off, the newest run only)")
     rep.add_argument("--tiers", choices=("all",),
                      help="all: add $/1M tokens at every price tier of each case's instance and the cheapest case "
                           "per tier (default: off)")
@@ -301,7 +304,8 @@ def _describe(outcome) -> str:
 
 def _write_report(dirs, md_path: Path | None, html_path: Path | None = None, csv_path: Path | None = None,
                   baseline: str | None = None, references: bool = False, all_runs: bool = False,
-                  reprice=None, train_tokens: float | None = None, tiers: bool = False) -> str:
+                  reprice=None, train_tokens: float | None = None, tiers: bool = False,
+                  pool_runs: bool = False) -> str:
     from accelbench.reports import report
 
     def warn(message: str) -> None:
@@ -309,7 +313,7 @@ def _write_report(dirs, md_path: Path | None, html_path: Path | None = None, csv
 
     _, text = report.write(dirs, md=md_path, html=html_path, csv=csv_path, baseline=baseline, warn=warn,
                            references=references, all_runs=all_runs, transform=reprice, train_tokens=train_tokens,
-                           tiers=tiers)
+                           tiers=tiers, pool_runs=pool_runs)
     return text
 
 
@@ -324,7 +328,7 @@ def cmd_report(args) -> int:
     reprice = pricing.from_args(args.instance, args.usd_per_hour, args.chips_per_instance, args.prices, args.tier,
                                 per_folder)
     text = _write_report(args.dirs, args.md, args.html, args.csv, args.baseline, args.references, args.all_runs,
-                         reprice, args.train_tokens, args.tiers == "all")
+                         reprice, args.train_tokens, args.tiers == "all", args.pool_runs)
     if not (args.md or args.html or args.csv):
         print(text)
     return 0

@@ -78,6 +78,7 @@ def write(
     transform: Callable[[load.Loaded], None] | None = None,
     train_tokens: float | None = None,
     tiers: bool = False,
+    pool_runs: bool = False,
 ) -> tuple[Report, str]:
     """Load ``dirs`` (and, with ``references``, the published reference
     points) and write the reports asked for; returns the report and its
@@ -85,9 +86,14 @@ def write(
     ``transform`` changes the loaded records in place before anything is built."""
     from accelbench.reports import html as html_render, render
 
-    loaded = load.load_folders(dirs, all_runs=all_runs)
+    loaded = load.load_folders(dirs, all_runs=all_runs or pool_runs)
     if transform:  # e.g. re-pricing the saved records (reports/pricing.py)
         transform(loaded)
+    pooled = []
+    if pool_runs:  # each case's runs as one record, two-level bootstrap interval (reports/pooling.py)
+        from accelbench.reports import pooling
+
+        loaded.records, pooled = pooling.pool_records(loaded.records)
     if references:  # after re-pricing: published rows are priced from the catalog by reports/references.py
         from accelbench.reports.references import published_records
 
@@ -102,6 +108,8 @@ def write(
         job = training_cost.table(loaded.records, train_tokens)
         report.tables += [job] if job else []
         report.sections.append(methodology.training_job(train_tokens))
+    if pooled:
+        report.tables.append(pooling.table(pooled))
     if tiers:  # its own section: $/1M at every tier, cheapest case per tier (reports/tiers.py)
         from accelbench.reports import tiers as tier_table
 

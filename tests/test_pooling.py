@@ -1,0 +1,71 @@
+"""`report --pool-runs`: a case's runs pooled into one row, its interval a two-level bootstrap."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from accelbench.harness import stats
+from accelbench.harness.cli import main
+from accelbench.harness.records import write_record
+from accelbench.reports import pooling
+
+from test_price_tiers import record
+
+windows = st.lists(st.floats(1e-4, 10.0, allow_nan=False, allow_infinity=False), min_size=1, max_size=15)
+
+
+@settings(max_examples=40, deadline=None)
+@given(windows)
+def test_pooling_one_run_gives_that_runs_interval(samples):
+    assert pooling.two_level_median_ci([samples]) == stats.bootstrap_median_ci(samples)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(windows, min_size=2, max_size=5))
+def test_the_pooled_interval_lies_within_the_windows_and_holds_the_pooled_median(runs):
+    lo, hi = pooling.two_level_median_ci(runs)
+    everything = np.concatenate([np.asarray(r) for r in runs])
+    assert everything.min() <= lo <= hi <= everything.max()
+
+
+def _three_runs(tmp_path, medians=(0.10, 0.12, 0.14)):
+    folders = []
+    for i, median in enumerate(medians):
+        rec = record("h100-sxm", "H100", "p5.48xlarge", median=median)
+        rec.run_id, rec.created_at = f"run-{i}", f"2026-12-0{i + 1}T00:00:00+00:00"
+        rec.timing.samples_s = list(median * np.exp(np.random.default_rng(i).normal(0, 0.01, 12)))
+        rec.timing.step_s = {**rec.timing.step_s, **{"median": float(np.median(rec.timing.samples_s))}}
+        rec.env = {"host": f"ip-10-0-0-{i}"}
+        folder = tmp_path / f"run-{i}"
+        folder.mkdir()
+        write_record(folder / "gpt2-124m--b.json", rec)
+        folders.append(folder)
+    return folders
+
+
+def test_three_runs_whose_medians_differ_pool_into_one_row_covering_them(tmp_path, capsys):
+    folders = _three_runs(tmp_path)
+    csv, md = tmp_path / "r.csv", tmp_path / "r.md"
+    assert main(["report", *map(str, folders), "--pool-runs", "--csv", str(csv), "--md", str(md)]) == 0
+    import pandas as pd
+
+    df = pd.read_csv(csv)
+    assert len(df) == 1 and df["pooled.runs"][0] == 3 and df["pooled.hosts"][0] == 3
+    lo, hi = (float(x) for x in df["timing.step_s.ci95"][0].strip("[]").split(","))
+    medians = [float(m) for m in df["pooled.run_medians_s"][0].strip("[]").split(",")]
+    assert lo <= min(medians) and max(medians) <= hi  # the pooled interval covers every run's median
+    text = md.read_text()
+    assert "## Runs pooled (--pool-runs)" in text and "| 3 runs (few: widened) | 3 |" in text
+    spread = (max(medians) - min(medians)) / df["timing.step_s.median"][0]
+    assert f"{spread:.1%}" in text and "between runs" in text  # between-run spread dominates here
+
+
+def test_without_pool_runs_the_newest_run_is_shown(tmp_path, capsys):
+    folders = _three_runs(tmp_path)
+    csv = tmp_path / "r.csv"
+    assert main(["report", *map(str, folders), "--csv", str(csv)]) == 0
+    import pandas as pd
+
+    assert len(pd.read_csv(csv)) == 1 and "pooled.runs" not in pd.read_csv(csv).columns
