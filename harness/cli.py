@@ -250,7 +250,11 @@ def cmd_run(args) -> int:
     if args.dry_run:  # before anything is written (accelbench.harness.dryrun)
         from accelbench.harness import dryrun
 
-        print(dryrun.describe(cases, out, bool(args.resume)))
+        from accelbench.harness.plan import load_suite
+
+        differs = load_suite(args.suite).differs if args.suite else ""
+        print(dryrun.describe(cases, out, bool(args.resume)) + (f"\nworkload differs from the flagship: {differs}"
+                                                                 if differs else ""))
         return 0
     md_path, html_path = preflight.report_paths(args.report, out)
     preflight.check_folder_writable(out, "--resume" if isinstance(args.resume, str) else "--out")
@@ -379,6 +383,8 @@ def cmd_suites(args) -> int:
     for s in suites:
         print(f"{s.name:<8} {s.description}")
         print(f"{'':<8} kernels: {', '.join(s.kernels)}; backends: {', '.join(s.backends)}")
+        if s.name.startswith("whole-"):  # the flagship comparison: same workload on every instance, or why not
+            print(f"{'':<8} flagship: {s.differs or 'as on every whole-instance suite (llama:8b, T=4096, 32,768 tokens per step)'}")
     return 0
 
 
