@@ -250,3 +250,26 @@ def training_job(tokens: float) -> Section:
         "Break-even: N* = (cost before the first step of A − of B) ÷ (B's − A's cost per token), for A cheaper per "
         "token but dearer to start; above N* tokens A is the cheaper job.",
     ])
+
+
+def workload_differences(records: list[dict]) -> Section | None:
+    """Where cases of one workload ran different settings (the whole-instance suites' flagship, or --set):
+    each differing key with its values and the cases that ran them; None when every workload ran alike."""
+    from accelbench.reports.training_cost import case_label
+
+    items = []
+    by_workload: dict[str, list[dict]] = {}
+    for r in records:
+        kernel = r.get("kernel") or {}
+        if r.get("status") == "ok" and not r.get("_published") and isinstance(kernel.get("config"), dict):
+            by_workload.setdefault(f"{kernel.get('name')}:{kernel.get('preset')}", []).append(r)
+    for workload, group in by_workload.items():
+        values = [{**r["kernel"]["config"], "tokens per step": r["kernel"].get("tokens_per_step")} for r in group]
+        for key in sorted({k for v in values for k in v}):
+            seen: dict[str, list[str]] = {}
+            for r, v in zip(group, values):
+                seen.setdefault(str(v.get(key)), []).append(case_label(r))
+            if len(seen) > 1:
+                items.append(f"{workload}: {key} differs: " + "; ".join(
+                    f"{value} ({', '.join(cases)})" for value, cases in seen.items()))
+    return Section("Same workload, different settings", items) if items else None

@@ -108,6 +108,8 @@ def write(
         job = training_cost.table(loaded.records, train_tokens)
         report.tables += [job] if job else []
         report.sections.append(methodology.training_job(train_tokens))
+    differences = methodology.workload_differences(loaded.records)  # e.g. a suite's departure from the flagship
+    report.sections += [differences] if differences else []
     if pooled:
         report.tables.append(pooling.table(pooled))
     if tiers:  # its own section: $/1M at every tier, cheapest case per tier (reports/tiers.py)

@@ -54,3 +54,22 @@ def test_bad_per_kernel_set_is_one_line(tmp_path, capsys, item, needle):
     code = main(["run", "--suite", "whole-p5", "--dry-run", "--set", item, "--out", str(out)])
     assert_one_line_error(code, capsys.readouterr().err, needle)
     assert not out.exists()
+
+
+def test_the_report_says_where_one_workload_ran_different_settings(tmp_path, capsys):
+    from accelbench.harness.records import write_record
+
+    from test_price_tiers import record
+
+    for name, key, batch in (("a", "h100-sxm", 8), ("b", "trn2", 64)):
+        rec = record(key, name.upper())
+        rec.kernel.config = {"batch": batch, "seq_len": 4096}
+        rec.kernel.tokens_per_step = batch * 4096
+        (tmp_path / name).mkdir()
+        write_record(tmp_path / name / f"gpt2-124m--{rec.backend.name}.json", rec)
+    md = tmp_path / "r.md"
+    assert main(["report", str(tmp_path / "a"), str(tmp_path / "b"), "--md", str(md)]) == 0
+    text = md.read_text()
+    assert "### Same workload, different settings" in text
+    assert "gpt2:124m: batch differs: 8 (b-a-0 (A)); 64 (b-b-0 (B))" in text
+    assert "tokens per step differs: 32768" in text and "seq_len differs" not in text
