@@ -128,6 +128,9 @@ def build_parser() -> Parser:
                                                 "(results/): its latest run against the one before")
     cmp.add_argument("new", metavar="NEW", nargs="?", default=None, help="the later results folder (default: "
                                                                          "OLD's latest run, see OLD)")
+    cmp.add_argument("--pool-runs", action="store_true",
+                     help="with OLD alone (run history): pool every earlier run of each case into OLD, its "
+                          "interval a two-level bootstrap over runs and windows (default: off, the run before)")
     cmp.add_argument("--threshold", type=float, default=5.0, metavar="PCT",
                      help="smallest slowdown in %% that counts, when outside the noise (default: 5)")
     return p
@@ -343,7 +346,10 @@ def cmd_compare(args) -> int:
     from accelbench.reports import compare
 
     old, new = (args.old, args.new) if args.new is not None else history.latest_and_previous(Path(args.old))
-    result = compare.compare_folders(old, new, args.threshold)
+    if args.pool_runs and args.new is not None:
+        raise UsageError("--pool-runs pools a run history's earlier runs: give OLD alone (e.g. results/)")
+    pooled = [p for p in history.runs(Path(args.old)) if p.name < Path(new).name] if args.pool_runs else None
+    result = compare.compare_folders(old, new, args.threshold, pooled_old=pooled)
     for warning in result.warnings:
         print(f"accelbench: warning: {warning}", file=sys.stderr)
     print(compare.format_text(result))

@@ -69,3 +69,35 @@ def test_without_pool_runs_the_newest_run_is_shown(tmp_path, capsys):
     import pandas as pd
 
     assert len(pd.read_csv(csv)) == 1 and "pooled.runs" not in pd.read_csv(csv).columns
+
+
+def _history(tmp_path, medians):
+    from accelbench.harness.history import LATEST
+
+    names = [f"20261201T00000{i}Z-00000{i}" for i in range(len(medians))]
+    for i, (name, median) in enumerate(zip(names, medians)):
+        rec = record("h100-sxm", "H100", "p5.48xlarge", median=median)
+        rec.run_id, rec.created_at = name, f"2026-12-01T00:00:0{i}+00:00"
+        rec.timing.samples_s = list(median * np.exp(np.random.default_rng(i).normal(0, 0.01, 12)))
+        rec.timing.step_s = {**rec.timing.step_s, "median": float(np.median(rec.timing.samples_s)),
+                             "ci95": list(stats.bootstrap_median_ci(rec.timing.samples_s))}
+        (tmp_path / name).mkdir()
+        write_record(tmp_path / name / "gpt2-124m--b.json", rec)
+    (tmp_path / LATEST).symlink_to(names[-1])
+    return tmp_path
+
+
+@pytest.mark.parametrize("latest, code, verdict", [(0.13, 0, "within noise"), (0.16, 1, "slower")])
+def test_compare_gates_on_the_pooled_earlier_runs(tmp_path, capsys, latest, code, verdict):
+    root = _history(tmp_path, (0.10, 0.12, 0.14, latest))
+    assert main(["compare", str(root), "--pool-runs"]) == code
+    out = capsys.readouterr().out
+    assert "two-level" in out and verdict in out.lower()
+
+
+def test_compare_pool_runs_needs_a_history(tmp_path, capsys):
+    from conftest import assert_one_line_error
+
+    root = _history(tmp_path, (0.10, 0.12))
+    assert_one_line_error(main(["compare", str(root / "20261201T000000Z-000000"), str(root / "20261201T000001Z-000001"),
+                                "--pool-runs"]), capsys.readouterr().err, "--pool-runs pools a run history")
