@@ -56,6 +56,8 @@ class JobCost:
     usd_per_hour: float | None
     """The charged price (the chips measured); None: unpriced."""
     compile_cache: list[str] = field(default_factory=list)
+    marks: list[str] = field(default_factory=list)
+    """The price's marks (cost.marks: what-if, unconfirmed, ...)."""
 
     @property
     def usd(self) -> float | None:
@@ -113,8 +115,9 @@ def job_cost(record: dict, tokens: float) -> JobCost | None:
     if not isinstance(cache, dict):
         missing.append("compile cache not recorded")
     usd_per_hour = _number((record.get("cost") or {}).get("usd_per_hour"))
+    marks = [str(m) for m in (record.get("cost") or {}).get("marks") or []]
     return JobCost(f"{kernel.get('name')}:{kernel.get('preset')}", case_label(record), tokens, run_s, run_ci,
-                   sum(parts.values()), parts, missing, usd_per_hour, used)
+                   sum(parts.values()), parts, missing, usd_per_hour, used, marks)
 
 
 @dataclass(frozen=True)
@@ -182,16 +185,19 @@ def table(records: list[dict], tokens: float):
     rows = []
     for j in found:
         usd = "unpriced" if j.usd is None else f"${j.usd:,.2f}"
+        # the house cell format "value (lo–hi) [mark]": HTML puts the interval on its own line, marks as badges
         if j.usd_ci95 is not None:
-            usd += f" [{j.usd_ci95[0]:,.2f}–{j.usd_ci95[1]:,.2f}]"
-        run = _duration(j.run_s) + (f" [{_duration(j.run_s_ci95[0])}–{_duration(j.run_s_ci95[1])}]" if j.run_s_ci95 else "")
+            usd += f" (${j.usd_ci95[0]:,.2f}–{j.usd_ci95[1]:,.2f})"
+        if j.usd is not None:
+            usd += "".join(f" [{m}]" for m in j.marks)
+        run = _duration(j.run_s) + (f" ({_duration(j.run_s_ci95[0])}–{_duration(j.run_s_ci95[1])})" if j.run_s_ci95 else "")
         before = " + ".join(f"{k} {_duration(v)}" for k, v in j.before_parts.items()) or "none recorded"
         rows.append([j.workload, j.case, run, f"{_duration(j.before_s)} ({before})", usd,
                      "; ".join(j.missing + ([f"compile cache: {', '.join(j.compile_cache)}"] if j.compile_cache
                                             else ["no compile cache variable set"] if "compile cache not recorded"
                                             not in j.missing else [])) or "-"])
     notes = [f"Training {tokens_text(tokens)} tokens at each case's measured throughput, on the chips it measured, "
-             "at its charged price; [intervals] are from the step time's 95% interval. The time before the first "
+             "at its charged price; (intervals) are from the step time's 95% interval, [marks] the price's. The time before the first "
              "timed step is one measurement per record (no interval): it is paid once per job.",
              "Not included: data loading, checkpoints, evaluation, numerics-check steps, restarts; a warm compile "
              "cache would shorten a second run's compile."]
@@ -199,5 +205,5 @@ def table(records: list[dict], tokens: float):
         notes.append(f"{be.workload}: {be.cheaper_per_token} is cheaper than {be.cheaper_before} for jobs above "
                      f"{tokens_text(be.tokens)} tokens (it pays more before its first step, less per token).")
     return Table(title=f"Training job: {tokens_text(tokens)} tokens", rows=rows, notes=notes,
-                 headers=["workload", "case", "training time", "before the first timed step", "cost [95% CI]",
+                 headers=["workload", "case", "training time", "before the first timed step", "cost (95% CI)",
                           "not recorded / cache"], text_columns=(0, 1, 3, 5))
