@@ -68,7 +68,8 @@ def split_folders(dirs: list[str]) -> tuple[list[str], dict[str, str]]:
 
 def record_instance(record: dict[str, Any]) -> str:
     """What a record was measured or priced on, for telling records of several instances apart: the
-    instance it was priced as, else the EC2 instance type its host reported, else its device."""
+    instance it was priced as, else the EC2 instance type its host reported, else its accelerator, else
+    its host's name (torch-cpu and jax-cpu records of one host are one machine)."""
     old = record.get("cost") or {}
     if old.get("instance"):
         return str(old["instance"])
@@ -76,7 +77,10 @@ def record_instance(record: dict[str, Any]) -> str:
     host_type = (((backend.get("info") or {}).get("host") or {}).get("chips") or {}).get("instance_type")
     if host_type:
         return str(host_type)
-    return f"device {backend.get('device_catalog_key') or backend.get('device_kind') or 'unknown'}"
+    if backend.get("device_catalog_key"):
+        return f"device {backend['device_catalog_key']}"
+    host = (record.get("env") or {}).get("host")
+    return f"host {host}" if host else f"device {backend.get('device_kind') or 'unknown'}"
 
 
 def from_args(instance: str | None, usd_per_hour: float | None, chips_per_instance: int | None,
