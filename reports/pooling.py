@@ -106,7 +106,9 @@ def pool(group: list[dict]) -> tuple[dict, Pooled]:
     out["pooled"] = {"runs": info.runs, "hosts": info.hosts, "run_ids": [r.get("run_id") for r in group],
                      "run_medians_s": medians, "between_run_spread": info.between_run,
                      "within_run_spread": info.within_run, "method": "two-level bootstrap: runs, then windows",
-                     "widened_to_run_intervals": widened}
+                     "widened_to_run_intervals": widened,
+                     "setup_s_runs": [(r.get("timing") or {}).get("setup_s") for r in group],
+                     "compile_s_runs": [(r.get("timing") or {}).get("compile_s") for r in group]}
     return out, info
 
 

@@ -58,6 +58,8 @@ class JobCost:
     compile_cache: list[str] = field(default_factory=list)
     marks: list[str] = field(default_factory=list)
     """The price's marks (cost.marks: what-if, unconfirmed, ...)."""
+    before_range_s: tuple[float, float] | None = None
+    """Smallest and largest time before the first timed step over pooled runs (--pool-runs); None: one run."""
 
     @property
     def usd(self) -> float | None:
@@ -116,8 +118,15 @@ def job_cost(record: dict, tokens: float) -> JobCost | None:
         missing.append("compile cache not recorded")
     usd_per_hour = _number((record.get("cost") or {}).get("usd_per_hour"))
     marks = [str(m) for m in (record.get("cost") or {}).get("marks") or []]
+    pooled = record.get("pooled") or {}
+    runs = [(_number(a) or 0.0) + c for a, c in zip(pooled.get("setup_s_runs") or [], pooled.get("compile_s_runs") or [])
+            if _number(c) is not None]
+    spread = None
+    if len(runs) > 1:  # every pooled run paid its own start: their range is the interval of what a job pays
+        spread = (min(runs) + parts.get(f"warm-up ({warmup} steps at the median)", 0.0),
+                  max(runs) + parts.get(f"warm-up ({warmup} steps at the median)", 0.0))
     return JobCost(f"{kernel.get('name')}:{kernel.get('preset')}", case_label(record), tokens, run_s, run_ci,
-                   sum(parts.values()), parts, missing, usd_per_hour, used, marks)
+                   sum(parts.values()), parts, missing, usd_per_hour, used, marks, spread)
 
 
 @dataclass(frozen=True)
@@ -192,13 +201,16 @@ def table(records: list[dict], tokens: float):
             usd += "".join(f" [{m}]" for m in j.marks)
         run = _duration(j.run_s) + (f" ({_duration(j.run_s_ci95[0])}–{_duration(j.run_s_ci95[1])})" if j.run_s_ci95 else "")
         before = " + ".join(f"{k} {_duration(v)}" for k, v in j.before_parts.items()) or "none recorded"
+        if j.before_range_s:
+            before += f"; over the pooled runs {_duration(j.before_range_s[0])}–{_duration(j.before_range_s[1])}"
         rows.append([j.workload, j.case, run, f"{_duration(j.before_s)} ({before})", usd,
                      "; ".join(j.missing + ([f"compile cache: {', '.join(j.compile_cache)}"] if j.compile_cache
                                             else ["no compile cache variable set"] if "compile cache not recorded"
                                             not in j.missing else [])) or "-"])
     notes = [f"Training {tokens_text(tokens)} tokens at each case's measured throughput, on the chips it measured, "
              "at its charged price; (intervals) are from the step time's 95% interval, [marks] the price's. The time before the first "
-             "timed step is one measurement per record (no interval): it is paid once per job.",
+             "timed step is one measurement per record (no interval), or with --pool-runs the range over the pooled "
+             "runs: it is paid once per job.",
              "Not included: data loading, checkpoints, evaluation, numerics-check steps, restarts; a warm compile "
              "cache would shorten a second run's compile."]
     for be in break_evens(found):

@@ -101,3 +101,16 @@ def test_compare_pool_runs_needs_a_history(tmp_path, capsys):
     root = _history(tmp_path, (0.10, 0.12))
     assert_one_line_error(main(["compare", str(root / "20261201T000000Z-000000"), str(root / "20261201T000001Z-000001"),
                                 "--pool-runs"]), capsys.readouterr().err, "--pool-runs pools a run history")
+
+
+def test_pooled_runs_give_the_time_before_the_first_step_a_range(tmp_path):
+    from accelbench.reports import training_cost as tc
+
+    folders = _three_runs(tmp_path)
+    loaded = __import__("accelbench.reports.load", fromlist=["x"]).load_folders(folders, all_runs=True)
+    for i, r in enumerate(sorted(loaded.records, key=lambda r: r["created_at"])):
+        r["timing"]["compile_s"], r["timing"]["setup_s"] = 30.0 + 10 * i, 5.0
+    records, _ = pooling.pool_records(loaded.records)
+    job = tc.job_cost(records[0], 1e9)
+    warmup = 2 * records[0]["timing"]["step_s"]["median"]
+    assert job.before_range_s == pytest.approx((35.0 + warmup, 55.0 + warmup))  # setup 5 + compile 30..50 + warm-up
