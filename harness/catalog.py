@@ -28,12 +28,17 @@ PRICES_FILE = DATA_DIR / "prices.toml"
 
 CATALOG_PRECISIONS = CATALOG_PEAKS  # the dense peaks a device entry may list: kernels/precision.py
 PRICING_KINDS = ("on-demand", "committed", "spot")
+TIERS = ("on-demand", "spot", "reserved-1y", "reserved-3y", "savings-plan-1y", "savings-plan-3y", "capacity-block",
+         "committed-use-1y", "committed-use-3y")
+"""Ways to buy the same instance (``--tier``): "on-demand" is an entry's own price, the others its ``tiers``."""
 _KEY = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 DEVICE_FIELDS = {"name", "vendor", "peak_tflops", "memory_gb", "memory_tbps", "source", "as_of", "unconfirmed", "note",
                  "cores_per_chip", "megacore", "cores_source"}
 PRICE_FIELDS = {"provider", "region", "kind", "usd_per_hour", "accelerator", "accelerators", "source", "as_of",
-                "confirmed", "note"}
+                "confirmed", "note", "usd_per_chip_hour", "tiers", "disputed_by", "aliases"}
+TIER_FIELDS = {"usd_per_hour", "usd_per_chip_hour", "region", "source", "as_of", "confirmed", "note", "disputed_by"}
+ALTERNATIVE_FIELDS = {"usd_per_hour", "source", "as_of", "note"}
 
 
 class CatalogError(ValueError):
@@ -80,10 +85,33 @@ class InstancePrice:
     note: str = ""
     origin: str = field(default="built-in", compare=False)
     """The file the entry (or its latest override) came from."""
+    tier: str = ""
+    """The tier this price is (``TIERS``); "" for an entry's own price (its ``kind``)."""
+    base: str = ""
+    """For a tier: the entry it belongs to (its name is ``base-tier``); "" for the entry itself."""
+    tiers: tuple[str, ...] = ()
+    """An entry's other tiers, by name (their prices are entries ``name-tier`` of the loaded list)."""
+    disputed_by: tuple["Alternative", ...] = ()
+    """Other public figures for this same price: a reader should doubt it (cost mark "disputed")."""
+    aliases: tuple[str, ...] = ()
 
     @property
     def usd_per_chip_hour(self) -> float | None:
         return None if self.usd_per_hour is None else self.usd_per_hour / self.accelerators
+
+    @property
+    def tier_name(self) -> str:
+        return self.tier or ("on-demand" if self.kind == "on-demand" else self.kind)
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """Another public figure for a price (a disputed price names each)."""
+
+    usd_per_hour: float
+    source: str
+    as_of: dt.date
+    note: str = ""
 
 
 # --------------------------------------------------------------------- reading
@@ -126,6 +154,16 @@ class _Entry:
         if not _KEY.match(name):
             raise CatalogError(f"{self.where}: name must be lower-case letters, digits, '.', '_' or '-'")
         self.raw = raw
+
+    @classmethod
+    def nested(cls, where: str, raw: Any, allowed: set[str]) -> "_Entry":
+        """A table inside an entry (``disputed_by[0]``), checked the same way."""
+        entry = cls.__new__(cls)
+        entry.where, entry.raw = where, raw
+        unknown = sorted(set(raw) - allowed)
+        if unknown:
+            entry.fail(f"unknown field '{unknown[0]}'; accepted: {', '.join(sorted(allowed))}")
+        return entry
 
     def fail(self, message: str):
         raise CatalogError(f"{self.where}: {message}")
@@ -228,7 +266,44 @@ def load_devices(path: str | Path = DEVICES_FILE) -> dict[str, DeviceSpec]:
 
 
 # --------------------------------------------------------------------- prices
-def _price(path: Path, name: str, raw: Any, devices: dict[str, DeviceSpec], origin: str) -> InstancePrice:
+def _usd(e: _Entry, accelerators: int) -> float | None:
+    """A whole-instance $/h from ``usd_per_hour``, or ``usd_per_chip_hour`` x chips (TPU slices are sold per chip)."""
+    if "usd_per_hour" in e.raw and "usd_per_chip_hour" in e.raw:
+        e.fail("give 'usd_per_hour' (the whole instance) or 'usd_per_chip_hour' (per chip), not both")
+    if "usd_per_chip_hour" in e.raw:
+        return e.positive("usd_per_chip_hour") * accelerators
+    return e.positive("usd_per_hour") if "usd_per_hour" in e.raw else None
+
+
+def _alternatives(e: _Entry) -> tuple[Alternative, ...]:
+    raw = e.raw.get("disputed_by", [])
+    if not isinstance(raw, list) or not all(isinstance(a, dict) for a in raw):
+        e.fail("'disputed_by' must be a list of tables { usd_per_hour, source, as_of, note }")
+    out = []
+    for i, alt in enumerate(raw):
+        sub = _Entry.nested(f"{e.where} disputed_by[{i}]", alt, ALTERNATIVE_FIELDS)
+        out.append(Alternative(sub.positive("usd_per_hour"), sub.text("source"), sub.date(), sub.text("note", required=False)))
+    return tuple(out)
+
+
+def _tier(path: Path, base: InstancePrice, tier: str, raw: Any, origin: str) -> InstancePrice:
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{path}: [instances.\"{base.name}\".tiers.\"{tier}\"]: must be a table of fields")
+    e = _Entry.nested(f"{path}: [instances.\"{base.name}\".tiers.\"{tier}\"]", raw, TIER_FIELDS)
+    if tier not in TIERS or tier == "on-demand":
+        e.fail(f"unknown tier '{tier}'; accepted: {', '.join(TIERS[1:])} (on-demand is the entry's own price)")
+    usd = _usd(e, base.accelerators)
+    if usd is None:
+        e.fail("missing 'usd_per_hour' (or 'usd_per_chip_hour'): a tier without a price is left out, not guessed")
+    return InstancePrice(
+        name=f"{base.name}-{tier}", provider=base.provider, region=e.text("region"),
+        kind="spot" if tier == "spot" else "committed", usd_per_hour=usd, accelerator=base.accelerator,
+        accelerators=base.accelerators, source=e.text("source"), as_of=e.date(), confirmed=e.flag("confirmed"),
+        note=e.text("note", required=False), origin=origin, tier=tier, base=base.name, disputed_by=_alternatives(e))
+
+
+def _price(path: Path, name: str, raw: Any, devices: dict[str, DeviceSpec], origin: str) -> list[InstancePrice]:
+    """The entry's own price, then one price per tier (named ``name-tier``)."""
     e = _Entry(path, "instances", name, raw, PRICE_FIELDS)
     kind = e.text("kind")
     if kind not in PRICING_KINDS:
@@ -238,11 +313,17 @@ def _price(path: Path, name: str, raw: Any, devices: dict[str, DeviceSpec], orig
         e.fail(f"unknown accelerator key '{accelerator}'; accepted: {', '.join(sorted(devices))}")
     count = e.whole("accelerators", " of chips")
     confirmed = e.flag("confirmed")
-    if "usd_per_hour" in raw or confirmed:
-        usd = e.positive("usd_per_hour")
-    else:
-        usd = None
-    return InstancePrice(
+    usd = _usd(e, count)
+    if usd is None and confirmed:
+        e.positive("usd_per_hour")  # a confirmed entry needs its price: fails naming the field
+    tiers_raw = raw.get("tiers", {})
+    if not isinstance(tiers_raw, dict):
+        e.fail(f"'tiers' must be a table of tier = {{ usd_per_hour, region, source, as_of, confirmed }}; "
+               f"accepted tiers: {', '.join(TIERS[1:])}")
+    aliases = raw.get("aliases", [])
+    if not isinstance(aliases, list) or not all(isinstance(a, str) and _KEY.match(a) for a in aliases):
+        e.fail("'aliases' must be a list of lower-case names")
+    entry = InstancePrice(
         name=name,
         provider=e.text("provider"),
         region=e.text("region"),
@@ -255,7 +336,11 @@ def _price(path: Path, name: str, raw: Any, devices: dict[str, DeviceSpec], orig
         confirmed=confirmed,
         note=e.text("note", required=False),
         origin=origin,
+        tiers=tuple(tiers_raw),
+        disputed_by=_alternatives(e),
+        aliases=tuple(aliases),
     )
+    return [entry] + [_tier(path, entry, tier, tiers_raw[tier], origin) for tier in tiers_raw]
 
 
 def load_prices(extra_file: str | Path | None = None, builtin: str | Path = PRICES_FILE,
@@ -280,45 +365,49 @@ def load_prices(extra_file: str | Path | None = None, builtin: str | Path = PRIC
                                        "(where the price comes from, and its date)")
                 raw = {"confirmed": True, **raw}  # the user vouches for their own price
             base = merged.get(name, (extra, {}))[1]
+            tiers = raw.get("tiers")
+            if isinstance(tiers, dict) and isinstance(base.get("tiers"), dict):  # tier by tier, field by field
+                own = {t: {"confirmed": True, **v} if isinstance(v, dict) and "usd_per_hour" in v else v
+                       for t, v in tiers.items()}
+                raw = {**raw, "tiers": base["tiers"] | {t: {**base["tiers"].get(t, {}), **v} if isinstance(v, dict)
+                                                        else v for t, v in own.items()}}
             merged[name] = (extra, {**base, **raw})
-    return {
-        name: _price(path, name, raw, devices, "built-in" if path == builtin else str(path))
-        for name, (path, raw) in merged.items()
-    }
+    out: dict[str, InstancePrice] = {}
+    for name, (path, raw) in merged.items():
+        for price in _price(path, name, raw, devices, "built-in" if path == builtin else str(path)):
+            if price.name in out:
+                raise CatalogError(f"{path}: [instances.\"{price.base}\"]: tier '{price.tier}' makes the name "
+                                   f"'{price.name}', which another entry already has")
+            out[price.name] = price
+    return out
+
+
+def find(prices: dict[str, InstancePrice], name: str) -> InstancePrice | None:
+    """The price named ``name`` or carrying it as an alias (``v6e-8`` is ``tpu-v6e-8``)."""
+    if name in prices:
+        return prices[name]
+    return next((p for p in prices.values() if name in p.aliases), None)
+
+
+def at_tier(prices: dict[str, InstancePrice], entry: InstancePrice, tier: str | None) -> InstancePrice:
+    """``entry`` bought as ``tier`` (None: its own price); CatalogError naming the tiers it has."""
+    if tier is None:
+        return entry
+    if tier not in TIERS:
+        raise CatalogError(f"unknown tier '{tier}'; accepted: {', '.join(TIERS)}")
+    base = prices.get(entry.base) if entry.base else entry
+    if tier == base.tier_name:
+        return base
+    if tier in base.tiers:
+        return prices[f"{base.name}-{tier}"]
+    has = [base.tier_name + ("" if base.usd_per_hour is not None else " (no price)")] + list(base.tiers)
+    raise CatalogError(f"instance '{base.name}' has no '{tier}' price; its tiers: {', '.join(has)}")
 
 
 # --------------------------------------------------------------------- display
 def describe(prices_file: str | Path | None = None, as_json: bool = False) -> str:
-    """``accelbench prices``: every instance price and device peak, with sources."""
-    import json
+    """``accelbench prices``: every instance price (tiers under their instance) and device peak, with sources
+    (harness/price_list.py)."""
+    from accelbench.harness.price_list import describe as listing
 
-    devices = load_devices()
-    prices = load_prices(prices_file, devices=devices)
-    if as_json:
-        def plain(obj) -> dict:
-            d = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in obj.__dict__.items()}
-            if isinstance(obj, InstancePrice):
-                d["usd_per_chip_hour"] = obj.usd_per_chip_hour
-            if isinstance(obj, DeviceSpec):
-                d["unconfirmed"] = list(obj.unconfirmed)
-            return d
-        return json.dumps({"instances": [plain(p) for p in prices.values()],
-                           "devices": [plain(d) for d in devices.values()]}, indent=2)
-    lines = ["Instance prices (USD; * = not confirmed on the provider's page; run `accelbench prices --json` for sources)",
-             f"{'instance':<28} {'provider':<8} {'region':<12} {'kind':<10} {'$/hour':>9} {'chips':>17} {'$/chip-h':>9}  as of"]
-    for p in prices.values():
-        usd = "-" if p.usd_per_hour is None else f"{p.usd_per_hour:.4g}"
-        per_chip = "-" if p.usd_per_chip_hour is None else f"{p.usd_per_chip_hour:.4g}"
-        mark = "" if p.confirmed else "*"
-        lines.append(f"{p.name + mark:<28} {p.provider:<8} {p.region:<12} {p.kind:<10} {usd:>9} "
-                     f"{str(p.accelerators) + ' x ' + p.accelerator:>17} {per_chip:>9}  {p.as_of}"
-                     + ("" if p.origin == "built-in" else f"  (from {p.origin})"))
-    lines += ["", "Device peaks (dense TFLOP/s per chip; * = some figure not confirmed; cores = physical cores per chip,"
-              " m = megacore: one framework device per chip)",
-              f"{'device':<15} {'fp32':>7} {'tf32':>7} {'bf16':>7} {'fp8':>7} {'mem GB':>7} {'TB/s':>6} {'cores':>5}  source"]
-    for d in devices.values():
-        cells = [f"{d.peak_tflops[k]:g}" if k in d.peak_tflops else "-" for k in CATALOG_PRECISIONS]
-        lines.append(f"{d.key + ('' if d.confirmed else '*'):<15} " + " ".join(f"{c:>7}" for c in cells)
-                     + f" {d.memory_gb:>7g} {d.memory_tbps:>6g} {str(d.cores_per_chip) + ('m' if d.megacore else ''):>5}"
-                     + f"  {d.source}")
-    return "\n".join(lines)
+    return listing(prices_file, as_json)

@@ -98,7 +98,9 @@ def build_parser() -> Parser:
                     help="TOML price file merged over the built-in prices (default: the built-in prices only)")
 
     rep = sub.add_parser("report", help="write a report from results folders")
-    rep.add_argument("dirs", nargs="+", metavar="DIR", help="results folders, one or more")
+    rep.add_argument("dirs", nargs="+", metavar="DIR[=INSTANCE]",
+                     help="results folders, one or more; DIR=INSTANCE re-prices that folder's records as INSTANCE "
+                          "(at --tier where given)")
     rep.add_argument("--md", help="Markdown file, plots beside it in STEM_plots/ (default: print to stdout)")
     rep.add_argument("--html", help="self-contained HTML file, plots embedded (default: none)")
     rep.add_argument("--csv", help="CSV file: every field of every record, one row per case (default: none)")
@@ -109,6 +111,15 @@ def build_parser() -> Parser:
                           "'published' (default: off)")
     rep.add_argument("--all-runs", action="store_true",
                      help="keep every record of a case found in several runs (default: off, the newest only)")
+    rep.add_argument("--train-tokens", type=_train_tokens, metavar="N",
+                     help="add the cost and time of training N tokens (1e9, 500M, 2B) per case, the time paid "
+                          "before the first timed step, and a break-even per workload (default: off)")
+    rep.add_argument("--pool-runs", action="store_true",
+                     help="pool each case's runs (run history, several hosts) into one row, its interval from a "
+                          "two-level bootstrap over runs and windows (default: off, the newest run only)")
+    rep.add_argument("--tiers", choices=("all",),
+                     help="all: add $/1M tokens at every price tier of each case's instance and the cheapest case "
+                          "per tier (default: off)")
     _add_pricing_arguments(rep, when="re-price the saved records: ")
 
     cmp = sub.add_parser("compare", help="exit 1 when a case in NEW is slower than in OLD past the threshold, "
@@ -117,9 +128,21 @@ def build_parser() -> Parser:
                                                 "(results/): its latest run against the one before")
     cmp.add_argument("new", metavar="NEW", nargs="?", default=None, help="the later results folder (default: "
                                                                          "OLD's latest run, see OLD)")
+    cmp.add_argument("--pool-runs", action="store_true",
+                     help="with OLD alone (run history): pool every earlier run of each case into OLD, its "
+                          "interval a two-level bootstrap over runs and windows (default: off, the run before)")
     cmp.add_argument("--threshold", type=float, default=5.0, metavar="PCT",
                      help="smallest slowdown in %% that counts, when outside the noise (default: 5)")
     return p
+
+
+def _train_tokens(text: str) -> float:
+    from accelbench.reports.training_cost import parse_tokens  # no framework import
+
+    try:
+        return parse_tokens(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_pricing_arguments(p, when: str = "") -> None:
@@ -137,6 +160,10 @@ def _add_pricing_arguments(p, when: str = "") -> None:
                         "(default: from discovery, else the price list)")
     p.add_argument("--prices", metavar="FILE",
                    help="TOML price file merged over the built-in prices (default: the built-in prices only)")
+    p.add_argument("--tier", metavar="NAME",  # accelbench.harness.catalog.TIERS
+                   help="how the --instance is bought: on-demand, spot, reserved-1y/-3y, savings-plan-1y/-3y, "
+                        "capacity-block, committed-use-1y/-3y; `accelbench prices` lists each instance's tiers "
+                        "(default: the entry's own price, on-demand)")
 
 
 def cmd_backends(args) -> int:
@@ -233,7 +260,11 @@ def cmd_run(args) -> int:
     if args.dry_run:  # before anything is written (accelbench.harness.dryrun)
         from accelbench.harness import dryrun
 
-        print(dryrun.describe(cases, out, bool(args.resume)))
+        from accelbench.harness.plan import load_suite
+
+        differs = load_suite(args.suite).differs if args.suite else ""
+        print(dryrun.describe(cases, out, bool(args.resume)) + (f"\nworkload differs from the flagship: {differs}"
+                                                                 if differs else ""))
         return 0
     md_path, html_path = preflight.report_paths(args.report, out)
     preflight.check_folder_writable(out, "--resume" if isinstance(args.resume, str) else "--out")
@@ -287,14 +318,16 @@ def _describe(outcome) -> str:
 
 def _write_report(dirs, md_path: Path | None, html_path: Path | None = None, csv_path: Path | None = None,
                   baseline: str | None = None, references: bool = False, all_runs: bool = False,
-                  reprice=None) -> str:
+                  reprice=None, train_tokens: float | None = None, tiers: bool = False,
+                  pool_runs: bool = False) -> str:
     from accelbench.reports import report
 
     def warn(message: str) -> None:
         print(f"accelbench: warning: {message}", file=sys.stderr)
 
     _, text = report.write(dirs, md=md_path, html=html_path, csv=csv_path, baseline=baseline, warn=warn,
-                           references=references, all_runs=all_runs, transform=reprice)
+                           references=references, all_runs=all_runs, transform=reprice, train_tokens=train_tokens,
+                           tiers=tiers, pool_runs=pool_runs)
     return text
 
 
@@ -305,9 +338,11 @@ def cmd_report(args) -> int:
     for flag in ("md", "html", "csv"):
         if getattr(args, flag) is not None:
             preflight.check_file_writable(getattr(args, flag), f"--{flag}")
-    reprice = pricing.from_args(args.instance, args.usd_per_hour, args.chips_per_instance, args.prices)
+    args.dirs, per_folder = pricing.split_folders(args.dirs)  # DIR=INSTANCE: that folder's own price
+    reprice = pricing.from_args(args.instance, args.usd_per_hour, args.chips_per_instance, args.prices, args.tier,
+                                per_folder)
     text = _write_report(args.dirs, args.md, args.html, args.csv, args.baseline, args.references, args.all_runs,
-                         reprice)
+                         reprice, args.train_tokens, args.tiers == "all", args.pool_runs)
     if not (args.md or args.html or args.csv):
         print(text)
     return 0
@@ -318,7 +353,10 @@ def cmd_compare(args) -> int:
     from accelbench.reports import compare
 
     old, new = (args.old, args.new) if args.new is not None else history.latest_and_previous(Path(args.old))
-    result = compare.compare_folders(old, new, args.threshold)
+    if args.pool_runs and args.new is not None:
+        raise UsageError("--pool-runs pools a run history's earlier runs: give OLD alone (e.g. results/)")
+    pooled = [p for p in history.runs(Path(args.old)) if p.name < Path(new).name] if args.pool_runs else None
+    result = compare.compare_folders(old, new, args.threshold, pooled_old=pooled)
     for warning in result.warnings:
         print(f"accelbench: warning: {warning}", file=sys.stderr)
     print(compare.format_text(result))
@@ -334,15 +372,16 @@ def _with_pricing(cases, args):
 
     from accelbench.harness.preflight import resolve_pricing
 
-    if args.instance is None and args.usd_per_hour is None and args.prices is None and args.chips_per_instance is None:
+    if (args.instance is None and args.usd_per_hour is None and args.prices is None and args.chips_per_instance is None
+            and args.tier is None):
         # a stored plan: every case's own pricing, checked before the first case runs
-        for pricing in {(c.instance, c.usd_per_hour, c.prices_file, c.chips_per_instance) for c in cases}:
-            resolve_pricing(*pricing)
+        for pricing in {(c.instance, c.usd_per_hour, c.prices_file, c.chips_per_instance, c.tier) for c in cases}:
+            resolve_pricing(*pricing[:4], tier=pricing[4])
         return cases
-    resolve_pricing(args.instance, args.usd_per_hour, args.prices, args.chips_per_instance)
+    resolve_pricing(args.instance, args.usd_per_hour, args.prices, args.chips_per_instance, tier=args.tier)
     prices_file = str(Path(args.prices).resolve()) if args.prices else None
     return [replace(c, instance=args.instance, usd_per_hour=args.usd_per_hour, prices_file=prices_file,
-                    chips_per_instance=args.chips_per_instance) for c in cases]
+                    chips_per_instance=args.chips_per_instance, tier=args.tier) for c in cases]
 
 
 def cmd_suites(args) -> int:
@@ -357,6 +396,8 @@ def cmd_suites(args) -> int:
     for s in suites:
         print(f"{s.name:<8} {s.description}")
         print(f"{'':<8} kernels: {', '.join(s.kernels)}; backends: {', '.join(s.backends)}")
+        if s.name.startswith("whole-"):  # the flagship comparison: same workload on every instance, or why not
+            print(f"{'':<8} flagship: {s.differs or 'as on every whole-instance suite (llama:8b, T=4096, 32,768 tokens per step)'}")
     return 0
 
 

@@ -49,7 +49,7 @@ from accelbench.harness.catalog import InstancePrice, load_prices
 FORMULA = "usd_per_hour / (tokens_per_step / step_s * 3600) * 1e6"
 BASIS = "whole-instance"
 STALE_AFTER_DAYS = 180
-WHAT_IF, UNCONFIRMED, STALE, OTHER_REGION = "what-if", "unconfirmed", "stale", "other-region"
+WHAT_IF, UNCONFIRMED, STALE, OTHER_REGION, DISPUTED = "what-if", "unconfirmed", "stale", "other-region", "disputed"
 CHIPS_ASSUMED, SHARE_ASSUMED, PRECISION_ASSUMED = "chips-assumed", "share-assumed", "precision-assumed"
 MARK_MEANING = {
     WHAT_IF: "the price of another device than the one that ran: a what-if, not a measured cost",
@@ -60,6 +60,7 @@ MARK_MEANING = {
                    "were taken to be the whole instance",
     SHARE_ASSUMED: "the share of a chip one device is was assumed (an LNC setting that was not 1 or 2)",
     PRECISION_ASSUMED: "the precision the matmuls ran in was assumed, not read from the compiler's settings",
+    DISPUTED: "another public source gives a different figure for this price (prices.toml disputed_by)",
 }
 """What each of ``cost.marks`` tells a reader (the report's methodology lists it beside a marked price)."""
 MARKS = tuple(MARK_MEANING)
@@ -136,6 +137,8 @@ def marks_for(choice: PriceChoice, facts: RunFacts, chips_source: str, chips_kin
             marks.append(WHAT_IF)
         if not price.confirmed:
             marks.append(UNCONFIRMED)
+        if price.disputed_by:
+            marks.append(DISPUTED)
         if (facts.run_date - price.as_of).days > STALE_AFTER_DAYS:
             marks.append(STALE)
         region = facts.host.get("region")
@@ -157,7 +160,7 @@ def price_source(choice: PriceChoice) -> str:
     if price is None:
         return f"--usd-per-hour {choice.usd_per_hour:g} given to `{choice.given_by}` (the whole instance's price)"
     where = "built-in price list (harness/data/prices.toml)" if price.origin == "built-in" else price.origin
-    return (f"{price.name} from the {where}: {price.provider} {price.region} {price.kind} ${price.usd_per_hour:g}/h "
+    return (f"{price.name} from the {where}: {price.provider} {price.region} {price.tier_name} ${price.usd_per_hour:g}/h "
             f"for {price.accelerators} x {price.accelerator}, as of {price.as_of}; source: {price.source}")
 
 
@@ -197,6 +200,8 @@ class CostPart:
     """given, looked-up, read, assumed or unknown (facts/host.py's sources)."""
     withheld: str | None = None
     """Why there is no charge and no $/1M tokens (an unknown fact), or None."""
+    tier: str | None = None
+    """How the priced instance is bought (on-demand, spot, capacity-block, ...: catalog.TIERS); None for --usd-per-hour."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -248,10 +253,16 @@ def price_run(choice: PriceChoice, tokens_per_step: int | None, step_median_s: f
                          f"as {price.accelerator} chips of {price.name}: a what-if figure, not a measurement of that instance")
         if not price.confirmed:
             notes.append(f"the {price.name} price is not confirmed on the provider's page ({price.note})".rstrip())
+        for alt in price.disputed_by:
+            notes.append(f"disputed: {alt.source} gives ${alt.usd_per_hour:g}/h ({alt.as_of})")
     elif WHAT_IF in part.marks:
         notes.append(f"measured on {facts.device_kind or 'this CPU'} (no accelerator), charged as {chips:g} of "
                      f"{per_instance:g} chips of the priced instance: a what-if figure")
-    if part.scaled_from_chips is not None:
+    if chips > per_instance and not math.isclose(chips, per_instance):  # a per-chip entry for a multi-chip run
+        notes.append(f"the run used {chips:g} chips, more than the {per_instance:g} of the priced instance: charged "
+                     f"as {chips / per_instance:g} instances' worth; price an instance that holds them (a TPU slice "
+                     "such as tpu-v6e-8)")
+    elif part.scaled_from_chips is not None:
         notes.append(f"scaled: the run measured {chips:g} of the {per_instance:g} chips of the instance, assuming "
                      "the other chips would run as fast")
     if not tokens_per_step:
@@ -263,6 +274,7 @@ def price_run(choice: PriceChoice, tokens_per_step: int | None, step_median_s: f
             part.usd_per_mtok_ci95 = [usd_per_mtok(part.usd_per_hour, tokens_per_step, lo),
                                       usd_per_mtok(part.usd_per_hour, tokens_per_step, hi)]
     part.notes = notes
+    part.tier = price.tier_name if price is not None else None
     return part
 
 
@@ -278,7 +290,8 @@ def provenance(info: dict[str, Any] | None) -> dict[str, Any]:
     info = info or {}
     device = info.get("device") or {}
     precision = info.get("matmul_precision") or {}
-    assumed = isinstance(precision, dict) and "assumed" in (precision.get("provenance"), precision.get("source"))
+    # backends/matmul_precision.py's plan says why its effective precision is assumed (None: known)
+    assumed = isinstance(precision, dict) and bool(precision.get("assumed"))
     return {"share_source": str(device.get("chip_share_source") or "read"), "precision_assumed": assumed}
 
 
@@ -288,7 +301,8 @@ def for_case(case, record) -> dict[str, Any] | None:
     from accelbench.harness.preflight import resolve_pricing
 
     choice = resolve_pricing(getattr(case, "instance", None), getattr(case, "usd_per_hour", None),
-                             getattr(case, "prices_file", None), getattr(case, "chips_per_instance", None))
+                             getattr(case, "prices_file", None), getattr(case, "chips_per_instance", None),
+                             tier=getattr(case, "tier", None))
     if choice is None or not record.timing.step_s:
         return None
     step = record.timing.step_s

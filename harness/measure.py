@@ -157,6 +157,31 @@ def run_case(case: Case, run_id: str, *, context: LaunchContext | None = None, t
     return record
 
 
+def process_age_s() -> float | None:
+    """Seconds since this process started, from Linux's /proc (proc(5): field 22 of /proc/self/stat is the
+    start time in clock ticks after boot); None where it cannot be read."""
+    import os
+
+    try:
+        fields = open("/proc/self/stat").read().rsplit(")", 1)[1].split()  # after "(comm)": field 3 onwards
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return max(0.0, uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+COMPILE_CACHE_VARS = ("NEURON_COMPILE_CACHE_URL", "JAX_COMPILATION_CACHE_DIR", "TORCHINDUCTOR_CACHE_DIR",
+                      "TORCHINDUCTOR_FX_GRAPH_CACHE")
+"""Where a compile cache that would make a second run cheaper is configured (value, or None when unset)."""
+
+
+def compile_cache_facts() -> dict[str, Any]:
+    import os
+
+    return {name: os.environ.get(name) for name in COMPILE_CACHE_VARS}
+
+
 def device_facts(device) -> dict[str, Any]:
     """The record's ``backend.info.device``: what the backend said of its device
     (``chip_share``: what MFU and prices count chips by, ``harness.metrics.chips_used``)."""
@@ -205,6 +230,8 @@ def _measure(case: Case, record: ResultRecord, context: LaunchContext, timer: Ti
 
     checkpoint("compile and first step")
     state = kernel.make_state(cfg, seed=getattr(cfg, "seed", 0))  # `--set seed=N` where the kernel has a seed
+    record.timing.setup_s = process_age_s()  # paid before the compile: imports, device setup, state (reports/training_cost.py)
+    record.backend.info["compile_cache"] = compile_cache_facts()
     t0 = time.perf_counter()
     prepared = context.prepare(backend, kernel, cfg, state)
     t1 = time.perf_counter()

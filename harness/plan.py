@@ -102,6 +102,8 @@ class Case:
     chips_per_instance: int | None = None
     """How the worker prices the case (``--instance`` / ``--usd-per-hour`` / ``--prices`` / ``--chips-per-instance``;
     see accelbench.harness.cost)."""
+    tier: str | None = None
+    """``--tier``: how the priced instance is bought (spot, capacity-block, ...); None: the entry's own price."""
     layout: Layout = Layout()
     """Where the case runs: one device, or data-parallel over nproc × nnodes (``--nproc`` ...; accelbench.harness.launch)."""
 
@@ -212,9 +214,11 @@ class Suite:
     """Devices per node of a whole-instance suite (data-parallel); --nproc overrides it."""
     kernel_settings: dict[str, dict[str, str]] = field(default_factory=dict)
     """Settings for one kernel only (``[kernel_settings.llama]``), over ``settings``; --set overrides both."""
+    differs: str = ""
+    """Where this whole-instance suite departs from the flagship workload, and why ("" : it does not)."""
 
 
-SUITE_KEYS = {"description", "kernels", "backends", "settings", "kernel_settings", "steps", "warmup", "repeats",
+SUITE_KEYS = {"differs", "description", "kernels", "backends", "settings", "kernel_settings", "steps", "warmup", "repeats",
               "timeout", "nproc"}
 
 
@@ -244,8 +248,9 @@ def load_suite(name_or_path: str) -> Suite:
     for key, value in data.get("settings", {}).items():
         if not isinstance(value, (str, int, float, bool)):
             raise PlanError(f"suite file {path}: setting '{key}' must be a string, number or boolean")
-    if not isinstance(data.get("description", ""), str):
-        raise PlanError(f"suite file {path}: 'description' must be a string")
+    for key in ("description", "differs"):
+        if not isinstance(data.get(key, ""), str):
+            raise PlanError(f"suite file {path}: '{key}' must be a string")
     per_kernel = data.get("kernel_settings", {})
     if not isinstance(per_kernel, dict) or not all(isinstance(v, dict) for v in per_kernel.values()):
         raise PlanError(f"suite file {path}: 'kernel_settings' must be a table of tables, one per kernel name")
@@ -261,6 +266,7 @@ def load_suite(name_or_path: str) -> Suite:
     return Suite(
         name=path.stem,
         description=str(data.get("description", "")),
+        differs=str(data.get("differs", "")),
         kernels=data["kernels"],
         backends=data["backends"],
         settings=_setting_texts(data.get("settings", {})),
@@ -311,12 +317,17 @@ def build_plan(
     chosen_backends = backend_names or (loaded.backends if loaded else ["torch-cpu"])
     raw = dict(loaded.settings) if loaded else {}
     given_keys: set[str] = set()
+    scoped: dict[str, dict[str, str]] = {}  # --set KERNEL:key=value: that kernel only, over the suite and --set key
     for item in set_items:
         key, value = parse_assignment(item)
         if key in given_keys:
             raise PlanError(f"--set {key} given twice; give each key once")
         given_keys.add(key)
-        raw[key] = value
+        if ":" in key:
+            kernel_name, _, own_key = key.partition(":")
+            scoped.setdefault(kernel_name, {})[own_key] = value
+        else:
+            raw[key] = value
     for what, names in (("--backend", chosen_backends), ("--kernel", specs)):
         repeated = sorted({n for n in names if list(names).count(n) > 1})
         if repeated:
@@ -340,6 +351,14 @@ def build_plan(
         unknown = sorted(set(loaded.kernel_settings) - {k.name for k, _ in parsed})
         if unknown:
             raise PlanError(f"suite {loaded.name}: kernel_settings for '{unknown[0]}', which the suite does not run")
+    for name, values in scoped.items():
+        if name not in {k.name for k, _ in parsed}:
+            raise PlanError(f"--set {name}:{next(iter(values))}: kernel '{name}' is not in this plan; kernels here: "
+                            f"{', '.join(sorted({k.name for k, _ in parsed}))}")
+        fields = field_types(kernels.get(name).config_cls)
+        bad = sorted(set(values) - set(fields))
+        if bad:
+            raise PlanError(f"unknown --set key '{name}:{bad[0]}'; accepted for {name}: {', '.join(sorted(fields))}")
     cases = []
     for kernel, preset in parsed:
         own_fields = set(field_types(kernel.config_cls))
@@ -348,6 +367,8 @@ def build_plan(
                      if k not in given_keys}  # --set wins over the suite's per-kernel settings
         if suite_own:
             ks.update(split_settings(suite_own, {kernel.name}, [])[0])
+        if kernel.name in scoped:
+            ks.update(split_settings(scoped[kernel.name], {kernel.name}, [])[0])
         try:
             kernel.config(preset, ks)
         except (KernelError, TypeError) as exc:

@@ -86,14 +86,19 @@ def check_run_flags(args) -> None:
 
 
 def resolve_pricing(instance: str | None, usd_per_hour: float | None, prices_file: str | None,
-                    chips_per_instance: int | None = None, given_by: str = "accelbench run"):
+                    chips_per_instance: int | None = None, given_by: str = "accelbench run",
+                    tier: str | None = None):
     """Check the pricing flags before anything runs: a ``harness.cost.PriceChoice``,
-    or None when nothing is to be priced; CatalogError names what was wrong and what is accepted."""
+    or None when nothing is to be priced; CatalogError names what was wrong and what is accepted.
+    ``tier`` (--tier) picks how the instance is bought; None: the entry's own price."""
     import math
 
-    from accelbench.harness.catalog import CatalogError, load_prices
+    from accelbench.harness.catalog import CatalogError, at_tier, find, load_prices
     from accelbench.harness.cost import PriceChoice
 
+    if tier is not None and instance is None:
+        raise CatalogError(f"--tier {tier} needs --instance NAME (a price-list entry and its tiers: "
+                           "`accelbench prices`); a --usd-per-hour price has no tiers")
     if instance is not None and usd_per_hour is not None:
         raise CatalogError("--instance and --usd-per-hour cannot be used together; give one")
     if chips_per_instance is not None:
@@ -114,10 +119,11 @@ def resolve_pricing(instance: str | None, usd_per_hour: float | None, prices_fil
             load_prices(prices_file)
         return None
     prices = load_prices(prices_file)
-    if instance not in prices:
+    price = find(prices, instance)
+    if price is None:
         raise CatalogError(f"unknown instance '{instance}'; accepted: {', '.join(sorted(prices))}"
                            + ("" if prices_file else " (or add it with --prices FILE)"))
-    price = prices[instance]
+    price = at_tier(prices, price, tier)
     if price.usd_per_hour is None:
         raise CatalogError(f"instance '{instance}' has no known price ({price.note or 'none published'}); "
                            "give one with --usd-per-hour X or a --prices FILE entry")

@@ -54,6 +54,8 @@ class BackendPart:
 
 @dataclass
 class TimingPart:
+    setup_s: float | None = None
+    """Process start to the start of the compile (imports, device setup, initial state); None off Linux."""
     compile_s: float | None = None
     first_step_s: float | None = None
     warmup_steps: int = 0

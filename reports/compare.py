@@ -115,12 +115,13 @@ def compare_case(case: str, old: dict, new: dict, threshold: float) -> CaseChang
     if not old_med or not new_med:
         return CaseChange(case, old_med, new_med, None, None, NO_TIMES, "a record has no median step time")
     ratio = new_med / old_med
-    if len(old_samples) >= 2 and len(new_samples) >= 2:
+    pooled = old.get("pooled") or new.get("pooled")  # runs pooled: their two-level intervals, not flat windows
+    if len(old_samples) >= 2 and len(new_samples) >= 2 and not pooled:
         lo, hi = ratio_of_medians_ci(old_samples, new_samples)
         note = f"bootstrap over {len(old_samples)} and {len(new_samples)} samples"
     elif old_ci and new_ci and min(old_ci) > 0:
         lo, hi = min(new_ci) / max(old_ci), max(new_ci) / min(old_ci)
-        note = "from the stored 95% intervals (no samples)"
+        note = ("from the pooled runs' two-level 95% intervals" if pooled else "from the stored 95% intervals (no samples)")
     else:
         lo = hi = ratio
         note = "no samples or intervals: the change has no error bar"
@@ -139,10 +140,16 @@ def compare_case(case: str, old: dict, new: dict, threshold: float) -> CaseChang
     return CaseChange(case, old_med, new_med, change, (lo - 1, hi - 1), verdict, note)
 
 
-def compare_folders(old_dir, new_dir, threshold_pct: float = DEFAULT_THRESHOLD_PCT) -> Comparison:
+def compare_folders(old_dir, new_dir, threshold_pct: float = DEFAULT_THRESHOLD_PCT,
+                    pooled_old: list | None = None) -> Comparison:
+    """``pooled_old``: several earlier runs whose records of each case are pooled as OLD (reports/pooling.py)."""
     if not threshold_pct >= 0:
         raise RecordError(f"--threshold {threshold_pct}: must be a percentage of 0 or more, e.g. 5")
-    old_loaded, new_loaded = load.load_folders([old_dir]), load.load_folders([new_dir])
+    old_loaded, new_loaded = load.load_folders(pooled_old or [old_dir], all_runs=bool(pooled_old)), load.load_folders([new_dir])
+    if pooled_old:
+        from accelbench.reports.pooling import pool_records
+
+        old_loaded.records = pool_records(old_loaded.records)[0]
     result = Comparison(str(old_dir), str(new_dir), threshold_pct / 100,
                         warnings=old_loaded.warnings + new_loaded.warnings)
     old_cases, new_cases = _by_case(old_loaded), _by_case(new_loaded)

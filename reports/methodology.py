@@ -236,3 +236,48 @@ def published(df) -> list[Section]:
                        + (f"; {ref.derived}" if ref.derived else "") + f"; source: {ref.source}, {ref.as_of}"
                        + ("" if ref.confirmed else "; UNCONFIRMED") + (f"; {ref.note}" if ref.note else ""))
     return [s]
+
+
+def training_job(tokens: float) -> Section:
+    """What `report --train-tokens` includes and leaves out (reports/training_cost.py)."""
+    from accelbench.reports.training_cost import tokens_text
+
+    return Section(f"Training job cost ({tokens_text(tokens)} tokens)", [
+        "Training time = tokens ÷ the measured tokens/s (the chips the case measured); its interval is the step "
+        "time's 95% interval. Cost = the record's charged $/h × (time before the first timed step + training time).",
+        "Included before the first timed step, as recorded: process start to compile (timing.setup_s: imports, "
+        "device setup, initial state; read from /proc, absent off Linux and in records before it), compile and "
+        "first step (timing.compile_s), warm-up steps (counted at the median step time). Each is one measurement "
+        "per record, with no interval.",
+        "Not included: data loading and preprocessing, checkpoints, evaluation, the numerics-check steps, restarts "
+        "after failures, instance boot and image pull, and idle instance time outside the case process.",
+        "A compile cache makes a second run's compile cheaper: backend.info.compile_cache records which of "
+        "NEURON_COMPILE_CACHE_URL, JAX_COMPILATION_CACHE_DIR, TORCHINDUCTOR_CACHE_DIR and "
+        "TORCHINDUCTOR_FX_GRAPH_CACHE were set. A cache a framework keeps by default, without a variable, is "
+        "not seen, so a short compile may be a warm one.",
+        "Break-even: N* = (cost before the first step of A − of B) ÷ (B's − A's cost per token), for A cheaper per "
+        "token but dearer to start; above N* tokens A is the cheaper job.",
+    ])
+
+
+def workload_differences(records: list[dict]) -> Section | None:
+    """Where cases of one workload ran different settings (the whole-instance suites' flagship, or --set):
+    each differing key with its values and the cases that ran them; None when every workload ran alike."""
+    from accelbench.reports.training_cost import case_label
+
+    items = []
+    by_workload: dict[str, list[dict]] = {}
+    for r in records:
+        kernel = r.get("kernel") or {}
+        if r.get("status") == "ok" and not r.get("_published") and isinstance(kernel.get("config"), dict):
+            by_workload.setdefault(f"{kernel.get('name')}:{kernel.get('preset')}", []).append(r)
+    for workload, group in by_workload.items():
+        values = [{**r["kernel"]["config"], "tokens per step": r["kernel"].get("tokens_per_step")} for r in group]
+        for key in sorted({k for v in values for k in v}):
+            seen: dict[str, list[str]] = {}
+            for r, v in zip(group, values):
+                seen.setdefault(str(v.get(key)), []).append(case_label(r))
+            if len(seen) > 1:
+                items.append(f"{workload}: {key} differs: " + "; ".join(
+                    f"{value} ({', '.join(cases)})" for value, cases in seen.items()))
+    return Section("Same workload, different settings", items) if items else None

@@ -76,6 +76,9 @@ def write(
     references: bool = False,
     all_runs: bool = False,
     transform: Callable[[load.Loaded], None] | None = None,
+    train_tokens: float | None = None,
+    tiers: bool = False,
+    pool_runs: bool = False,
 ) -> tuple[Report, str]:
     """Load ``dirs`` (and, with ``references``, the published reference
     points) and write the reports asked for; returns the report and its
@@ -83,9 +86,14 @@ def write(
     ``transform`` changes the loaded records in place before anything is built."""
     from accelbench.reports import html as html_render, render
 
-    loaded = load.load_folders(dirs, all_runs=all_runs)
+    loaded = load.load_folders(dirs, all_runs=all_runs or pool_runs)
     if transform:  # e.g. re-pricing the saved records (reports/pricing.py)
         transform(loaded)
+    pooled = []
+    if pool_runs:  # each case's runs as one record, two-level bootstrap interval (reports/pooling.py)
+        from accelbench.reports import pooling
+
+        loaded.records, pooled = pooling.pool_records(loaded.records)
     if references:  # after re-pricing: published rows are priced from the catalog by reports/references.py
         from accelbench.reports.references import published_records
 
@@ -94,6 +102,21 @@ def write(
         if warn:
             warn(warning)
     report = build(loaded, baseline, with_plots=bool(md or html))
+    if train_tokens:  # its own section: the cost of a whole job (reports/training_cost.py)
+        from accelbench.reports import training_cost
+
+        job = training_cost.table(loaded.records, train_tokens)
+        report.tables += [job] if job else []
+        report.sections.append(methodology.training_job(train_tokens))
+    differences = methodology.workload_differences(loaded.records)  # e.g. a suite's departure from the flagship
+    report.sections += [differences] if differences else []
+    if pooled:
+        report.tables.append(pooling.table(pooled))
+    if tiers:  # its own section: $/1M at every tier, cheapest case per tier (reports/tiers.py)
+        from accelbench.reports import tiers as tier_table
+
+        by_tier = tier_table.table(loaded.records)
+        report.tables += [by_tier] if by_tier else []
     images = {}
     if md and report.figures:
         plot_dir = Path(md).parent / f"{Path(md).stem}_plots"

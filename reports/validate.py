@@ -25,7 +25,7 @@ MOST_DEVICES = 1_000_000
 
 _NUMBERS = (
     "kernel.flops_per_step", "kernel.bytes_per_step", "kernel.tokens_per_step",
-    "timing.compile_s", "timing.first_step_s", "timing.warmup_steps", "timing.steps", "timing.repeats",
+    "timing.setup_s", "timing.compile_s", "timing.first_step_s", "timing.warmup_steps", "timing.steps", "timing.repeats",
     "timing.step_s.mean", "timing.step_s.min", "timing.step_s.max", "timing.step_s.p10", "timing.step_s.p90",
     "timing.step_s.std",
     "metrics.tokens_per_s", "metrics.tflops", "metrics.mfu", "metrics.hbm_tbps", "metrics.peak_mem_bytes",

@@ -61,9 +61,11 @@ def test_catalog_refresh_2026_11():
         assert (p.usd_per_hour, p.accelerator, p.accelerators) == fields, name
         assert not p.confirmed and "SkyPilot" in p.source + p.note, name
     trn2 = prices["trn2.48xlarge"]
-    assert trn2.region == "us-east-2" and trn2.usd_per_hour is None and "spot" in trn2.note
-    spot = prices["trn2.48xlarge-spot"]
-    assert (spot.kind, spot.region, spot.usd_per_hour) == ("spot", "us-east-2", 8.5964)
+    assert trn2.region == "us-east-2" and trn2.usd_per_hour == 35.76 and "spot" in trn2.note
+    assert [a.usd_per_hour for a in trn2.disputed_by] == [14.5556]  # the two third-party figures: disputed
+    spot = prices["trn2.48xlarge-spot"]  # the spot tier of trn2.48xlarge, listed under its own name too
+    assert (spot.kind, spot.tier, spot.base, spot.region, spot.usd_per_hour) == ("spot", "spot", "trn2.48xlarge",
+                                                                                 "us-east-2", 8.5964)
     assert prices["p6-b300.48xlarge"].region == "us-west-2"
 
 
@@ -88,7 +90,7 @@ def test_price_list_loads_with_sources_dates_and_known_accelerators():
         assert p.usd_per_hour is None or p.usd_per_hour > 0
         if p.usd_per_hour is None:
             assert not p.confirmed and p.note, f"{p.name}: an unpriced entry must be unconfirmed and say why"
-    assert prices["trn2.48xlarge"].usd_per_hour is None and not prices["trn2.48xlarge"].confirmed
+    assert prices["trn2.48xlarge"].disputed_by and not prices["trn2.48xlarge"].confirmed
     assert {p.provider for p in prices.values()} >= {"aws", "gcp", "lambda"}
     assert {p.kind for p in prices.values()} <= set(catalog.PRICING_KINDS)
 
@@ -241,7 +243,7 @@ def test_prices_command_lists_instances_and_devices(cli):
     "args, needles",
     [
         (["--instance", "p9.huge"], ["unknown instance 'p9.huge'", "accepted:", "p5.48xlarge"]),
-        (["--instance", "trn2.48xlarge"], ["has no known price", "--usd-per-hour"]),
+        (["--instance", "gcp-tpu7x"], ["has no known price", "--usd-per-hour"]),
         (["--usd-per-hour", "-2"], ["--usd-per-hour must be a positive number"]),
         (["--usd-per-hour", "nan"], ["--usd-per-hour must be a positive number"]),
         (["--instance", "p5.48xlarge", "--usd-per-hour", "3"], ["not allowed with argument"]),

@@ -130,7 +130,7 @@ def test_command_line_layout_keeps_the_suite_nproc_it_does_not_give():
 
     from accelbench.harness.launch.layout_checks import layout_from_args
 
-    cases = plan.build_plan("whole-p5", [], ["torch-cuda"], [])
+    cases = plan.build_plan("whole-p5", [], ["torch-cuda"], ["llama:batch=16"])  # 16 devices: one sequence each
     args = SimpleNamespace(nproc=None, nnodes=2, node_rank=1, master_addr="10.0.0.1", master_port=None, rdzv_endpoint=None)
     laid = layout_from_args(cases, args)
     assert {(c.layout.nproc, c.layout.nnodes, c.layout.node_rank, c.layout.master_addr) for c in laid} == {(8, 2, 1, "10.0.0.1")}
