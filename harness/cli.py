@@ -195,7 +195,7 @@ def cmd_env(args) -> int:
     from accelbench.backends import discovery
     from accelbench.harness import envinfo
 
-    env = envinfo.capture() | {"accelerators": [vars(d) for d in discovery.discover_all()]}
+    env = envinfo.capture(import_frameworks=True) | {"accelerators": [vars(d) for d in discovery.discover_all()]}
     if args.json:
         print(json.dumps(env, indent=2))
     else:

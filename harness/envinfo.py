@@ -15,7 +15,11 @@ from pathlib import Path
 
 from accelbench.backends import cpuinfo
 
-PACKAGES = ("accelbench", "numpy", "torch", "jax", "jaxlib", "torch_xla", "torch-neuronx", "jax-neuronx", "pandas")
+PACKAGES = ("accelbench", "numpy", "torch", "jax", "jaxlib", "torch_xla", "torch-neuronx", "jax-neuronx", "neuronx-cc",
+            "libtpu", "pandas")
+"""The packages every record names (``env[name with - as _]``); the report's software column reads these."""
+SOFTWARE_KEYS = tuple(name.replace("-", "_") for name in PACKAGES if name not in ("accelbench", "numpy", "pandas"))
+"""The framework and compiler packages the report's software column shows, before the stack's fields."""
 
 
 def package_version(name: str) -> str | None:
@@ -38,7 +42,12 @@ def git_commit(path: Path | None = None) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def capture() -> dict:
+def capture(import_frameworks: bool = False) -> dict:
+    """What produced a result: Python, host, packages and the whole stack
+    (harness.envstack: each field read, or None with its reason under ``why_null``).
+    ``import_frameworks``: ask torch for its CUDA/cuDNN/NCCL even when no case imported it."""
+    from accelbench.harness.envstack import capture_stack
+
     env = {
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -48,9 +57,14 @@ def capture() -> dict:
         "memory_bytes": cpuinfo.memory_bytes(),
         "git_commit": git_commit(),
     }
+    why_null = {}
     for name in PACKAGES:
-        env[name.replace("-", "_")] = package_version(name)
+        key = name.replace("-", "_")
+        env[key] = package_version(name)
+        if env[key] is None:
+            why_null[key] = f"package {name} not installed"
     for var in ("PJRT_DEVICE", "JAX_PLATFORMS", "XLA_FLAGS", "NEURON_CC_FLAGS", "OMP_NUM_THREADS"):
         if os.environ.get(var):
             env.setdefault("vars", {})[var] = os.environ[var]
-    return env
+    stack = capture_stack(import_frameworks=import_frameworks)
+    return env | stack.values | {"why_null": why_null | stack.why_null}
