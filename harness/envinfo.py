@@ -22,6 +22,22 @@ SOFTWARE_KEYS = tuple(name.replace("-", "_") for name in PACKAGES if name not in
 """The framework and compiler packages the report's software column shows, before the stack's fields."""
 
 
+def report_keys() -> tuple[str, ...]:
+    """Every ``env`` field a report lists under "Software and hosts", in order: one list for
+    the writer and the readers."""
+    from accelbench.harness.envstack import STACK_FIELDS
+
+    packages = tuple(name.replace("-", "_") for name in PACKAGES)
+    return ("python",) + packages + ("git_commit", "host", "cpu", "platform") + STACK_FIELDS
+
+
+def software_keys() -> tuple[str, ...]:
+    """The ``env`` fields of the report's software column: framework packages, then driver and libraries."""
+    from accelbench.harness.envstack import SOFTWARE_FIELDS
+
+    return SOFTWARE_KEYS + SOFTWARE_FIELDS
+
+
 def package_version(name: str) -> str | None:
     """The installed version of distribution ``name`` (from its metadata: no
     import), or None when it is not installed."""

@@ -76,6 +76,9 @@ class Stack:
             self.values[key] = value
 
 
+SOFTWARE_FIELDS = ("nvidia_driver", "cuda_runtime", "cudnn", "nccl", "neuron_runtime", "neuron_driver", "jax_plugins")
+"""The stack's versions the report's software column shows beside the packages'."""
+
 STACK_FIELDS = ("kernel", "container", "fabric", "fabric_devices", "fabric_link_rate",
                 "nvidia_driver", "nvidia_driver_cuda", "cuda_runtime", "cudnn", "nccl",
                 "gpu_name", "gpu_max_sm_clock_mhz", "gpu_max_mem_clock_mhz", "gpu_app_sm_clock_mhz",
@@ -239,6 +242,8 @@ def capture_stack(sources: Sources = Sources(), import_frameworks: bool = False)
     stack.put("neuron_runtime", neuron_runtime(listing) if listing else None,
               "neuron-ls -j names the runtime only beside a process using a device; none was" if listing
               else "neuron-ls -j not found or failed")
-    stack.put("jax_plugins", sources.entry_points("jax_plugins"), "no jax_plugins entry points installed")
+    plugins = sources.entry_points("jax_plugins")  # one string, so reports and compare see one value
+    stack.put("jax_plugins", ", ".join(f"{name}: {dist}" for name, dist in sorted(plugins.items())),
+              "no jax_plugins entry points installed")
     stack.put("image_id", None, "not read here: the EC2/GCE metadata service client (facts/host.py) fills it")
     return stack

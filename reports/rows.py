@@ -15,11 +15,11 @@ import math
 from dataclasses import dataclass, field
 
 from accelbench.harness.cost import MARKS as PRICE_MARKS, UNCONFIRMED, WHAT_IF
+from accelbench.harness import envinfo
 from accelbench.reports import validate
 
 MISSING = "–"
-SOFTWARE_KEYS = ("software", "torch", "jax", "jaxlib", "torch_xla", "torch_neuronx", "jax_neuronx", "neuronx_cc", "libtpu",
-                 "cuda", "cudnn", "nccl", "driver", "neuron_sdk", "rocm")
+SOFTWARE_KEYS = ("software",) + envinfo.software_keys()  # "software": a published reference's own line
 
 
 def dig(record: dict, dotted: str):

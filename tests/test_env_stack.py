@@ -72,7 +72,7 @@ def test_torch_facts_come_from_the_imported_module_only():
                       entry_points=lambda group: {"cuda": "jax-cuda12-plugin 0.10.2"}, modules={"torch": fake_torch})
     v = capture_stack(sources).values
     assert (v["cuda_runtime"], v["cudnn"], v["nccl"]) == ("12.8", "90100", "2.27.3")
-    assert v["jax_plugins"] == {"cuda": "jax-cuda12-plugin 0.10.2"}
+    assert v["jax_plugins"] == "cuda: jax-cuda12-plugin 0.10.2"
 
 
 def test_bad_nvidia_smi_output_is_null_with_a_reason_not_a_crash(tmp_path):
