@@ -84,3 +84,17 @@ def capture(import_frameworks: bool = False) -> dict:
             env.setdefault("vars", {})[var] = os.environ[var]
     stack = capture_stack(import_frameworks=import_frameworks)
     return env | stack.values | {"why_null": why_null | stack.why_null}
+
+
+def add_framework_facts(env: dict) -> None:
+    """Read torch's CUDA, cuDNN and NCCL into a captured ``env`` again, now that the
+    case's backend has loaded its framework (``capture`` ran before, so that a case
+    killed early still has an env)."""
+    from accelbench.harness.envstack import framework_stack
+
+    stack = framework_stack()
+    why_null = env.setdefault("why_null", {})
+    for key, value in stack.values.items():
+        env[key] = value
+        why_null.pop(key, None)
+    why_null.update(stack.why_null)

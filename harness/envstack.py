@@ -204,6 +204,21 @@ def torch_stack(torch) -> dict:
     return {"cuda_runtime": torch.version.cuda, "cudnn": str(cudnn) if cudnn else None, "nccl": nccl()}
 
 
+def framework_stack(sources: Sources = Sources(), import_frameworks: bool = False) -> Stack:
+    """CUDA runtime, cuDNN and NCCL as torch reports them: read again once a case has
+    built its backend (harness.measure), when torch is loaded."""
+    stack = Stack()
+    torch = sources.modules.get("torch")
+    if torch is None and import_frameworks and sources.version("torch"):
+        import torch  # accelbench env: the user asked what this machine has
+    facts = torch_stack(torch) if torch is not None else {}
+    why = ("torch not loaded in this process (not a torch case)" if torch is None
+           else "this torch build reports none (a CPU build)")
+    for key in ("cuda_runtime", "cudnn", "nccl"):
+        stack.put(key, facts.get(key), why)
+    return stack
+
+
 def capture_stack(sources: Sources = Sources(), import_frameworks: bool = False) -> Stack:
     """The whole stack, each field read or None with its reason."""
     stack, root = Stack(), sources.root
@@ -224,14 +239,9 @@ def capture_stack(sources: Sources = Sources(), import_frameworks: bool = False)
                 "gpu_app_sm_clock_mhz", "gpu_power_limit_w", "gpu_ecc", "gpu_mig"):
         stack.put(key, gpu.get(key), "nvidia-smi -q -x not found or failed" if not smi else "nvidia-smi reports N/A")
 
-    torch = sources.modules.get("torch")
-    if torch is None and import_frameworks and sources.version("torch"):
-        import torch  # accelbench env: the user asked what this machine has
-    facts = torch_stack(torch) if torch is not None else {}
-    why = ("torch not loaded in this process (a record of a torch case has it)" if torch is None
-           else "this torch build reports none (a CPU build)")
-    for key in ("cuda_runtime", "cudnn", "nccl"):
-        stack.put(key, facts.get(key), why)
+    framework = framework_stack(sources, import_frameworks)
+    stack.values |= framework.values
+    stack.why_null |= framework.why_null
 
     tools = sources.run(["neuron-ls", "--version"])
     stack.put("neuron_tools", (tools or "").strip().splitlines()[0] if (tools or "").strip() else None,
