@@ -118,6 +118,8 @@ def fabric(root: Path) -> dict:
         devices = sorted(p for p in base.iterdir())
     except OSError:
         return {}
+    if not devices:
+        return {}
     kinds, rates = set(), []
     for dev in devices:
         try:
