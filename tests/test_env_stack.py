@@ -97,3 +97,12 @@ def test_this_machine_every_field_present_or_null_with_its_reason():
     for key in keys:
         assert key in env, key
         assert env[key] is not None or env["why_null"].get(key), key
+
+
+def test_the_report_software_column_shows_driver_and_libraries():
+    from accelbench.reports import rows
+
+    env = {"torch": "2.13.0", "nvidia_driver": "580.159.04", "cuda_runtime": "13.0", "nccl": "2.27.7",
+           "neuron_runtime": None, "why_null": {"neuron_runtime": "neuron-ls not found"}}
+    text = rows.software({"env": env})
+    assert text == "torch 2.13.0, nvidia_driver 580.159.04, cuda_runtime 13.0, nccl 2.27.7"
