@@ -10,6 +10,10 @@ that fits a float (a 400-digit integer does not), and 0 or more; step times
 above 0 and below ``LONGEST_STEP_S``; a device count a whole number of 1 or
 more; an MFU or a chip share no more than the 100% the methodology allows to
 be *shown* (an MFU above 100% is still loaded: the table marks it an error).
+
+Which fields are numbers, strings, tables, flags or word lists is not spelt
+here: it is derived from the record's dataclasses (``harness.record_schema``),
+so a field the writer adds or renames is checked under its real name.
 """
 
 from __future__ import annotations
