@@ -4,6 +4,7 @@ lowering on a device, optional ``torch.compile``, and reading a loss."""
 from __future__ import annotations
 
 import importlib.util
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,13 @@ class TorchSettings(BackendSettings):
 
 
 def dynamo_graphs() -> int:
-    """Graphs TorchDynamo has compiled in this process (torch._dynamo.utils.counters)."""
+    """Graphs TorchDynamo has compiled in this process (torch._dynamo.utils.counters).
+
+    0 without importing it when TorchDynamo was never loaded here: nothing can
+    have compiled (its counters start at 0 when it loads), and importing it only
+    to read them cost an eager case seconds of start-up (issue 21)."""
+    if "torch._dynamo" not in sys.modules:
+        return 0
     from torch._dynamo.utils import counters
 
     return int(counters["stats"]["unique_graphs"])

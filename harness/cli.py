@@ -85,7 +85,7 @@ def build_parser() -> Parser:
                    help="run cases even when the kernel's memory estimate exceeds the memory available "
                         "(default: off, such cases are recorded skipped)")
     _add_pricing_arguments(r)
-    from accelbench.harness.launch.layout_checks import add_layout_arguments  # --nproc, --nnodes, ...: data-parallel runs
+    from accelbench.harness.layout import add_layout_arguments  # --nproc, --nnodes, ...: data-parallel runs
 
     add_layout_arguments(r)
 
@@ -226,7 +226,7 @@ def cmd_env(args) -> int:
     from accelbench.backends import discovery
     from accelbench.harness import envinfo
 
-    env = envinfo.capture()
+    env = envinfo.capture(import_frameworks=True)
     env["hostname"] = env.pop("host")  # "host" is the machine's identity below (the same object `run` records)
     env |= {"accelerators": [vars(d) for d in discovery.discover_all()],
             "host": discovery.host_identity()}  # facts/host.py: instance type, region, chips, each with its source
@@ -419,12 +419,6 @@ COMMANDS = {"prices": cmd_prices, "suites": cmd_suites, "backends": cmd_backends
 
 
 def main(argv: list[str] | None = None) -> int:
-    from accelbench.backends.base import BackendError
-    from accelbench.harness.plan import PlanError
-    from accelbench.harness.catalog import CatalogError
-    from accelbench.harness.records import RecordError
-    from accelbench.kernels.base import KernelError
-
     try:
         args = build_parser().parse_args(argv)
         if not args.command:
@@ -432,10 +426,6 @@ def main(argv: list[str] | None = None) -> int:
         code = COMMANDS[args.command](args)
         sys.stdout.flush()  # here, so a closed pipe is caught below and not at interpreter exit
         return code
-    except (UsageError, PlanError, KernelError, BackendError, RecordError, CatalogError) as exc:
-        one_line = str(exc).replace("\r", "\\r").replace("\n", "\\n")
-        print(f"accelbench: error: {one_line}", file=sys.stderr)
-        return EXIT_USAGE
     except BrokenPipeError:  # `accelbench backends --json | head -1`: the reader has all it wanted
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the final flush at exit has nowhere to fail
@@ -443,6 +433,24 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("accelbench: interrupted; finished records are intact", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if not isinstance(exc, _bad_input_errors()):
+            raise
+        one_line = str(exc).replace("\r", "\\r").replace("\n", "\\n")
+        print(f"accelbench: error: {one_line}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _bad_input_errors() -> tuple[type[Exception], ...]:
+    """The exceptions that mean bad input; imported only once one is raised, so that
+    ``--help`` and ``--version`` import neither numpy nor the backends."""
+    from accelbench.backends.base import BackendError
+    from accelbench.harness.catalog import CatalogError
+    from accelbench.harness.plan import PlanError
+    from accelbench.harness.records import RecordError
+    from accelbench.kernels.base import KernelError
+
+    return UsageError, PlanError, KernelError, BackendError, RecordError, CatalogError
 
 
 if __name__ == "__main__":

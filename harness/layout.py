@@ -40,3 +40,20 @@ class Layout:
 LAYOUT_FIELDS = tuple(f.name for f in dataclasses.fields(Layout))
 LAYOUT_TYPES = typing.get_type_hints(Layout)
 """Each field's declared type (int or str): what a plan file and a layout are checked against."""
+
+
+DEFAULT_MASTER_PORT = 29500
+"""torchrun's default ``--master-port``."""
+
+
+def add_layout_arguments(parser) -> None:
+    """``accelbench run``'s data-parallel options (torchrun's names); here, in a module that imports
+    nothing heavy, so ``accelbench --help`` builds its parser without the plan and backends."""
+    parser.add_argument("--nproc", type=int, metavar="N",
+                        help="run training steps data-parallel over N devices per node; the kernel's batch "
+                             "stays the global batch (torch: torchrun + DDP; jax: a device mesh) (default: none, one device)")
+    parser.add_argument("--nnodes", type=int, metavar="M", help="nodes in a multi-node run (default 1)")
+    parser.add_argument("--node-rank", type=int, metavar="K", help="this node's index, 0 to M-1 (default: none, 0)")
+    parser.add_argument("--master-addr", metavar="HOST", help="node 0's address (multi-node) (default: none)")
+    parser.add_argument("--master-port", type=int, metavar="PORT", help=f"node 0's port (default {DEFAULT_MASTER_PORT})")
+    parser.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="torchrun c10d rendezvous instead of master addr/port (default: none)")

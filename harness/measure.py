@@ -241,6 +241,7 @@ def _measure(case: Case, record: ResultRecord, context: LaunchContext, timer: Ti
     record.timing.compile_s = t2 - t0
     record.timing.first_step_s = t2 - t1
     record.backend.info.update(prepared.info)
+    envinfo.add_framework_facts(record.env)  # the backend has loaded its framework: its CUDA, cuDNN, NCCL
     if prepared.compile_s is not None:
         record.backend.info["aot_compile_s"] = prepared.compile_s
 

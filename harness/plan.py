@@ -177,9 +177,41 @@ def field_types(cls) -> dict[str, Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
-def split_settings(raw: dict[str, str], kernel_names, backend_names) -> tuple[dict, dict]:
+def typed_problem(value: Any, kind) -> str | None:
+    """Why ``value``, read from a typed file (a suite's TOML, a plan's JSON), is not of
+    the declared type ``kind``, or None: booleans are booleans, numbers finite numbers."""
+    options = [a for a in typing.get_args(kind) if a is not type(None)]
+    if options and len(options) < len(typing.get_args(kind)):  # X | None
+        if value is None:
+            return None
+        kind = options[0]
+    if kind is bool:
+        return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
+    if kind is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else f"must be an integer, got {value!r}"
+    if kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return None if ok else f"must be a finite number, got {value!r}"
+    if kind is str:
+        return None if isinstance(value, str) else f"must be a string, got {value!r}"
+    return None
+
+
+def _typed(value: Any, kind, key: str):
+    """A suite's TOML value for setting ``key``: strings are read as --set texts, any other
+    value must already have the field's type."""
+    if isinstance(value, str):
+        return _convert(value, kind, key)
+    if problem := typed_problem(value, kind):
+        raise PlanError(f"setting '{key}' {problem}")
+    wants_float = kind is float or float in typing.get_args(kind)
+    return float(value) if wants_float and value is not None else value  # TOML 8 for a float field: 8.0
+
+
+def split_settings(raw: dict[str, Any], kernel_names, backend_names) -> tuple[dict, dict]:
     """Type each --set value by the kernel config or backend settings field it
-    names. A key must belong to at least one selected kernel or backend."""
+    names. A key must belong to at least one selected kernel or backend. A value
+    that is not a string (a suite's TOML true, 8, 0.5) must have the field's type."""
     kernel_fields: dict[str, Any] = {}
     for name in kernel_names:
         kernel_fields.update(field_types(kernels.get(name).config_cls))
@@ -192,9 +224,9 @@ def split_settings(raw: dict[str, str], kernel_names, backend_names) -> tuple[di
             accepted = sorted(set(kernel_fields) | set(backend_fields))
             raise PlanError(f"unknown --set key '{key}'; accepted here: {', '.join(accepted)}")
         if key in kernel_fields:
-            kernel_values[key] = _convert(text, kernel_fields[key], key)
+            kernel_values[key] = _typed(text, kernel_fields[key], key)
         if key in backend_fields:
-            backend_values[key] = _convert(text, backend_fields[key], key)
+            backend_values[key] = _typed(text, backend_fields[key], key)
     return kernel_values, backend_values
 
 
@@ -212,7 +244,7 @@ class Suite:
     timeout: float | None = None
     nproc: int | None = None
     """Devices per node of a whole-instance suite (data-parallel); --nproc overrides it."""
-    kernel_settings: dict[str, dict[str, str]] = field(default_factory=dict)
+    kernel_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Settings for one kernel only (``[kernel_settings.llama]``), over ``settings``; --set overrides both."""
     differs: str = ""
     """Where this whole-instance suite departs from the flagship workload, and why ("" : it does not)."""
@@ -269,19 +301,14 @@ def load_suite(name_or_path: str) -> Suite:
         differs=str(data.get("differs", "")),
         kernels=data["kernels"],
         backends=data["backends"],
-        settings=_setting_texts(data.get("settings", {})),
-        kernel_settings={name: _setting_texts(table) for name, table in per_kernel.items()},
+        settings=dict(data.get("settings", {})),  # TOML-typed: checked against each field's type in split_settings
+        kernel_settings={name: dict(table) for name, table in per_kernel.items()},
         nproc=data.get("nproc"),
         steps=data.get("steps"),
         warmup=data.get("warmup"),
         repeats=data.get("repeats"),
         timeout=data.get("timeout"),
     )
-
-
-def _setting_texts(table: dict) -> dict[str, str]:
-    """Suite settings as --set would give them (typed later by the field they name)."""
-    return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in table.items()}
 
 
 # --------------------------------------------------------------------- plan

@@ -25,7 +25,7 @@ from accelbench import kernels
 from accelbench.backends.base import BackendError
 from accelbench.harness import history
 from accelbench.harness.layout import LAYOUT_FIELDS, LAYOUT_TYPES
-from accelbench.harness.plan import Case, PlanError, field_types
+from accelbench.harness.plan import Case, PlanError, field_types, typed_problem
 from accelbench.harness.records import PLAN_FILE, PLAN_SCHEMA, write_atomic
 from accelbench.kernels.base import KernelError
 
@@ -113,6 +113,10 @@ def _checked_case(path: Path, index: int, item: Any) -> Case:
         unknown = sorted(set(case.backend_settings) - set(field_types(backend_cls.settings_cls)))
         if unknown:
             raise PlanError(f"unknown setting {unknown[0]!r} for backend '{case.backend}'")
+        declared = field_types(backend_cls.settings_cls)
+        for key, value in case.backend_settings.items():  # "false" is truthy: booleans must be booleans
+            if problem := typed_problem(value, declared[key]):
+                raise PlanError(f"setting '{key}' of backend '{case.backend}' {problem}")
         backend_cls(backend_cls.settings_cls(**case.backend_settings))
     except (KernelError, BackendError, PlanError, TypeError) as exc:
         raise PlanError(f"{where}: {exc}") from None

@@ -122,6 +122,8 @@ class ResultRecord:
     cost: dict[str, Any] | None = None
     env: dict[str, Any] = field(default_factory=dict)
     schema: str = SCHEMA
+    wall_s: float | None = None
+    """The case process's wall time, start to exit, set by the runner (harness.runner) after it ends."""
 
     def to_dict(self) -> dict[str, Any]:
         return _finite(dataclasses.asdict(self))
@@ -197,20 +199,28 @@ def read_json(path: str | os.PathLike) -> Any:
         raise RecordError(f"{path}: not valid JSON ({type(exc).__name__})") from None
 
 
+def skeleton_problem(data: Any) -> str | None:
+    """Why ``data`` is not a result record at all (schema, status, kernel and backend names),
+    or None: the check every reader of records shares (files, pytest-benchmark entries)."""
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        return f"not an accelbench result record (no schema '{SCHEMA}')"
+    for key, kind in (("status", str), ("kernel", dict), ("backend", dict), ("run_id", str)):
+        if not isinstance(data.get(key), kind):
+            return f"field '{key}' missing or not a {kind.__name__}"
+    for part in ("kernel", "backend"):
+        if not isinstance(data[part].get("name"), str):
+            return f"field '{part}.name' missing or not a str"
+    if data["status"] not in STATUSES:
+        return f"status {data['status']!r} is not one of {', '.join(STATUSES)}"
+    return None
+
+
 def load_record(path: str | os.PathLike) -> dict[str, Any]:
     """Read and check one record; RecordError names the file and the problem."""
     path = Path(path)
     data = read_json(path)
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise RecordError(f"{path}: not an accelbench result record (no schema '{SCHEMA}')")
-    for key, kind in (("status", str), ("kernel", dict), ("backend", dict), ("run_id", str)):
-        if not isinstance(data.get(key), kind):
-            raise RecordError(f"{path}: field '{key}' missing or not a {kind.__name__}")
-    for part in ("kernel", "backend"):
-        if not isinstance(data[part].get("name"), str):
-            raise RecordError(f"{path}: field '{part}.name' missing or not a str")
-    if data["status"] not in STATUSES:
-        raise RecordError(f"{path}: status {data['status']!r} is not one of {', '.join(STATUSES)}")
+    if problem := skeleton_problem(data):
+        raise RecordError(f"{path}: {problem}")
     return data
 
 

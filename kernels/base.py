@@ -181,6 +181,10 @@ class Kernel:
                     raise KernelError(
                         f"setting '{f.name}' of kernel '{self.name}' must be a finite number, got {value!r}"
                     )
+            elif kind is bool and not isinstance(value, bool):  # "false" in a hand-edited plan is truthy
+                raise KernelError(f"setting '{f.name}' of kernel '{self.name}' must be true or false, got {value!r}")
+            elif kind is str and not isinstance(value, str):
+                raise KernelError(f"setting '{f.name}' of kernel '{self.name}' must be a string, got {value!r}")
 
     def setting_names(self) -> list[str]:
         return [f.name for f in dataclasses.fields(self.config_cls)]

@@ -157,6 +157,9 @@ def compare_folders(old_dir, new_dir, threshold_pct: float = DEFAULT_THRESHOLD_P
         result.changes.append(compare_case(case, old_cases[case], new_cases[case], result.threshold))
     result.only_old = sorted(old_cases.keys() - new_cases.keys())
     result.only_new = sorted(new_cases.keys() - old_cases.keys())
+    from accelbench.reports.env_diff import env_differences  # one warning per env field that changed
+
+    result.warnings += env_differences(list(old_cases.values()), list(new_cases.values()), str(old_dir), str(new_dir))
     return result
 
 

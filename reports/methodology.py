@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from accelbench.harness import envinfo
 from accelbench.harness.cost import MARK_MEANING
 from accelbench.harness.metrics import RECOMPUTE_NOTE
 from accelbench.kernels.base import FLOP_CONVENTIONS
 from accelbench.reports.rows import price_marks
 from accelbench.reports.tables import number, ok_rows, value
 
-ENV_KEYS = ("python", "torch", "jax", "jaxlib", "torch_xla", "torch_neuronx", "jax_neuronx", "numpy",
-            "pandas", "accelbench", "git_commit", "driver", "host", "cpu", "platform")
+ENV_KEYS = envinfo.report_keys()
 
 
 @dataclass

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from accelbench.harness.records import RecordError
+from accelbench.harness.records import RecordError, skeleton_problem
 
 PLUGIN_SCHEMA = "accelbench.pytest-benchmark/2"
 """``extra_info["accelbench"]`` of every entry the accelbench pytest plugin writes."""
@@ -32,9 +32,13 @@ def pytest_benchmark_format(path: Path, data: Any) -> list[dict[str, Any]] | Non
     document, or None when ``data`` is not one."""
     if not is_pytest_benchmark_file(data):
         return None
-    return [{**info["record"], "_case_id": info.get("case_id")} for info in
-            ((entry.get("extra_info") or {}) for entry in data["benchmarks"])
-            if info.get("accelbench") == PLUGIN_SCHEMA and isinstance(info.get("record"), dict)]
+    records = [{**info["record"], "_case_id": info.get("case_id")} for info in
+               ((entry.get("extra_info") or {}) for entry in data["benchmarks"])
+               if info.get("accelbench") == PLUGIN_SCHEMA and isinstance(info.get("record"), dict)]
+    for record in records:  # the same record schema as a record file's (harness.records)
+        if problem := skeleton_problem(record):
+            raise RecordError(f"{path}: benchmark {record.get('_case_id') or '?'}: {problem}")
+    return records
 
 
 def records_from_pytest_benchmark(path: str | os.PathLike) -> list[dict[str, Any]]:

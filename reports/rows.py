@@ -14,16 +14,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from accelbench.harness.record_schema import RECORD, Field
 from accelbench.harness.cost import MARKS as PRICE_MARKS, UNCONFIRMED, WHAT_IF
+from accelbench.harness import envinfo
 from accelbench.reports import validate
 
 MISSING = "–"
-SOFTWARE_KEYS = ("software", "torch", "jax", "jaxlib", "torch_xla", "torch_neuronx", "jax_neuronx", "neuronx_cc", "libtpu",
-                 "cuda", "cudnn", "nccl", "driver", "neuron_sdk", "rocm")
+SOFTWARE_KEYS = ("software",) + envinfo.software_keys()  # "software": a published reference's own line
 
 
-def dig(record: dict, dotted: str):
-    """``validate.get``, with NaN (a null field in the flattened frame) as None."""
+def dig(record: dict, dotted: "Field | str"):
+    """A record field (``RECORD.metrics.mfu``: harness.record_schema, derived from the
+    record's dataclasses) read as ``validate.get`` does, with NaN (a null field in the
+    flattened frame) as None."""
     value = validate.get(record, dotted)
     if isinstance(value, float) and math.isnan(value):
         return None
@@ -53,16 +56,16 @@ class Row:
 
     @property
     def samples(self) -> list[float]:
-        raw = dig(self.record, "timing.samples_s") or []
+        raw = dig(self.record, RECORD.timing.samples_s) or []
         return [float(x) for x in raw if isinstance(x, (int, float)) and x > 0]
 
     @property
     def median(self) -> float | None:
-        return dig(self.record, "timing.step_s.median")
+        return dig(self.record, RECORD.timing.step_s.median)
 
     @property
     def step_ci(self) -> tuple[float, float] | None:
-        return pair(dig(self.record, "timing.step_s.ci95"))
+        return pair(dig(self.record, RECORD.timing.step_s.ci95))
 
 
 def pair(value, scale: float = 1.0) -> tuple[float, float] | None:
@@ -95,28 +98,28 @@ def chips_of(record: dict) -> float:
 def make_row(record: dict, label: str) -> Row:
     published = bool(record.get("_published"))
     chips = chips_of(record)
-    kind = dig(record, "backend.device_kind") or MISSING
+    kind = dig(record, RECORD.backend.device_kind) or MISSING
     chip = f"{kind} ×{chips:g}" if chips != 1 else str(kind)
-    tokens = dig(record, "kernel.tokens_per_step")
-    step_ci = pair(dig(record, "timing.step_s.ci95"))
+    tokens = dig(record, RECORD.kernel.tokens_per_step)
+    step_ci = pair(dig(record, RECORD.timing.step_s.ci95))
     training = bool(tokens or published)
     if training:
         work = tokens
-        per_chip = dig(record, "metrics.tokens_per_s")
+        per_chip = dig(record, RECORD.metrics.tokens_per_s)
         per_chip = per_chip / chips if per_chip is not None else None
     else:
-        work = dig(record, "kernel.flops_per_step")
-        tflops = dig(record, "metrics.tflops")
+        work = dig(record, RECORD.kernel.flops_per_step)
+        tflops = dig(record, RECORD.metrics.tflops)
         per_chip = tflops / chips if tflops is not None else None
     per_chip_ci = None
     if work and step_ci and step_ci[0] > 0:
         scale = 1.0 if tokens else 1e-12
         per_chip_ci = (work * scale / step_ci[1] / chips, work * scale / step_ci[0] / chips)
-    unstable = dig(record, "timing.unstable") or []
-    return Row(record=record, label=label, backend=str(dig(record, "backend.name")), published=published,
+    unstable = dig(record, RECORD.timing.unstable) or []
+    return Row(record=record, label=label, backend=str(dig(record, RECORD.backend.name)), published=published,
                training=training, chip=chip, chips=chips, per_chip=per_chip,
-               per_chip_ci=per_chip_ci, mfu=dig(record, "metrics.mfu"), cost=dig(record, "cost.usd_per_mtok"),
-               cost_ci=pair(dig(record, "cost.usd_per_mtok_ci95")), marks=price_marks(record),
+               per_chip_ci=per_chip_ci, mfu=dig(record, RECORD.metrics.mfu), cost=dig(record, RECORD.cost.usd_per_mtok),
+               cost_ci=pair(dig(record, RECORD.cost.usd_per_mtok_ci95)), marks=price_marks(record),
                unstable=[str(u) for u in unstable] if isinstance(unstable, list) else [])
 
 
@@ -155,13 +158,13 @@ def configuration(record: dict) -> dict[str, str]:
         return {"batch": f"global {ref.global_batch}" if ref.global_batch else "not stated",
                 "sequence": str(ref.sequence) if ref.sequence else "not stated",
                 "precision": ref.precision, "sharding": "as published (see the caption)"}
-    config = dig(record, "kernel.config") or {}
-    shard = dig(record, "backend.info.parallel.shard") or {}
+    config = dig(record, RECORD.kernel.config) or {}
+    shard = dig(record, RECORD.backend.info.key("parallel").key("shard")) or {}
     strategy = shard.get("strategy") if isinstance(shard, dict) else None
-    devices = dig(record, "backend.device_count") or 1
+    devices = dig(record, RECORD.backend.device_count) or 1
     sharding = strategy if strategy and strategy != "none" else ("data-parallel" if devices > 1 else "none")
     return {"batch": str(config.get("batch", MISSING)), "sequence": str(config.get("seq_len", MISSING)),
-            "precision": str(dig(record, "backend.precision") or MISSING), "sharding": sharding}
+            "precision": str(dig(record, RECORD.backend.precision) or MISSING), "sharding": sharding}
 
 
 def software(record: dict) -> str:

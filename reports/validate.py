@@ -10,6 +10,10 @@ that fits a float (a 400-digit integer does not), and 0 or more; step times
 above 0 and below ``LONGEST_STEP_S``; a device count a whole number of 1 or
 more; an MFU or a chip share no more than the 100% the methodology allows to
 be *shown* (an MFU above 100% is still loaded: the table marks it an error).
+
+Which fields are numbers, strings, tables, flags or word lists is not spelt
+here: it is derived from the record's dataclasses (``harness.record_schema``),
+so a field the writer adds or renames is checked under its real name.
 """
 
 from __future__ import annotations
@@ -17,39 +21,43 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from accelbench.harness.record_schema import RECORD, Field, base_types, item_type, path
+
 LONGEST_STEP_S = 7 * 24 * 3600.0
 """A step longer than a week is not a measurement any case here can make (the longest timeout is hours)."""
 
 MOST_DEVICES = 1_000_000
 """More devices than any cluster has: a corrupted count, not a run."""
 
-_NUMBERS = (
-    "kernel.flops_per_step", "kernel.bytes_per_step", "kernel.tokens_per_step",
-    "timing.setup_s", "timing.compile_s", "timing.first_step_s", "timing.warmup_steps", "timing.steps", "timing.repeats",
-    "timing.step_s.mean", "timing.step_s.min", "timing.step_s.max", "timing.step_s.p10", "timing.step_s.p90",
-    "timing.step_s.std",
-    "metrics.tokens_per_s", "metrics.tflops", "metrics.mfu", "metrics.hbm_tbps", "metrics.peak_mem_bytes",
-    "metrics.joules_per_token", "metrics.hbm_util", "metrics.avg_watts",
-    "cost.usd_per_mtok", "cost.usd_per_hour", "wall_s",
-)
-_STEP_TIMES = ("timing.step_s.median",)
-_PAIRS = ("timing.step_s.ci95", "cost.usd_per_mtok_ci95")
-_TEXTS = ("kernel.preset", "kernel.flop_convention", "backend.device_kind", "backend.device_catalog_key",
-          "backend.precision", "created_at", "cost.price_source", "cost.instance")
-_TABLES = ("timing", "metrics", "numerics", "cost", "env", "error", "timing.step_s", "kernel.config",
-           "backend.settings", "backend.info", "backend.info.device")
-_SHARES = ("backend.info.device.chip_share", "backend.info.device.chips_measured")
-_WORD_LISTS = ("cost.marks", "timing.unstable")
+_NOT_CHECKED = ("numerics",)
+"""Read as written: a failed case's losses and errors may be "nan" (JSON has no NaN), and a loss may be negative."""
+_STEP_TIMES = (RECORD.timing.step_s.median,)
+_PAIRS = (RECORD.timing.step_s.ci95, RECORD.cost.usd_per_mtok_ci95)
+_SAMPLES = (RECORD.timing.samples_s,)
+_SHARES = (RECORD.backend.info.device.chip_share, RECORD.backend.info.device.key("chips_measured"))
+_SPECIAL = {str(f) for f in _STEP_TIMES + _PAIRS + _SAMPLES + _SHARES} | {"backend.device_count", "kernel.preset"}
 
 
-def get(record: dict, dotted: str) -> Any:
-    """The value at a dotted path (``timing.step_s.median``), None where a part is missing or not a table."""
-    value: Any = record
-    for part in dotted.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
+def _declared(allowed: set) -> tuple[Field, ...]:
+    """The record's fields (harness.record_schema, from the dataclasses) whose declared
+    type allows only ``allowed`` (and None), outside the parts read as written."""
+    return tuple(f for f in RECORD.leaves()
+                 if f.parts[0] not in _NOT_CHECKED and str(f) not in _SPECIAL
+                 and (types := base_types(f.kind) - {type(None)}) and types <= allowed)
+
+
+_TABLES = _declared({dict}) + tuple(f for f in RECORD.leaves() if f.children and f.parts[0] not in _NOT_CHECKED)
+_TEXTS = _declared({str})
+_NUMBERS = _declared({int, float})
+_BOOLS = _declared({bool}) + (RECORD.numerics.passed,)
+_WORD_LISTS = tuple(f for f in _declared({list, tuple}) if item_type(f.kind) is str)
+_NUMBER_LISTS = tuple(f for f in _declared({list, tuple}) if item_type(f.kind) is float)
+
+
+def get(record: dict, dotted: "str | Field") -> Any:
+    """The value at a field (``RECORD.timing.step_s.median``) or a dotted path checked
+    against the schema, None where a part is missing or not a table."""
+    return (dotted if isinstance(dotted, Field) else path(dotted)).get(record)
 
 
 def number_problem(value: Any) -> str | None:
@@ -74,59 +82,62 @@ def _short(value: Any) -> str:
 
 def record_problem(record: dict) -> str | None:
     """The first field of ``record`` a report cannot use, and why; None when all are usable."""
-    preset = get(record, "kernel.preset")
+    preset = RECORD.kernel.preset.get(record)
     if not isinstance(preset, str) or not preset:
         return f"field 'kernel.preset' must be a non-empty string, got {_short(preset)}"
-    for name in _TABLES:
-        value = get(record, name)
+    for f in _TABLES:
+        value = f.get(record)
         if value is not None and not isinstance(value, dict):
-            return f"field '{name}' must be an object, got {type(value).__name__}"
-    for name in _TEXTS:
-        value = get(record, name)
+            return f"field '{f}' must be an object, got {type(value).__name__}"
+    for f in _TEXTS:
+        value = f.get(record)
         if value is not None and not isinstance(value, str):
-            return f"field '{name}' must be a string, got {type(value).__name__} {_short(value)}"
-    for name in _NUMBERS:
-        value = get(record, name)
+            return f"field '{f}' must be a string, got {type(value).__name__} {_short(value)}"
+    for f in _NUMBERS:
+        value = f.get(record)
         if value is not None and (why := number_problem(value)):
-            return f"field '{name}' {why}"
-    for name in _STEP_TIMES:
-        value = get(record, name)
+            return f"field '{f}' {why}"
+    for f in _STEP_TIMES:
+        value = f.get(record)
         if value is not None:
             if why := number_problem(value):
-                return f"field '{name}' {why}"
+                return f"field '{f}' {why}"
             if not 0 < float(value) < LONGEST_STEP_S:
-                return f"field '{name}' must be a step time above 0 and under a week, got {value}"
-    for name in _PAIRS:
-        value = get(record, name)
+                return f"field '{f}' must be a step time above 0 and under a week, got {value}"
+    for f in _PAIRS:
+        value = f.get(record)
         if value is None:
             continue
         if not isinstance(value, list) or len(value) != 2:
-            return f"field '{name}' must be a [low, high] pair, got {_short(value)}"
+            return f"field '{f}' must be a [low, high] pair, got {_short(value)}"
         for item in value:
             if why := number_problem(item):
-                return f"field '{name}' {why}"
-    samples = get(record, "timing.samples_s")
-    if samples is not None:
-        if not isinstance(samples, list):
-            return f"field 'timing.samples_s' must be a list, got {type(samples).__name__}"
-        for item in samples:
-            if (why := number_problem(item)) or not 0 < float(item) < LONGEST_STEP_S:
-                return f"field 'timing.samples_s' holds {_short(item)}: {why or 'not a step time above 0 and under a week'}"
-    count = get(record, "backend.device_count")
+                return f"field '{f}' {why}"
+    for f in _SAMPLES:
+        samples = f.get(record)
+        if samples is not None:
+            if not isinstance(samples, list):
+                return f"field '{f}' must be a list, got {type(samples).__name__}"
+            for item in samples:
+                if (why := number_problem(item)) or not 0 < float(item) < LONGEST_STEP_S:
+                    return f"field '{f}' holds {_short(item)}: {why or 'not a step time above 0 and under a week'}"
+    for f in _NUMBER_LISTS:
+        value = f.get(record)
+        if value is not None and (not isinstance(value, list) or any(number_problem(v) for v in value)):
+            return f"field '{f}' must be a list of numbers of 0 or more, got {_short(value)}"
+    count = RECORD.backend.device_count.get(record)
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MOST_DEVICES):
         return f"field 'backend.device_count' must be a whole number from 1 to {MOST_DEVICES:,}, got {_short(count)}"
-    for name in _SHARES:  # the fraction of a chip one visible device is
-        value = get(record, name)
+    for f in _SHARES:  # the fraction of a chip one visible device is
+        value = f.get(record)
         if value is not None and (number_problem(value) or not 0 < float(value) <= 1):
-            return f"field '{name}' must be a fraction of a chip above 0 and at most 1, got {_short(value)}"
-    for name in _WORD_LISTS:
-        value = get(record, name)
+            return f"field '{f}' must be a fraction of a chip above 0 and at most 1, got {_short(value)}"
+    for f in _WORD_LISTS:
+        value = f.get(record)
         if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
-            return f"field '{name}' must be a list of strings, got {_short(value)}"
-    passed = get(record, "numerics.passed")
-    if passed is not None and not isinstance(passed, bool):
-        return f"field 'numerics.passed' must be true, false or null, got {_short(passed)}"
-    errors = get(record, "metrics.errors")
-    if errors is not None and not isinstance(errors, list):
-        return f"field 'metrics.errors' must be a list, got {type(errors).__name__}"
+            return f"field '{f}' must be a list of strings, got {_short(value)}"
+    for f in _BOOLS:
+        value = f.get(record)
+        if value is not None and not isinstance(value, bool):
+            return f"field '{f}' must be true, false or null, got {_short(value)}"
     return None

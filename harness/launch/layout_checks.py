@@ -9,11 +9,8 @@ import dataclasses
 from accelbench import backends
 from accelbench import kernels
 from accelbench.harness import sharding
-from accelbench.harness.layout import LAYOUT_FIELDS, LAYOUT_TYPES, Layout
+from accelbench.harness.layout import DEFAULT_MASTER_PORT, LAYOUT_FIELDS, LAYOUT_TYPES, Layout, add_layout_arguments  # noqa: F401 (re-exported)
 from accelbench.harness.plan import Case, PlanError
-
-DEFAULT_MASTER_PORT = 29500
-"""torchrun's default ``--master-port``."""
 
 
 def with_layout(cases: list[Case], layout: Layout) -> list[Case]:
@@ -58,18 +55,6 @@ def _check_fields(layout: Layout) -> None:
         raise PlanError(f"--master-port must be a TCP port (1-65535), got {layout.master_port}")
     if layout.nnodes > 1 and not (layout.master_addr or layout.rdzv_endpoint):
         raise PlanError(f"--nnodes {layout.nnodes} needs --master-addr HOST [--master-port PORT] or --rdzv-endpoint HOST:PORT")
-
-
-def add_layout_arguments(parser) -> None:
-    """``accelbench run``'s data-parallel options (torchrun's names)."""
-    parser.add_argument("--nproc", type=int, metavar="N",
-                        help="run training steps data-parallel over N devices per node; the kernel's batch "
-                             "stays the global batch (torch: torchrun + DDP; jax: a device mesh) (default: none, one device)")
-    parser.add_argument("--nnodes", type=int, metavar="M", help="nodes in a multi-node run (default 1)")
-    parser.add_argument("--node-rank", type=int, metavar="K", help="this node's index, 0 to M-1 (default: none, 0)")
-    parser.add_argument("--master-addr", metavar="HOST", help="node 0's address (multi-node) (default: none)")
-    parser.add_argument("--master-port", type=int, metavar="PORT", help=f"node 0's port (default {DEFAULT_MASTER_PORT})")
-    parser.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="torchrun c10d rendezvous instead of master addr/port (default: none)")
 
 
 def layout_from_args(cases: list[Case], args) -> list[Case]:
