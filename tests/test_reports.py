@@ -211,9 +211,9 @@ def test_no_roofline_without_a_roof(tmp_path):
     assert any(s.startswith("roofline: no roof to draw") for s in rep.plots_skipped)
 
 
-def test_an_empty_folder_reports_no_records(tmp_path, capsys):
-    code, out, _ = report_cli(capsys, tmp_path)
-    assert code == 0 and "No result records found." in out
+def test_an_empty_folder_is_an_error_naming_it(tmp_path, capsys):
+    code, out, err = report_cli(capsys, tmp_path)
+    assert code == 3 and out == "" and f"no result records in {tmp_path}/" in err
 
 
 def test_importing_reports_imports_no_framework():

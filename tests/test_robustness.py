@@ -89,7 +89,7 @@ BAD_RUNS = [
     (["--kernel", "gemm:tiny", "--backend", "torch-cpu", "--backend", "torch-cpu"], "--backend 'torch-cpu' given twice"),
     (["--kernel", "gemm:tiny", "--set", "precision=fp8"], "unknown precision 'fp8'"),
     (["--kernel", "gemm:tiny", "--timeout", "0"], "--timeout must be a positive number"),
-    (["--kernel", "gemm:tiny", "--timeout", "nan"], "--timeout must be a positive number"),
+    (["--kernel", "gemm:tiny", "--timeout", "nan"], "argument --timeout: 'nan' is not a duration; accepted"),
     (["--kernel", "gemm:tiny", "--timeout", "-5"], "--timeout must be a positive number"),
     (["--kernel", "gemm:tiny", "--steps", "0"], "--steps must be >= 1"),
     (["--kernel", "gemm:tiny", "--set", "ba\ntch=1"], "unknown --set key"),
@@ -228,7 +228,7 @@ def test_resume_checks_every_case_before_running_any(tmp_path, capsys, later, ne
 
 
 def test_plan_file_round_trip(tmp_path):
-    cases = build_plan(None, ["gemm:tiny", "gpt2:tiny"], ["torch-cpu", "jax-cpu"], ["batch=3"], timeout=42)
+    cases = build_plan(None, ["llama:tiny", "gpt2:tiny"], ["torch-cpu", "jax-cpu"], ["batch=3"], timeout=42)
     planfile.write_plan(tmp_path, cases)
     assert planfile.load_plan(tmp_path) == cases
     assert record_files(tmp_path) == [], "the plan file is not a result record"
