@@ -19,6 +19,7 @@ def _case(*set_items: str) -> Case:
     return case
 
 
+@pytest.mark.slow
 def test_set_seed_changes_the_initial_state_and_the_same_seed_repeats_it():
     first = {seed: run_case(_case(f"seed={seed}"), "r").numerics.loss_first for seed in (0, 3)}
     again = run_case(_case("seed=3"), "r").numerics.loss_first

@@ -76,6 +76,7 @@ def test_torch_and_jax_training_steps_agree(name, precision):
         assert update <= UPDATE_TOLERANCE[precision], f"weight updates differ by {update:.3g} (relative norm)"
 
 
+@pytest.mark.slow
 def test_llama_grouped_attention_reads_the_right_kv_head():
     """Query head j reads K/V head j // (H/KV) in JAX's native grouped
     attention, as in torch's ``repeat_kv``: checked against numpy."""

@@ -286,6 +286,7 @@ def test_accelerator_case_that_cannot_fit_is_skipped_in_the_worker(monkeypatch):
 
 @pytest.mark.skipif(Path("/proc/sys/vm/overcommit_memory").read_text().strip() == "1",
                     reason="with overcommit_memory=1 a huge allocation succeeds and the OOM killer strikes later")
+@pytest.mark.slow
 def test_memory_error_in_the_case_is_a_failed_out_of_memory_record(tmp_path, capsys):
     huge = ["--set", "m=200000", "--set", "n=200000", "--set", "k=200000"]
     code = cli.main(["run", "--kernel", "gemm:tiny", *CPU, *huge, *QUICK, "--no-fit-check", "--out", str(tmp_path)])
@@ -307,6 +308,7 @@ def test_out_of_memory_messages_are_recognised():
 
 
 # ------------------------------------------------------------- NaN loss
+@pytest.mark.slow
 def test_diverging_loss_is_recorded_failed_with_what_was_measured(tmp_path, capsys):
     """A learning rate of 1e30 is a valid setting; AdamW then moves every
     weight by about 1e30 per step, the logits overflow float32 and the loss
