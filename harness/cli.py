@@ -328,6 +328,9 @@ def _check_out_is_free(out: Path, args) -> None:
     from accelbench.harness.planfile import PlanError, plan_path
     from accelbench.harness.records import record_files
 
+    if args.resume and args.overwrite:
+        raise PlanError("--resume and --overwrite contradict each other: --resume keeps the folder's records "
+                        "and finishes its run, --overwrite deletes them; give one")
     if args.resume or not out.is_dir():
         return
     earlier = record_files(out) + ([plan_path(out)] if plan_path(out).exists() else [])

@@ -181,3 +181,21 @@ def test_plurals():
 def test_a_setting_that_cannot_apply_to_a_suite_case_is_an_error_naming_it(capsys):
     code, _, err = run(capsys, "run", "--set", "threads=1", "--dry-run")
     assert code == 2 and "cannot apply to gemm:tiny on jax-cpu" in one_line(err)
+
+
+@pytest.mark.slow  # one real case
+def test_overwrite_deletes_the_earlier_run_s_records_first(tmp_path, capsys):
+    import json
+
+    out = write_folder(tmp_path / "out")
+    code, _, err = run(capsys, "run", "--kernel", "gemm:tiny", "--backend", "torch-cpu", "--steps", "2",
+                       "--repeats", "1", "--warmup", "0", "--quiet", "--overwrite", "--out", out)
+    assert code == 0, err
+    records = sorted(p.name for p in out.glob("*--*.json"))
+    assert records == ["gemm-tiny--torch-cpu.json"]
+    assert json.loads((out / records[0]).read_text())["run_id"] != "synthetic"
+
+
+def test_resume_and_overwrite_together_are_refused(tmp_path, capsys):
+    code, _, err = run(capsys, "run", "--kernel", "gemm:tiny", "--out", tmp_path, "--resume", "--overwrite")
+    assert code == 2 and "contradict" in one_line(err)
