@@ -52,4 +52,4 @@ def test_run_without_out_keeps_a_history_and_compare_takes_the_last_two(cli, tmp
     assert resumed.returncode == 0 and "(kept from an earlier run)" in resumed.stderr, resumed.stderr
     assert history.runs(root) == [run1, run2], "--resume alone finishes the latest run, in place"
     reported = cli("report", "results", cwd=tmp_path, timeout=120)
-    assert reported.returncode == 0 and "holds run folders, not records; give results/latest" in reported.stderr
+    assert reported.returncode == 3 and "no result records in results/; give results/latest" in reported.stderr
