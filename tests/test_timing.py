@@ -184,8 +184,8 @@ def test_run_exits_3_naming_a_named_backend_that_is_unavailable(tmp_path, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 3
     assert [line for line in err if line.startswith("accelbench: backend torch-cuda did not run")], err
-    assert cli.main(["run", "--kernel", "gemm:tiny", "--backend", "torch-cuda", "--out", str(tmp_path), "--quiet",
-                     "--allow-unavailable"]) == 0
+    assert cli.main(["run", "--kernel", "gemm:tiny", "--backend", "torch-cuda", "--out", str(tmp_path / "again"),
+                     "--quiet", "--allow-unavailable"]) == 0
 
 
 def test_run_exits_3_when_every_case_of_a_named_backend_was_skipped(tmp_path, capsys):
