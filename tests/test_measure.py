@@ -65,6 +65,7 @@ class RecordingContext(LaunchContext):
         self.seen.append("finish")
 
 
+@pytest.mark.slow
 def test_the_timer_and_the_context_are_the_only_seams():
     timer, context = CountingTimer(), RecordingContext()
     record = run_case(_case(), "r", timer=timer, context=context)
@@ -77,6 +78,7 @@ def test_the_timer_and_the_context_are_the_only_seams():
     assert record.backend.info["device"]["energy_meter"]["method"] == "rapl"  # the backend's choice, recorded
 
 
+@pytest.mark.slow
 def test_a_timer_that_takes_no_samples_leaves_a_skipped_record_saying_so():
     class Disabled(BackendTimer):
         def time(self, backend, prepared, case, timing, checkpoint):

@@ -52,6 +52,7 @@ def _run_jax(kernel, cfg, state, precision):
     return losses, program.observe(current, outputs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["fp32", pytest.param("bf16", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("name", ["gpt2", "llama"])
 def test_torch_and_jax_training_steps_agree(name, precision):

@@ -118,6 +118,7 @@ def test_report_over_pytest_json_gives_the_row_accelbench_run_gives(pytester, cl
     assert described(mine) == described(theirs)
 
 
+@pytest.mark.slow
 def test_start_up_imports_no_framework_and_the_marker_selects_only_accelbench_cases(pytester):
     pytester.makeconftest(
         "import sys\n"
@@ -130,6 +131,7 @@ def test_start_up_imports_no_framework_and_the_marker_selects_only_accelbench_ca
     assert "test_plain" not in result.stdout.str()
 
 
+@pytest.mark.slow
 def test_unknown_kernel_is_a_usage_error(pytester):
     result = pytester.runpytest_subprocess("--accelbench-kernel", "nope", "--accelbench-backend", "torch-cpu")
     assert result.ret == pytest.ExitCode.USAGE_ERROR

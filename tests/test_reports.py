@@ -108,6 +108,7 @@ def test_unknown_baseline_exits_2_and_writes_nothing(smoke, tmp_path, capsys):
     assert not (tmp_path / "r.html").exists()
 
 
+@pytest.mark.slow
 def test_bad_files_are_skipped_with_one_warning_each(smoke, tmp_path, capsys):
     folder = tmp_path / "mixed"
     shutil.copytree(smoke, folder)
@@ -126,6 +127,7 @@ def test_bad_files_are_skipped_with_one_warning_each(smoke, tmp_path, capsys):
     assert md.count("| torch-cpu |") == 4 and "### Files skipped" in md  # headline and detail, two workloads
 
 
+@pytest.mark.slow
 def test_compare_smoke_folder_against_itself(smoke, capsys):
     assert main(["compare", str(smoke), str(smoke)]) == 0
     out = capsys.readouterr().out
