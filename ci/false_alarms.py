@@ -8,14 +8,15 @@
    cases called ``slower`` (the false alarms; goal 0 for ci), ``same``, ``faster`` and ``inconclusive``;
    and, beside them, the cases whose interval alone was wholly past the threshold (what compare would
    have said without its UNSTABLE and timed-the-same-way checks).
-2. Forced slowdowns: the ci suite's GEMM run again with m scaled by 1.5 and 2 (256 -> 384, 512: that
-   many times the multiply-adds, really done), its records filed under the original case names (what a
-   code change that makes the same case do more work looks like to compare), compared with the first
-   quiet run of the ci suite. Caught = called ``slower``.
+2. Forced slowdowns: the ci suite's GEMM run as it is (the base), then at once again with m scaled by
+   1.5 and 2 (256 -> 384, 512: that many times the multiply-adds, really done), its records filed under
+   the base's case names (what a code change that makes the same case do more work looks like to
+   compare), compared with that base, run just before it. Caught = called ``slower``.
 
 Prints a line per comparison and a summary; writes every folder under --out, and log.jsonl there.
 
     python ci/false_alarms.py --pairs 2 --out /tmp/fa [--load 0 1] [--suites ci smoke] [--slowdowns 1.5 2]
+    python ci/false_alarms.py --pairs 0 --out /tmp/fa-slow      # the forced slowdowns alone
 """
 
 from __future__ import annotations
@@ -54,10 +55,10 @@ def stop(processes: list[subprocess.Popen]) -> None:
         process.wait()
 
 
-def judged(old: Path, new: Path, threshold_pct: float, cases=None) -> dict:
+def judged(old: Path, new: Path, threshold_pct: float) -> dict:
     """Verdict counts of compare, and of the interval alone (without compare's checks)."""
     result = compare.compare_folders(old, new, threshold_pct)
-    changes = [c for c in result.changes if cases is None or c.case_id in cases]
+    changes = result.changes
     by_interval = Counter("slower" if c.ci and c.ci[0] > result.threshold else "not slower" for c in changes)
     return {"verdicts": dict(Counter(c.verdict for c in changes)), "interval_alone_slower": by_interval["slower"],
             "cases": {c.case_id: [c.verdict, c.note if c.verdict == compare.INCONCLUSIVE else "",
@@ -69,6 +70,14 @@ def log(out: Path, entry: dict) -> None:
     with open(out / "log.jsonl", "a") as f:
         f.write(json.dumps(entry) + "\n")
     print(json.dumps(entry), flush=True)
+
+
+def slowdown(out: Path, factor: float) -> dict:
+    """Run the ci suite's GEMM as it is, then with m × factor filed under the base's case names; compare."""
+    base = out / f"gemm-base-for-x{factor:g}"
+    accelbench("run", "--suite", "ci", "--kernel", "gemm:tiny", "--out", str(base))
+    slowed = slowed_copy(base, out, factor)
+    return {"slowdown": factor, **judged(base, slowed, THRESHOLD_PCT["ci"])}
 
 
 def slowed_copy(base: Path, out: Path, factor: float) -> Path:
@@ -97,7 +106,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=False)
     totals: dict[tuple[str, int], Counter] = {}
-    first_ci: Path | None = None
+    if args.pairs == 0:  # the slowdowns alone
+        for factor in args.slowdowns:
+            log(args.out, slowdown(args.out, factor))
     for pair in range(args.pairs):
         for load in args.load:
             loops = busy_loops(load)
@@ -112,16 +123,11 @@ def main(argv=None) -> int:
                     totals.setdefault((suite, load), Counter()).update(
                         {**result["verdicts"], "interval alone slower": result["interval_alone_slower"], "pairs": 1})
                     log(args.out, {"suite": suite, "busy_loops": load, "pair": pair, "wall_s": walls, **result})
-                    if suite == "ci" and load == 0 and first_ci is None:
-                        first_ci = a
             finally:
                 stop(loops)
-        if pair == 0 and first_ci is not None:  # the slowdowns once, early, so a cut-short session has them
+        if pair == 0:  # the slowdowns once, early, so a cut-short session has them
             for factor in args.slowdowns:
-                slowed = slowed_copy(first_ci, args.out, factor)
-                result = judged(first_ci, slowed, THRESHOLD_PCT["ci"],
-                                cases={p.stem for p in slowed.glob("*.json")})
-                log(args.out, {"slowdown": factor, **result})
+                log(args.out, slowdown(args.out, factor))
     print("\nsummary (cases over all pairs):")
     for (suite, load), counts in sorted(totals.items()):
         print(f"  {suite:<6} busy loops {load}: {counts.pop('pairs')} pairs; " + ", ".join(
