@@ -32,7 +32,9 @@ def names() -> list[str]:
 def get_class(name: str) -> type[Backend]:
     eps = _entry_points()
     if name not in eps:
-        raise BackendError(f"unknown backend '{name}'; accepted: {', '.join(sorted(eps))}")
+        from accelbench.suggest import did_you_mean
+
+        raise BackendError(f"unknown backend '{name}'{did_you_mean(name, eps)}; accepted: {', '.join(sorted(eps))}")
     return eps[name].load()
 
 

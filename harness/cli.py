@@ -13,6 +13,10 @@ import os
 import sys
 from pathlib import Path
 
+from accelbench.harness import units
+from accelbench.harness.cli_args import COMPARE_EXIT_HELP, REPORT_EXIT_HELP, Parser, SetAction, UsageError
+from accelbench.suggest import plural
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MISSING = 0, 1, 2, 3  # here, not in runner: --help needs no runner import
 EXIT_STATUS_HELP = """exit status:
   0    every case ran and is ok (cases skipped or unavailable count as ok only in
@@ -22,16 +26,6 @@ EXIT_STATUS_HELP = """exit status:
   3    a backend named with --backend is unavailable here, or every case of it
        was skipped; or every case of a --suite was (one line each says why)
   128+N  interrupted by signal N (130: Ctrl-C, 143: SIGTERM); finished records stay"""
-
-
-class UsageError(Exception):
-    pass
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2, no usage dump
-        raise UsageError(message)
-
 
 def build_parser() -> Parser:
     p = Parser(prog="accelbench", description="What a training token costs, on every accelerator.")
@@ -53,15 +47,15 @@ def build_parser() -> Parser:
                    help="kernel and preset to run, repeatable (default: the suite's kernels; preset default: tiny)")
     r.add_argument("--backend", action="append", default=[], metavar="B",
                    help="backend to run on, repeatable (default: the suite's backends, else torch-cpu)")
-    r.add_argument("--set", action="append", default=[], dest="set_items", metavar="KEY=VALUE",
+    r.add_argument("--set", action=SetAction, default=[], dest="set_items", metavar="KEY=VALUE",
                    help="a kernel or backend setting, repeatable; `accelbench kernels` lists the keys "
                         "(default: the preset's values)")
     r.add_argument("--steps", type=int, help="steps per timed window, one fence each (default: the suite's, else 10)")
     r.add_argument("--warmup", type=int, help="untimed warm-up steps (default: the suite's, else 2)")
     r.add_argument("--repeats", type=int, help="timed windows (default: the suite's, else 10)")
-    r.add_argument("--timeout", type=float, metavar="SECONDS",
-                   help="wall-clock limit per case, compile included; a case past it is killed and recorded "
-                        "failed (default: the suite's 'timeout', else the preset's own, else 300 s for tiny "
+    r.add_argument("--timeout", type=units.seconds, metavar="SECONDS",
+                   help="wall-clock limit per case, compile included, in seconds or with a unit (300, 300s, 5m, "
+                        "1h); a case past it is killed and recorded failed (default: the suite's 'timeout', else the preset's own, else 300 s for tiny "
                         "presets and 3600 s for the others)")
     r.add_argument("--out", help="results folder (default: a new results/RUN_ID/, with results/latest pointing at it)")
     r.add_argument("--report", help="report file: FILE.md (HTML beside it as FILE.html) or FILE.html (Markdown "
@@ -70,6 +64,9 @@ def build_parser() -> Parser:
                    help="finish an interrupted run: run the plan stored in DIR/plan.json (or the plan given "
                         "with --kernel/--suite), skipping cases that already have an ok record; "
                         "without DIR, the --out folder, else results/latest (default: off)")
+    r.add_argument("--overwrite", action="store_true",
+                   help="run into an --out folder that holds records of another run, deleting its records, "
+                        "plan and report first (default: off, such a folder is refused unless --resume)")
     r.add_argument("--progress", choices=("auto", "rich", "plain", "jsonl"), default=None,
                    help="progress on stderr: rich (live), plain lines, or jsonl (one JSON event per line, for "
                         "scripts) (default: auto, rich on a terminal and plain otherwise)")
@@ -97,7 +94,8 @@ def build_parser() -> Parser:
     pr.add_argument("--prices", metavar="FILE",
                     help="TOML price file merged over the built-in prices (default: the built-in prices only)")
 
-    rep = sub.add_parser("report", help="write a report from results folders")
+    rep = sub.add_parser("report", help="write a report from results folders", epilog=REPORT_EXIT_HELP,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     rep.add_argument("dirs", nargs="+", metavar="DIR[=INSTANCE]",
                      help="results folders, one or more; DIR=INSTANCE re-prices that folder's records as INSTANCE "
                           "(at --tier where given)")
@@ -123,7 +121,8 @@ def build_parser() -> Parser:
     _add_pricing_arguments(rep, when="re-price the saved records: ")
 
     cmp = sub.add_parser("compare", help="exit 1 when a case in NEW is slower than in OLD past the threshold, "
-                                         "failing, or missing")
+                                         "failing, or missing", epilog=COMPARE_EXIT_HELP,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     cmp.add_argument("old", metavar="OLD", help="the earlier results folder; alone, a folder with run history "
                                                 "(results/): its latest run against the one before")
     cmp.add_argument("new", metavar="NEW", nargs="?", default=None, help="the later results folder (default: "
@@ -131,8 +130,13 @@ def build_parser() -> Parser:
     cmp.add_argument("--pool-runs", action="store_true",
                      help="with OLD alone (run history): pool every earlier run of each case into OLD, its "
                           "interval a two-level bootstrap over runs and windows (default: off, the run before)")
-    cmp.add_argument("--threshold", type=float, default=5.0, metavar="PCT",
-                     help="smallest slowdown in %% that counts, when outside the noise (default: 5)")
+    cmp.add_argument("--threshold", type=units.percent, default=None, metavar="PCT",
+                     help="smallest change that counts, in %% (5 or 5%%): a case is slower when the whole 95%% "
+                          "interval of new/old lies above 1 + PCT/100, the same when it lies within ±PCT/100 "
+                          "(default: 5; the ci suite's recipe uses 10)")
+    cmp.add_argument("--strict", action="store_true",
+                     help="exit 1 also for inconclusive cases (UNSTABLE timing, timed differently, too few "
+                          "windows, too noisy to tell) (default: off, they are listed and exit 0)")
     return p
 
 
@@ -151,8 +155,8 @@ def _add_pricing_arguments(p, when: str = "") -> None:
     pricing.add_argument("--instance", metavar="NAME",
                          help=when + "price as this instance (see `accelbench prices`) (default: unpriced"
                          + (", or the price the run was given)" if when else ")"))
-    pricing.add_argument("--usd-per-hour", type=float, metavar="X",
-                         help=when + "price at X US dollars per hour for the WHOLE instance; a run is charged "
+    pricing.add_argument("--usd-per-hour", type=units.usd_per_hour, metavar="X",
+                         help=when + "price at X US dollars per hour (55.04, $55.04 or 55.04/h) for the WHOLE instance; a run is charged "
                                      "X x chips measured / chips per instance (default: unpriced"
                          + (", or the price the run was given)" if when else ")"))
     p.add_argument("--chips-per-instance", type=int, metavar="N",
@@ -270,6 +274,7 @@ def cmd_run(args) -> int:
     preflight.check_folder_writable(out, "--resume" if isinstance(args.resume, str) else "--out")
     for path in (md_path, html_path):
         preflight.check_file_writable(path, "--report")
+    _check_out_is_free(out, args)
 
     from accelbench.harness.progress import make_renderer  # case, phase, steps, elapsed: rich, plain, jsonl or quiet
 
@@ -291,13 +296,35 @@ def cmd_run(args) -> int:
     counts = {s: sum(o.status == s for o in summary.outcomes) for s in ("ok", "failed", "skipped", "unavailable")}
     from accelbench.harness.progress import closing_marks
 
-    renderer.finish(f"{len(summary.outcomes)} cases: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+    renderer.finish(f"{plural(len(summary.outcomes), 'case')}: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v)
                     + f"; records in {out}/, report {md_path} and {html_path}"
                     + closing_marks([o.record for o in summary.outcomes]), counts)
     missing = runner.missing_backends(summary, list(args.backend), bool(args.suite))
     for line in missing:
         print(f"accelbench: {line}", file=sys.stderr)
     return runner.exit_status(summary, missing, args.allow_unavailable)
+
+
+def _check_out_is_free(out: Path, args) -> None:
+    """Refuse (one line, exit 2) to run a new plan into a folder holding another run's
+    records, unless --resume (finish it) or --overwrite (delete them first)."""
+    from accelbench.harness.planfile import PlanError, plan_path
+    from accelbench.harness.records import record_files
+
+    if args.resume and args.overwrite:
+        raise PlanError("--resume and --overwrite contradict each other: --resume keeps the folder's records "
+                        "and finishes its run, --overwrite deletes them; give one")
+    if args.resume or not out.is_dir():
+        return
+    earlier = record_files(out) + ([plan_path(out)] if plan_path(out).exists() else [])
+    if not earlier:
+        return
+    if not args.overwrite:
+        raise PlanError(f"--out {out}: holds {plural(len(earlier), 'file')} of an earlier run "
+                        f"({earlier[0].name}, ...); accepted: a new or empty folder, --resume to finish that run, "
+                        f"or --overwrite to delete its records first")
+    for path in earlier + [out / name for name in ("report.md", "report.html")]:
+        path.unlink(missing_ok=True)  # the plots folder is rewritten by the report
 
 
 def _describe(outcome) -> str:
@@ -342,7 +369,7 @@ def cmd_report(args) -> int:
     reprice = pricing.from_args(args.instance, args.usd_per_hour, args.chips_per_instance, args.prices, args.tier,
                                 per_folder)
     text = _write_report(args.dirs, args.md, args.html, args.csv, args.baseline, args.references, args.all_runs,
-                         reprice, args.train_tokens, args.tiers == "all", args.pool_runs)
+                         reprice, args.train_tokens, args.tiers == "all", args.pool_runs)  # load.NothingFound (exit 3) before writing: no record
     if not (args.md or args.html or args.csv):
         print(text)
     return 0
@@ -356,13 +383,14 @@ def cmd_compare(args) -> int:
     if args.pool_runs and args.new is not None:
         raise UsageError("--pool-runs pools a run history's earlier runs: give OLD alone (e.g. results/)")
     pooled = [p for p in history.runs(Path(args.old)) if p.name < Path(new).name] if args.pool_runs else None
-    result = compare.compare_folders(old, new, args.threshold, pooled_old=pooled)
+    result = compare.compare_folders(old, new, compare.DEFAULT_THRESHOLD_PCT if args.threshold is None
+                                     else args.threshold, pooled_old=pooled)
     for warning in result.warnings:
         print(f"accelbench: warning: {warning}", file=sys.stderr)
     print(compare.format_text(result))
-    for line in compare.regression_lines(result):
+    for line in compare.regression_lines(result, args.strict):
         print(f"accelbench: {line}", file=sys.stderr)
-    return 1 if result.failed else 0
+    return result.exit_status(args.strict)
 
 
 def _with_pricing(cases, args):
@@ -420,6 +448,7 @@ COMMANDS = {"prices": cmd_prices, "suites": cmd_suites, "backends": cmd_backends
 
 def main(argv: list[str] | None = None) -> int:
     try:
+        SetAction.argv = list(sys.argv[1:] if argv is None else argv)
         args = build_parser().parse_args(argv)
         if not args.command:
             raise UsageError(f"a command is required; accepted: {', '.join(COMMANDS)}")
@@ -434,6 +463,11 @@ def main(argv: list[str] | None = None) -> int:
         print("accelbench: interrupted; finished records are intact", file=sys.stderr)
         return 130
     except Exception as exc:
+        from accelbench.reports.load import NothingFound  # imported here, like _bad_input_errors
+
+        if isinstance(exc, NothingFound):  # report or compare of folders without a record
+            print(f"accelbench: error: {exc}", file=sys.stderr)
+            return EXIT_MISSING
         if not isinstance(exc, _bad_input_errors()):
             raise
         one_line = str(exc).replace("\r", "\\r").replace("\n", "\\n")

@@ -109,7 +109,9 @@ def instances_needed(cases: list[Case], per_instance: int) -> tuple[int, str]:
 
 def describe(cases: list[Case], folder: Path, resume: bool) -> str:
     estimates = [estimate_case(c, folder, resume) for c in cases]
-    lines = [f"dry run: {len(cases)} case(s) into {folder}/ (nothing is run or written)"]
+    from accelbench.suggest import plural
+
+    lines = [f"dry run: {plural(len(cases), 'case')} into {folder}/ (nothing is run or written)"]
     for i, e in enumerate(estimates, 1):
         shard = sharding.shard_strategy(e.case)
         devices = e.case.layout.devices

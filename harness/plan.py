@@ -23,6 +23,7 @@ from accelbench import kernels
 from accelbench.backends.base import BackendError
 from accelbench.harness.layout import LAYOUT_FIELDS, Layout
 from accelbench.kernels.base import KernelError
+from accelbench.suggest import did_you_mean
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 DEFAULT_STEPS, DEFAULT_WARMUP, DEFAULT_REPEATS = 10, 2, 10  # steps per timed window, windows: harness.timing
@@ -222,7 +223,7 @@ def split_settings(raw: dict[str, Any], kernel_names, backend_names) -> tuple[di
     for key, text in raw.items():
         if key not in kernel_fields and key not in backend_fields:
             accepted = sorted(set(kernel_fields) | set(backend_fields))
-            raise PlanError(f"unknown --set key '{key}'; accepted here: {', '.join(accepted)}")
+            raise PlanError(f"unknown --set key '{key}'{did_you_mean(key, accepted)}; accepted here: {', '.join(accepted)}")
         if key in kernel_fields:
             kernel_values[key] = _typed(text, kernel_fields[key], key)
         if key in backend_fields:
@@ -264,7 +265,7 @@ def load_suite(name_or_path: str) -> Suite:
         path = SUITES_DIR / f"{name_or_path}.toml"
         if not path.exists():
             raise PlanError(
-                f"unknown suite '{name_or_path}'; accepted: {', '.join(builtin_suites())} or a path to a .toml file"
+                f"unknown suite '{name_or_path}'{did_you_mean(name_or_path, builtin_suites())}; accepted: {', '.join(builtin_suites())} or a path to a .toml file"
             )
     from accelbench.harness.catalog import read_toml
 
@@ -366,7 +367,7 @@ def build_plan(
         raise PlanError(str(exc)) from None
     for name in chosen_backends:
         if name not in known:
-            raise PlanError(f"unknown backend '{name}'; accepted: {', '.join(known)}")
+            raise PlanError(f"unknown backend '{name}'{did_you_mean(name, known)}; accepted: {', '.join(known)}")
     kernel_values, backend_values = split_settings(raw, {k.name for k, _ in parsed}, chosen_backends)
     for key in ("steps", "warmup", "repeats"):
         value = {"steps": steps, "warmup": warmup, "repeats": repeats}[key]
@@ -403,6 +404,11 @@ def build_plan(
         for backend_name in chosen_backends:
             backend_cls = backends.get_class(backend_name)
             own = set(field_types(backend_cls.settings_cls))
+            unused = sorted(given_keys - own_fields - own)  # a --set key is never dropped for some cases
+            if unused:
+                raise PlanError(f"--set {unused[0]}={raw[unused[0]]} cannot apply to {kernel.name}:{preset} on "
+                                f"{backend_name} (neither has a '{unused[0]}' setting); choose the cases it applies "
+                                f"to with --kernel/--backend")
             try:  # a backend checks its settings (e.g. the precision) when made; it imports no stack
                 backend_cls(backend_cls.settings_cls(**{k: v for k, v in backend_values.items() if k in own}))
             except (BackendError, TypeError, ValueError) as exc:

@@ -25,6 +25,15 @@ goes into ``extra_info["record"]``, so ``accelbench report`` reads
 ``--benchmark-json`` files as it reads results folders
 (``reports/pytest_benchmark.py`` unwraps it).
 
+Exit semantics, beside ``accelbench run``'s: a case that fails (error,
+numerics, fence audit, impossible metrics) is a failed test (pytest exit 1;
+run exits 1). A backend named with ``--accelbench-backend`` that is
+unavailable here fails its cases with the same reason run prints (pytest exit
+1; run exits 3), unless ``--accelbench-allow-unavailable`` (skipped, as run's
+``--allow-unavailable``); a backend that only a suite names is skipped (run
+records it ``unavailable`` and exits 0). Bad options are a usage error before
+anything runs (pytest exit 4; run exits 2).
+
 Unlike ``accelbench run``, cases run inside the pytest process (pytest-benchmark
 times in-process), so a crash in one case ends the session. torch and JAX are
 imported only when a case runs, never at pytest start-up.
@@ -57,9 +66,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--accelbench-set", action="append", default=[], metavar="KEY=VALUE",
                     help="kernel or backend setting, as `accelbench run --set`")
     group.addoption("--accelbench-steps", type=int, metavar="N",
-                    help=f"timed rounds per repeat (rounds = steps × repeats; default {DEFAULT_STEPS} × {DEFAULT_REPEATS})")
+                    help=f"steps per timed window, as `accelbench run --steps`: each pytest-benchmark round is one "
+                         f"window of N steps closed by one fence (iterations = N) (default: the suite's, else "
+                         f"{DEFAULT_STEPS})")
+    group.addoption("--accelbench-repeats", type=int, metavar="N",
+                    help=f"timed windows, as `accelbench run --repeats`: pytest-benchmark rounds (default: the "
+                         f"suite's, else {DEFAULT_REPEATS})")
     group.addoption("--accelbench-warmup", type=int, metavar="N",
-                    help=f"untimed warm-up rounds after compilation (default {DEFAULT_WARMUP})")
+                    help=f"untimed warm-up steps after compilation, as `accelbench run --warmup` (default: the "
+                         f"suite's, else {DEFAULT_WARMUP})")
+    group.addoption("--accelbench-allow-unavailable", action="store_true",
+                    help="skip the cases of a backend named with --accelbench-backend that is unavailable here "
+                         "(default: off, they fail with the reason, as `accelbench run` exits 3)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -79,7 +97,8 @@ def plan_cases(config: pytest.Config) -> list[Case]:
     opt = config.option
     try:
         return plan.build_plan(opt.accelbench_suite, opt.accelbench_kernel, opt.accelbench_backend,
-                               opt.accelbench_set, steps=opt.accelbench_steps, warmup=opt.accelbench_warmup)
+                               opt.accelbench_set, steps=opt.accelbench_steps, warmup=opt.accelbench_warmup,
+                               repeats=opt.accelbench_repeats)
     except (PlanError, ValueError) as exc:  # and KernelError, BackendError: all one-line user errors
         raise pytest.UsageError(f"accelbench: {exc}") from None
 
@@ -130,7 +149,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 def _accelbench_case(benchmark, request) -> None:
-    run_case(request.node.accelbench_case, benchmark, request.config.stash[RUN_ID])
+    opt = request.config.option
+    case = request.node.accelbench_case
+    named = case.backend in opt.accelbench_backend and not opt.accelbench_allow_unavailable
+    run_case(case, benchmark, request.config.stash[RUN_ID], fail_unavailable=named)
 
 
 # ------------------------------------------------------------------- one case
@@ -172,15 +194,21 @@ class PedanticTimer:
         return outputs
 
 
-def run_case(case: Case, benchmark, run_id: str | None = None) -> dict[str, Any]:
+def run_case(case: Case, benchmark, run_id: str | None = None, fail_unavailable: bool = False) -> dict[str, Any]:
     """Measure one case through the measurement core with ``benchmark.pedantic``
-    as the timer; returns the ``extra_info`` it set (the whole record)."""
+    as the timer; returns the ``extra_info`` it set (the whole record). An
+    unavailable backend fails the case when it was named explicitly
+    (``fail_unavailable``, as `accelbench run --backend` exits 3), else skips it."""
     from accelbench import backends
     from accelbench.harness.measure import run_case as measure
 
     availability = backends.availability(case.backend)
     if not availability.ok:
-        pytest.skip(f"backend {case.backend} unavailable: {availability.reason}")
+        why = f"backend {case.backend} unavailable: {availability.reason}"
+        if fail_unavailable:
+            pytest.fail(f"{why} (named with --accelbench-backend; --accelbench-allow-unavailable skips it)",
+                        pytrace=False)
+        pytest.skip(why)
     benchmark.group = f"{case.kernel}:{case.preset}"
     record = measure(case, run_id or uuid.uuid4().hex[:12], timer=PedanticTimer(benchmark))
     record.env["runner"] = "pytest-benchmark"

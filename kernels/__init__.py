@@ -33,7 +33,9 @@ def names() -> list[str]:
 
 def get(name: str) -> Kernel:
     if name not in _MODULES:
-        raise KernelError(f"unknown kernel '{name}'; accepted: {', '.join(_MODULES)}")
+        from accelbench.suggest import did_you_mean
+
+        raise KernelError(f"unknown kernel '{name}'{did_you_mean(name, _MODULES)}; accepted: {', '.join(_MODULES)}")
     if name not in _cache:
         module, cls = _MODULES[name]
         _cache[name] = getattr(importlib.import_module(module), cls)()

@@ -134,8 +134,10 @@ class Kernel:
     # ---- configuration -------------------------------------------------
     def config(self, preset: str = "tiny", overrides: Mapping[str, Any] | None = None):
         if preset not in self.presets:
+            from accelbench.suggest import did_you_mean
+
             raise KernelError(
-                f"unknown preset '{preset}' for kernel '{self.name}'; "
+                f"unknown preset '{preset}' for kernel '{self.name}'{did_you_mean(preset, self.presets)}; "
                 f"accepted: {', '.join(self.presets)}"
             )
         values = dict(self.presets[preset].overrides)

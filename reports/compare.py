@@ -1,33 +1,57 @@
-"""``accelbench compare OLD NEW [--threshold PCT]``: did any case get slower?
+"""``accelbench compare OLD NEW [--threshold PCT] [--strict]``: did any case get slower?
 
 Cases are matched by case id (the record's file name: kernel, preset,
-backend and a hash of any non-default settings). For each pair the change is
-the ratio of median step times, new ÷ old, with a 95% percentile-bootstrap
-interval: resample each record's timed-step samples (``timing.samples_s``)
-with replacement, independently, and take the ratio of the two resampled
-medians (Efron & Tibshirani 1993, ch. 13). A case is a regression when its
-change is past the threshold *and* the whole interval lies above 1, that is
-the slowdown is larger than the threshold and outside the noise. A case that
-ran ok in OLD and not in NEW is a regression too. Records without samples
-fall back to their stored 95% intervals: the ratio's interval is then
-[new lo ÷ old hi, new hi ÷ old lo], wider than the bootstrap's.
+backend, a hash of any non-default settings, the layout). Each pair gets one
+verdict:
+
+* ``slower`` / ``faster`` / ``same``: both sides stable and timed the same
+  way, and the 95% interval of the ratio new ÷ old lies wholly above
+  ``1 + threshold`` (slower), wholly below ``1 - threshold`` (faster), or
+  wholly between them (same);
+* ``inconclusive``, with the reason, otherwise: a side flagged UNSTABLE
+  (``timing.unstable``: wide interval, two clusters, load from other
+  processes, ...), the sides timed differently (timing policy, steps per
+  window, precision, device), fewer than ``MIN_WINDOWS`` windows, or an
+  interval that reaches past the threshold (too noisy to tell);
+* ``now failing`` (ok in OLD, not in NEW), ``failed`` (failed in both),
+  ``now ok``, ``not run in either`` (skipped or unavailable in both).
+
+The interval is a percentile bootstrap: each record's per-window step times
+(``timing.samples_s``) are resampled with replacement, independently, and the
+ratio of the two resampled medians is taken (Efron & Tibshirani 1993, ch.
+13). Records without samples fall back to their stored 95% intervals: the
+ratio's interval is then [new lo ÷ old hi, new hi ÷ old lo], wider than the
+bootstrap's.
+
+Exit status (``Comparison.exit_status``): 1 for a ``slower`` case, a case that
+failed in NEW, or a case of OLD missing from NEW; with ``--strict`` also for an
+inconclusive case; else 0. An OLD without records is ``load.NothingFound``.
+
+To add a check that makes a pair inconclusive, append a function to
+``CHECKS``; to pool several records per case, replace ``_by_case``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from accelbench.harness.records import RecordError
 from accelbench.reports import load
+from accelbench.suggest import plural
 
 DEFAULT_THRESHOLD_PCT = 5.0
 RESAMPLES = 5000
 SEED = 0
+MIN_WINDOWS = 10
+"""As harness.timing.MIN_WINDOWS: with fewer windows the bootstrap interval of a median is about the min and max."""
 
-SLOWER, FASTER, UNCHANGED, NOISY = "slower", "faster", "unchanged", "within noise"
-NOW_FAILING, NOW_OK, FAILING, NO_TIMES = "now failing", "now ok", "not ok in either", "no step times"
+SLOWER, FASTER, SAME, INCONCLUSIVE = "slower", "faster", "same", "inconclusive"
+NOW_FAILING, FAILED, NOW_OK, NOT_RUN = "now failing", "failed", "now ok", "not run in either"
+FAILING_VERDICTS = (SLOWER, NOW_FAILING, FAILED)
+"""Verdicts that make `compare` exit 1."""
 
 
 @dataclass
@@ -39,10 +63,11 @@ class CaseChange:
     ci: tuple[float, float] | None  # of the change
     verdict: str
     note: str = ""
+    """Why the verdict (the reason a case is inconclusive or failing), or how the interval was made."""
 
     @property
     def regression(self) -> bool:
-        return self.verdict in (SLOWER, NOW_FAILING)
+        return self.verdict in FAILING_VERDICTS
 
 
 @dataclass
@@ -65,9 +90,16 @@ class Comparison:
         return [c for c in self.changes if c.regression]
 
     @property
+    def inconclusive(self) -> list[CaseChange]:
+        return [c for c in self.changes if c.verdict == INCONCLUSIVE]
+
+    @property
     def failed(self) -> bool:
-        """Exit 1: a regression, an empty NEW, or a case of OLD that NEW lacks."""
+        """Exit 1: a slower or failed case, an empty NEW, or a case of OLD that NEW lacks."""
         return bool(self.regressions or self.new_empty or self.only_old)
+
+    def exit_status(self, strict: bool = False) -> int:
+        return 1 if self.failed or (strict and self.inconclusive) else 0
 
 
 def ratio_of_medians_ci(old, new, resamples: int = RESAMPLES, seed: int = SEED) -> tuple[float, float]:
@@ -101,43 +133,87 @@ def _median_and_samples(record) -> tuple[float | None, list[float], tuple[float,
     return (float(median) if isinstance(median, (int, float)) else None), samples, ci
 
 
-def compare_case(case: str, old: dict, new: dict, threshold: float) -> CaseChange:
+# ------------------------------------------------- reasons a pair is inconclusive
+def _unstable(old: dict, new: dict) -> str | None:
+    for side, record in (("OLD", old), ("NEW", new)):
+        reasons = (record.get("timing") or {}).get("unstable") or []
+        if reasons:
+            return f"UNSTABLE in {side}: {reasons[0]}" + (f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else "")
+    return None
+
+
+def _how_timed(record: dict) -> dict[str, object]:
+    timing, backend = record.get("timing") or {}, record.get("backend") or {}
+    return {"timing policy": (timing.get("policy") or {}).get("name"), "steps per window": timing.get("steps"),
+            "precision": backend.get("precision"), "device": backend.get("device_kind"),
+            "devices": backend.get("device_count")}
+
+
+def _timed_differently(old: dict, new: dict) -> str | None:
+    a, b = _how_timed(old), _how_timed(new)
+    differ = [f"{what} {a[what]} → {b[what]}" for what in a if a[what] != b[what]]
+    return "timed differently: " + ", ".join(differ) if differ else None
+
+
+def _too_few_windows(old: dict, new: dict) -> str | None:
+    for side, record in (("OLD", old), ("NEW", new)):
+        timing = record.get("timing") or {}
+        windows = len(timing.get("samples_s") or []) or timing.get("repeats") or 0
+        if windows < MIN_WINDOWS:
+            return f"too few windows: {windows} in {side} (at least {MIN_WINDOWS})"
+    return None
+
+
+CHECKS: list[Callable[[dict, dict], str | None]] = [_timed_differently, _too_few_windows, _unstable]
+"""Each returns why the pair of ok records cannot be judged, or None; the first reason found is reported."""
+
+
+def _status_verdict(case: str, old: dict, new: dict) -> CaseChange | None:
     old_ok, new_ok = old.get("status") == "ok", new.get("status") == "ok"
-    if not (old_ok and new_ok):
-        if old_ok:
-            err = new.get("error") or {}
-            return CaseChange(case, None, None, None, None, NOW_FAILING,
-                              f"{new.get('status')}: {err.get('type')}: {err.get('message')}")
-        verdict = NOW_OK if new_ok else FAILING
-        return CaseChange(case, None, None, None, None, verdict, f"OLD status {old.get('status')}")
+    if old_ok and new_ok:
+        return None
+    err = new.get("error") or {}
+    why = f"{new.get('status')}: {err.get('type')}: {err.get('message')}" if new.get("status") == "failed" \
+        else f"NEW status {new.get('status')}"
+    if old_ok:
+        return CaseChange(case, None, None, None, None, NOW_FAILING, why)
+    if new_ok:
+        return CaseChange(case, None, None, None, None, NOW_OK, f"OLD status {old.get('status')}")
+    verdict = FAILED if new.get("status") == "failed" else NOT_RUN
+    return CaseChange(case, None, None, None, None, verdict, f"{why}; OLD status {old.get('status')}")
+
+
+def compare_case(case: str, old: dict, new: dict, threshold: float) -> CaseChange:
+    if (by_status := _status_verdict(case, old, new)) is not None:
+        return by_status
     old_med, old_samples, old_ci = _median_and_samples(old)
     new_med, new_samples, new_ci = _median_and_samples(new)
     if not old_med or not new_med:
-        return CaseChange(case, old_med, new_med, None, None, NO_TIMES, "a record has no median step time")
+        return CaseChange(case, old_med, new_med, None, None, INCONCLUSIVE, "a record has no median step time")
     ratio = new_med / old_med
     pooled = old.get("pooled") or new.get("pooled")  # runs pooled: their two-level intervals, not flat windows
     if len(old_samples) >= 2 and len(new_samples) >= 2 and not pooled:
         lo, hi = ratio_of_medians_ci(old_samples, new_samples)
-        note = f"bootstrap over {len(old_samples)} and {len(new_samples)} samples"
+        note = f"bootstrap over {len(old_samples)} and {len(new_samples)} windows"
     elif old_ci and new_ci and min(old_ci) > 0:
         lo, hi = min(new_ci) / max(old_ci), max(new_ci) / min(old_ci)
         note = ("from the pooled runs' two-level 95% intervals" if pooled else "from the stored 95% intervals (no samples)")
     else:
         lo = hi = ratio
         note = "no samples or intervals: the change has no error bar"
-    change = ratio - 1
-    if change > threshold and lo > 1:
-        verdict = SLOWER
-    elif change < -threshold and hi < 1:
-        verdict = FASTER
-    elif abs(change) > threshold:
-        verdict = NOISY
+    change = CaseChange(case, old_med, new_med, ratio - 1, (lo - 1, hi - 1), INCONCLUSIVE, note)
+    if (reason := next((r for check in CHECKS if (r := check(old, new))), None)) is not None:
+        change.note = reason
+    elif lo > 1 + threshold:
+        change.verdict = SLOWER
+    elif hi < 1 - threshold:
+        change.verdict = FASTER
+    elif lo >= 1 - threshold and hi <= 1 + threshold:
+        change.verdict = SAME
     else:
-        verdict = UNCHANGED
-    devices = [(r.get("backend") or {}).get("device_kind") for r in (old, new)]
-    if devices[0] != devices[1]:
-        note += f"; device differs: {devices[0]} → {devices[1]}"
-    return CaseChange(case, old_med, new_med, change, (lo - 1, hi - 1), verdict, note)
+        change.note = (f"too noisy to tell: the 95% interval {_pct(lo - 1)} to {_pct(hi - 1)} reaches past the "
+                       f"±{threshold * 100:g}% threshold")
+    return change
 
 
 def compare_folders(old_dir, new_dir, threshold_pct: float = DEFAULT_THRESHOLD_PCT,
@@ -150,6 +226,7 @@ def compare_folders(old_dir, new_dir, threshold_pct: float = DEFAULT_THRESHOLD_P
         from accelbench.reports.pooling import pool_records
 
         old_loaded.records = pool_records(old_loaded.records)[0]
+    load.require_records(old_loaded, "nothing to compare: OLD has ")
     result = Comparison(str(old_dir), str(new_dir), threshold_pct / 100,
                         warnings=old_loaded.warnings + new_loaded.warnings)
     old_cases, new_cases = _by_case(old_loaded), _by_case(new_loaded)
@@ -172,8 +249,8 @@ def _ms(x: float | None) -> str:
 
 
 def format_text(c: Comparison) -> str:
-    lines = [f"median step time, {c.new} against {c.old}; threshold {c.threshold * 100:g}%, "
-             f"95% bootstrap interval of the ratio of medians"]
+    lines = [f"median step time, {c.new} against {c.old}; threshold ±{c.threshold * 100:g}% on the 95% bootstrap "
+             f"interval of new/old"]
     rows = [("case", "old ms", "new ms", "change", "95% CI", "verdict")]
     for ch in c.changes:
         ci = f"[{_pct(ch.ci[0])}, {_pct(ch.ci[1])}]" if ch.ci else "–"
@@ -184,28 +261,36 @@ def format_text(c: Comparison) -> str:
     for r in rows:
         lines.append("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
     for ch in c.changes:
-        if ch.note and ch.verdict not in (UNCHANGED,):
-            lines.append(f"note: {ch.case_id}: {ch.note}")
+        if ch.verdict not in (SAME, FASTER, SLOWER):
+            lines.append(f"{ch.verdict}: {ch.case_id}: {ch.note}")
     if c.only_old:
         lines.append(f"only in {c.old}: " + ", ".join(c.only_old))
     if c.only_new:
         lines.append(f"only in {c.new}: " + ", ".join(c.only_new))
     if not c.changes:
         lines.append("no case is in both folders")
+    counts = {v: sum(ch.verdict == v for ch in c.changes) for v in dict.fromkeys(ch.verdict for ch in c.changes)}
+    lines.append(f"{plural(len(c.changes), 'case')} compared"
+                 + (": " + ", ".join(f"{n} {v}" for v, n in counts.items()) if counts else ""))
     return "\n".join(lines)
 
 
-def regression_lines(c: Comparison) -> list[str]:
+def regression_lines(c: Comparison, strict: bool = False) -> list[str]:
     out = []
     if c.new_empty:
-        out.append(f"regression: {c.new} holds no result records; {len(c.only_old)} case(s) of {c.old} missing: "
-                   f"{', '.join(c.only_old)}")
+        out.append(f"regression: {c.new} holds no result records; {plural(len(c.only_old), 'case')} of {c.old} "
+                   f"missing: {', '.join(c.only_old)}")
     elif c.only_old:
-        out.append(f"regression: {len(c.only_old)} case(s) of {c.old} missing from {c.new}: {', '.join(c.only_old)}")
+        out.append(f"regression: {plural(len(c.only_old), 'case')} of {c.old} missing from {c.new}: "
+                   f"{', '.join(c.only_old)}")
     for ch in c.regressions:
         if ch.verdict == SLOWER:
             out.append(f"regression: {ch.case_id} is {ch.change * 100:.1f}% slower (95% CI {_pct(ch.ci[0])} to "
-                       f"{_pct(ch.ci[1])}), past the {c.threshold * 100:g}% threshold")
-        else:
+                       f"{_pct(ch.ci[1])}, wholly past the {c.threshold * 100:g}% threshold)")
+        elif ch.verdict == NOW_FAILING:
             out.append(f"regression: {ch.case_id} ran ok in {c.old} but is {ch.note}")
+        else:
+            out.append(f"regression: {ch.case_id} failed in {c.new}: {ch.note}")
+    if strict:
+        out += [f"inconclusive (--strict): {ch.case_id}: {ch.note}" for ch in c.inconclusive]
     return out

@@ -40,6 +40,20 @@ def register_format(name: str, loader: FormatLoader) -> None:
     FORMATS[name] = loader
 
 
+class NothingFound(Exception):
+    """No result record in the folders given: a report or comparison of nothing is not a success."""
+
+
+def require_records(loaded: "Loaded", what: str = "") -> None:
+    """Raise ``NothingFound`` naming each folder that held no record (and why, when a warning says)."""
+    if loaded.records:
+        return
+    empty = ", ".join(f"{f}/" for f in loaded.folders) or "the folders given"
+    hint = next((w for w in loaded.warnings if "holds run folders" in w), None)
+    raise NothingFound(f"{what}no result records in {empty}" + (f"; {hint.split('; ', 1)[1]}" if hint else
+                                                                  " (an empty folder, or no accelbench result files)"))
+
+
 @dataclass
 class Loaded:
     """Records from one or more folders, and one warning per file skipped."""

@@ -87,6 +87,8 @@ def write(
     from accelbench.reports import html as html_render, render
 
     loaded = load.load_folders(dirs, all_runs=all_runs or pool_runs)
+    if not references:  # before anything is written: a report of nothing is not a success
+        load.require_records(loaded)
     if transform:  # e.g. re-pricing the saved records (reports/pricing.py)
         transform(loaded)
     pooled = []

@@ -245,7 +245,7 @@ def test_prices_command_lists_instances_and_devices(cli):
         (["--instance", "p9.huge"], ["unknown instance 'p9.huge'", "accepted:", "p5.48xlarge"]),
         (["--instance", "gcp-tpu7x"], ["has no known price", "--usd-per-hour"]),
         (["--usd-per-hour", "-2"], ["--usd-per-hour must be a positive number"]),
-        (["--usd-per-hour", "nan"], ["--usd-per-hour must be a positive number"]),
+        (["--usd-per-hour", "nan"], ["argument --usd-per-hour: 'nan' is not a price; accepted"]),
         (["--instance", "p5.48xlarge", "--usd-per-hour", "3"], ["not allowed with argument"]),
     ],
 )

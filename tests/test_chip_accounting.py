@@ -243,6 +243,7 @@ def test_fit_check_compares_against_one_visible_device():
 
 
 # ------------------------------------------------------------------ command line
+@pytest.mark.slow
 def test_usd_per_hour_is_the_whole_instance_charged_by_chips(cli, tmp_path):
     out = tmp_path / "run"
     proc = cli("run", "--kernel", "gpt2:tiny", "--backend", "torch-cpu", "--usd-per-hour", "8",
@@ -256,6 +257,7 @@ def test_usd_per_hour_is_the_whole_instance_charged_by_chips(cli, tmp_path):
     assert "charged $1/h of a whole-instance price; prices marked: what-if" in proc.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_report_prices_a_folder_run_without_a_price(cli, tmp_path):
     out = tmp_path / "plain"
     assert cli("run", "--kernel", "gpt2:tiny", "--backend", "torch-cpu", "--steps", "2", "--repeats", "2",

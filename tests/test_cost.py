@@ -117,6 +117,7 @@ def test_no_peak_means_no_mfu_with_a_reason():
 
 
 # ------------------------------------------------------------------ end to end
+@pytest.mark.slow
 def test_a_priced_run_records_the_formula_and_an_interval_that_brackets_it(cli, tmp_path):
     """`--instance p5.48xlarge` on this CPU: $/1M tokens = price ÷ chips ÷ (tokens/s × 3600) × 1e6."""
     out = tmp_path / "priced"

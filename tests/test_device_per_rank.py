@@ -168,6 +168,7 @@ def run_rank(case: Case, rank: int, cuda: FakeCuda) -> dict:
             "nvml_opened": nvml.opened, "reading": meter.reading}
 
 
+@pytest.mark.slow
 def test_rank_r_touches_device_r_and_no_other():
     [case] = with_layout([Case("gpt2", "tiny", "torch-cuda", kernel_settings={"batch": WORLD})], Layout(nproc=WORLD))
     for rank in range(WORLD):

@@ -20,7 +20,7 @@ def test_dry_run_prints_cases_time_and_cost_and_writes_nothing(cli, tmp_path):
                "--usd-per-hour", "98.32", "--out", out)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].startswith("dry run: 2 case(s)")
+    assert lines[0].startswith("dry run: 2 cases")
     llama = sharding.case_device_memory(Case("llama", "8b", "torch-cuda", {"batch": 8, "remat": True},
                                              {"shard": "fsdp"}, layout=Layout(nproc=8)))
     assert f"{llama.total_bytes / 2**30:.1f} GiB per device" in lines[1] and "shard=fsdp" in lines[1]

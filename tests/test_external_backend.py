@@ -132,6 +132,7 @@ def add_the_readme_kernel(package: Path) -> None:
     init.write_text(text.replace("_MODULES = {\n", "_MODULES = {\n    " + registry_line.rstrip(",") + ",\n"))
 
 
+@pytest.mark.slow
 def test_readme_kernel_needs_two_files_and_runs_through_the_harness_and_the_flop_check(tmp_path):
     """The README's kernel added to a copy of the package exactly as the README
     says (this checkout's registry is never touched), then run the way a user

@@ -18,7 +18,8 @@ from accelbench.kernels.base import CAUSAL_HALVED, EXACT_MATMUL, PALM
 from accelbench.kernels.llama import count_params
 
 
-@pytest.mark.parametrize("name", kernels.names())
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in ("gpt2", "llama") else n
+                                  for n in kernels.names()])  # the whole models: over ~6 s each on 2 cores
 def test_tiny_preset_flops_agree_with_both_counters(name):
     kernel = kernels.get(name)
     cfg = kernel.config("tiny")

@@ -19,6 +19,7 @@ def _case(*set_items: str) -> Case:
     return case
 
 
+@pytest.mark.slow
 def test_set_seed_changes_the_initial_state_and_the_same_seed_repeats_it():
     first = {seed: run_case(_case(f"seed={seed}"), "r").numerics.loss_first for seed in (0, 3)}
     again = run_case(_case("seed=3"), "r").numerics.loss_first
@@ -64,6 +65,7 @@ class RecordingContext(LaunchContext):
         self.seen.append("finish")
 
 
+@pytest.mark.slow
 def test_the_timer_and_the_context_are_the_only_seams():
     timer, context = CountingTimer(), RecordingContext()
     record = run_case(_case(), "r", timer=timer, context=context)
@@ -76,6 +78,7 @@ def test_the_timer_and_the_context_are_the_only_seams():
     assert record.backend.info["device"]["energy_meter"]["method"] == "rapl"  # the backend's choice, recorded
 
 
+@pytest.mark.slow
 def test_a_timer_that_takes_no_samples_leaves_a_skipped_record_saying_so():
     class Disabled(BackendTimer):
         def time(self, backend, prepared, case, timing, checkpoint):

@@ -92,6 +92,7 @@ def _assert_close(observed, reference, tol, what):
     assert not bad, f"{what}: relative error over {tol:g}: {bad}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,overrides", CASES, ids=IDS)
 def test_lowerings_match_reference_and_each_other(name, overrides):
     kernel, cfg, state = _setup(name, overrides)

@@ -52,6 +52,7 @@ def _run_jax(kernel, cfg, state, precision):
     return losses, program.observe(current, outputs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["fp32", pytest.param("bf16", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("name", ["gpt2", "llama"])
 def test_torch_and_jax_training_steps_agree(name, precision):
@@ -76,6 +77,7 @@ def test_torch_and_jax_training_steps_agree(name, precision):
         assert update <= UPDATE_TOLERANCE[precision], f"weight updates differ by {update:.3g} (relative norm)"
 
 
+@pytest.mark.slow
 def test_llama_grouped_attention_reads_the_right_kv_head():
     """Query head j reads K/V head j // (H/KV) in JAX's native grouped
     attention, as in torch's ``repeat_kv``: checked against numpy."""

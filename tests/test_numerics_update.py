@@ -89,6 +89,7 @@ CASES = [pytest.param(b, p, f, marks=[pytest.mark.slow] if p == "bf16" else [], 
          for b in ("torch-cpu", "jax-cpu") for p in ("fp32", "bf16") for f in FAULTS]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend_name,precision,fault", CASES)
 def test_injected_optimizer_fault_fails_numerics_and_the_correct_step_passes(backend_name, precision, fault):
     result = run_numerics(backend_name, precision, fault)
@@ -123,6 +124,7 @@ def test_a_change_that_is_half_the_reference_fails_at_every_precision():
         assert result.worst == "update" and result.passed is False, (precision, result)
 
 
+@pytest.mark.slow
 def test_every_replica_is_judged_and_the_worst_is_named():
     import numpy as np
 

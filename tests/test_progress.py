@@ -122,6 +122,7 @@ def test_quiet_renderer_still_names_a_failed_case():
     assert isinstance(progress.make_renderer("auto", describe, io.StringIO()), progress.PlainRenderer)
 
 
+@pytest.mark.slow
 def test_run_reports_worker_phases_as_json_lines(cli, tmp_path):
     proc = cli("run", "--kernel", "gemm:tiny", "--backend", "torch-cpu", "--steps", "2", "--repeats", "2",
                "--warmup", "0", "--out", tmp_path / "out", "--progress", "jsonl")

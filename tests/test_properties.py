@@ -288,6 +288,7 @@ def run_quietly(argv: list[str]) -> tuple[int, str]:
     return code, err.getvalue()
 
 
+@pytest.mark.slow
 @settings(max_examples=70, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.sampled_from(MUTABLE_FIELDS), ODD_VALUES), min_size=1, max_size=3))
 @example([("timing.step_s.median", -0.1)])

@@ -18,6 +18,7 @@ GEMM = ["--accelbench-backend", "torch-cpu", "--accelbench-kernel", "gemm:tiny",
         "--accelbench-steps", "3", "--accelbench-warmup", "1", "-p", "no:cacheprovider"]
 
 
+@pytest.mark.slow
 def test_without_options_the_plugin_adds_nothing(pytester):
     pytester.makepyfile("def test_plain():\n    assert True\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
@@ -25,6 +26,7 @@ def test_without_options_the_plugin_adds_nothing(pytester):
     assert "gemm" not in result.stdout.str()
 
 
+@pytest.mark.slow
 def test_gemm_case_stores_its_whole_record_in_benchmark_json(pytester):
     (pytester.path / "bench").mkdir()
     out = pytester.path / "bench" / "out.json"
@@ -83,6 +85,7 @@ MEASURED = ("tokens/s", "MFU", "$/1M", "step (ms", "TFLOP/s", "peak memory", "co
 """Columns whose figures come from the run itself: two runs of one case differ there."""
 
 
+@pytest.mark.slow
 def test_report_over_pytest_json_gives_the_row_accelbench_run_gives(pytester, cli, tmp_path):
     """``pytest --accelbench-backend torch-cpu --accelbench-kernel gpt2:tiny --benchmark-json out.json``:
     the record in extra_info renders, through ``accelbench report``, exactly as
@@ -115,6 +118,7 @@ def test_report_over_pytest_json_gives_the_row_accelbench_run_gives(pytester, cl
     assert described(mine) == described(theirs)
 
 
+@pytest.mark.slow
 def test_start_up_imports_no_framework_and_the_marker_selects_only_accelbench_cases(pytester):
     pytester.makeconftest(
         "import sys\n"
@@ -127,6 +131,7 @@ def test_start_up_imports_no_framework_and_the_marker_selects_only_accelbench_ca
     assert "test_plain" not in result.stdout.str()
 
 
+@pytest.mark.slow
 def test_unknown_kernel_is_a_usage_error(pytester):
     result = pytester.runpytest_subprocess("--accelbench-kernel", "nope", "--accelbench-backend", "torch-cpu")
     assert result.ret == pytest.ExitCode.USAGE_ERROR

@@ -61,6 +61,7 @@ def report_cli(capsys, *argv) -> tuple[int, str, str]:
 
 
 # ----------------------------------------------------------------- the smoke run
+@pytest.mark.slow
 def test_run_writes_markdown_and_html_reports(smoke):
     md = (smoke / "report.md").read_text()
     html = (smoke / "report.html").read_text()
@@ -73,6 +74,7 @@ def test_run_writes_markdown_and_html_reports(smoke):
     assert svg.lstrip().startswith("<?xml") and "<svg" in svg and "<script" not in svg
 
 
+@pytest.mark.slow
 def test_report_all_formats_with_a_baseline(smoke, tmp_path, capsys):
     code, out, err = report_cli(capsys, smoke, "--md", tmp_path / "r.md", "--html", tmp_path / "r.html",
                                 "--csv", tmp_path / "r.csv", "--baseline", "torch-cpu")
@@ -92,11 +94,13 @@ def test_report_all_formats_with_a_baseline(smoke, tmp_path, capsys):
     assert (csv["timing.step_s.median"] > 0).all()
 
 
+@pytest.mark.slow
 def test_report_prints_markdown_without_output_files(smoke, capsys):
     code, out, _ = report_cli(capsys, smoke)
     assert code == 0 and out.startswith("# accelbench results") and "| torch-cpu |" in out
 
 
+@pytest.mark.slow
 def test_unknown_baseline_exits_2_and_writes_nothing(smoke, tmp_path, capsys):
     code, _, err = report_cli(capsys, smoke, "--html", tmp_path / "r.html", "--baseline", "tpu-v9")
     assert code == 2
@@ -104,6 +108,7 @@ def test_unknown_baseline_exits_2_and_writes_nothing(smoke, tmp_path, capsys):
     assert not (tmp_path / "r.html").exists()
 
 
+@pytest.mark.slow
 def test_bad_files_are_skipped_with_one_warning_each(smoke, tmp_path, capsys):
     folder = tmp_path / "mixed"
     shutil.copytree(smoke, folder)
@@ -122,6 +127,7 @@ def test_bad_files_are_skipped_with_one_warning_each(smoke, tmp_path, capsys):
     assert md.count("| torch-cpu |") == 4 and "### Files skipped" in md  # headline and detail, two workloads
 
 
+@pytest.mark.slow
 def test_compare_smoke_folder_against_itself(smoke, capsys):
     assert main(["compare", str(smoke), str(smoke)]) == 0
     out = capsys.readouterr().out
@@ -189,6 +195,7 @@ def test_failures_are_listed_apart(tmp_path):
     assert [(f.backend, f.status, f.error_type) for f in rep.failures] == [("torch-xla", "unavailable", "BackendUnavailable")]
 
 
+@pytest.mark.slow
 def test_roofline_against_the_catalog_and_scaling(tmp_path):
     for count in (1, 2, 4):  # a micro kernel at three scales on a catalogued device
         write_record(tmp_path / f"gemm-{count}.json",
@@ -211,9 +218,9 @@ def test_no_roofline_without_a_roof(tmp_path):
     assert any(s.startswith("roofline: no roof to draw") for s in rep.plots_skipped)
 
 
-def test_an_empty_folder_reports_no_records(tmp_path, capsys):
-    code, out, _ = report_cli(capsys, tmp_path)
-    assert code == 0 and "No result records found." in out
+def test_an_empty_folder_is_an_error_naming_it(tmp_path, capsys):
+    code, out, err = report_cli(capsys, tmp_path)
+    assert code == 3 and out == "" and f"no result records in {tmp_path}/" in err
 
 
 def test_importing_reports_imports_no_framework():
@@ -328,6 +335,7 @@ def test_records_left_by_an_earlier_run_into_the_folder_are_named(tmp_path):
     assert any("not in its latest plan" in w and "gpt2-124m--jax-gpu" in w for w in loaded.warnings)
 
 
+@pytest.mark.slow
 def test_report_html_path_does_not_overwrite_the_markdown(tmp_path, capsys):
     from accelbench.harness.preflight import report_paths
 

@@ -25,6 +25,7 @@ def _jax():
 
 
 # ------------------------------------------------------------ the JAX fence
+@pytest.mark.slow
 def test_the_mesh_fence_waits_on_the_state_each_step_leaves():
     """Before: JaxMesh.prepare never told the backend its state, so the fence
     waited on the loss only (the AdamW update could still be running)."""
@@ -49,6 +50,7 @@ def test_the_mesh_fence_waits_on_the_state_each_step_leaves():
     assert engine.shard_info()["parameter_shards"]  # read from the same state
 
 
+@pytest.mark.slow
 def test_the_one_device_fence_covers_its_state_too():
     jax = _jax()
     from accelbench.backends.jax_backend import JaxCpuBackend

@@ -70,6 +70,7 @@ def test_host_memory_counts_every_local_rank():
     assert sharding.host_memory_bytes(shards) < sharding.host_memory_bytes(replicas)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["gpt2", "llama"])
 def test_remat_computes_the_same_step_in_both_lowerings(name):
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -115,6 +116,7 @@ def test_fsdp_partition_is_the_largest_divisible_axis():
     assert fsdp_spec((3,), 4) == PartitionSpec() and fsdp_spec((), 4) == PartitionSpec()
 
 
+@pytest.mark.slow
 def test_llama_jax_lowering_takes_the_attention_implementation():
     """cuDNN asked for on a CPU fails in the compile: the choice reaches the
     call (before, llama passed no implementation= at all)."""
@@ -131,6 +133,7 @@ def test_llama_jax_lowering_takes_the_attention_implementation():
         jax.jit(cudnn.step).lower(cudnn.init(state)).compile()
 
 
+@pytest.mark.slow
 def test_jax_record_says_which_attention_ran():
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     from accelbench.backends.jax_backend import JaxCpuBackend

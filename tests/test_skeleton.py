@@ -53,6 +53,7 @@ def test_backends_lists_cpu_backends(cli):
         assert row["available"] or row["reason"], f"{row['name']} unavailable without a reason"
 
 
+@pytest.mark.slow
 def test_smoke_suite_end_to_end(cli, tmp_path):
     out = tmp_path / "smoke"
     proc = cli("run", "--suite", "smoke", "--out", out, "--steps", "3", "--repeats", "2")
@@ -77,6 +78,7 @@ def test_smoke_suite_end_to_end(cli, tmp_path):
     assert "gpt2" in report and "torch-cpu" in report and "jax-cpu" in report
 
 
+@pytest.mark.slow
 def test_gpt2_tiny_torch_and_jax_agree_on_first_loss():
     from accelbench import kernels
     kernel = kernels.get("gpt2")

@@ -56,6 +56,7 @@ def test_suites_command_lists_the_builtin_suites(cli):
     assert listed["gpt2"]["kernels"] == plan.load_suite("gpt2").kernels
 
 
+@pytest.mark.slow
 def test_suite_from_a_path_runs(cli, tmp_path):
     suite = tmp_path / "mine.toml"
     suite.write_text('description = "one GEMM"\nkernels = ["gemm:tiny"]\nbackends = ["torch-cpu"]\n'
