@@ -212,7 +212,7 @@ def compare_case(case: str, old: dict, new: dict, threshold: float) -> CaseChang
         change.verdict = SAME
     else:
         change.note = (f"too noisy to tell: the 95% interval {_pct(lo - 1)} to {_pct(hi - 1)} reaches past the "
-                       f"±{threshold * 100:g}% threshold")
+                       f"±{threshold * 100:g}% threshold ({note})")
     return change
 
 
@@ -261,7 +261,7 @@ def format_text(c: Comparison) -> str:
     for r in rows:
         lines.append("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
     for ch in c.changes:
-        if ch.verdict not in (SAME, FASTER, SLOWER):
+        if ch.verdict not in (SAME, FASTER) and ch.note:  # why it could not be judged, or what a slowdown rests on
             lines.append(f"{ch.verdict}: {ch.case_id}: {ch.note}")
     if c.only_old:
         lines.append(f"only in {c.old}: " + ", ".join(c.only_old))

@@ -87,7 +87,7 @@ def _history(tmp_path, medians):
     return tmp_path
 
 
-@pytest.mark.parametrize("latest, code, verdict", [(0.13, 0, "within noise"), (0.16, 1, "slower")])
+@pytest.mark.parametrize("latest, code, verdict", [(0.13, 0, "inconclusive"), (0.16, 1, "slower")])
 def test_compare_gates_on_the_pooled_earlier_runs(tmp_path, capsys, latest, code, verdict):
     root = _history(tmp_path, (0.10, 0.12, 0.14, latest))
     assert main(["compare", str(root), "--pool-runs"]) == code
