@@ -81,16 +81,16 @@ def _cell(text: str) -> str:
 
 
 def _table(table, headline: bool) -> str:
-    def cls(i: int) -> str:
-        return ' class="t"' if i in table.text_columns else ""
+    def cls(heading) -> str:
+        return ' class="t"' if heading.words else ""
 
-    head = "".join(f'<th scope="col"{cls(i)}>{escape(h)}</th>' for i, h in enumerate(table.headers))
+    head = "".join(f'<th scope="col"{cls(h)}>{escape(h.text)}</th>' for h in table.headings)
     body = []
     flags = table.flagged or [False] * len(table.rows)
     published = table.published or [False] * len(table.rows)
     for row, flagged, pub in zip(table.rows, flags, published):
-        cells = "".join(f'<td{cls(i)} data-label="{escape(table.headers[i])}"><div>{_cell(c)}</div></td>'
-                        for i, c in enumerate(row))
+        cells = "".join(f'<td{cls(h)} data-label="{escape(h.text)}"><div>{_cell(c)}</div></td>'
+                        for h, c in zip(table.headings, row))
         classes = " ".join(c for c, on in (("flagged", flagged), ("published", pub)) if on)
         body.append(f'<tr class="{classes}">{cells}</tr>' if classes else f"<tr>{cells}</tr>")
     kind = "headline" if headline else "detail"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from accelbench.harness.cost import MARKS as PRICE_MARKS, UNCONFIRMED, WHAT_IF
 from accelbench.reports import validate
@@ -50,6 +51,11 @@ class Row:
     ratio_ci: tuple[float, float] | None = None
     cost_ratio: float | None = None
     cost_ratio_ci: tuple[float, float] | None = None
+
+    @cached_property
+    def config(self) -> dict[str, str]:
+        """Batch, sequence, precision and sharding as a reader compares them (``configuration``)."""
+        return configuration(self.record)
 
     @property
     def samples(self) -> list[float]:
