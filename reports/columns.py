@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from accelbench.harness.cost import MARK_MEANING
 from accelbench.reports.rows import MISSING, Row, configuration, dig, software
 from accelbench.reports.numbers import nbytes, number, pair, percent, with_interval
 
@@ -104,6 +105,25 @@ def is_flagged(row: Row) -> bool:
     mfu = dig(record, "metrics.mfu")
     return (dig(record, "numerics.passed") is False or dig(record, "backend.info.recompiled_during_timing") is True
             or (mfu is not None and mfu > 1) or bool(dig(record, "metrics.errors")) or bool(row.unstable))
+
+
+UNSTABLE = "UNSTABLE"
+CHECK_MEANING = {UNSTABLE: "the timing checks flagged the row (a wide interval, two clusters of step times, load "
+                           "from other processes or too few windows): its figures are shown but not to be trusted"}
+
+
+def marks_shown(rows: list[Row]) -> list[str]:
+    """The marks a headline of ``rows`` shows, in the order a reader meets them: each price
+    mark (in the cost cells) and UNSTABLE (in the checks cells)."""
+    marks = [m for r in rows if r.cost is not None for m in r.marks]
+    marks += [UNSTABLE] if any(r.unstable for r in rows) else []
+    return list(dict.fromkeys(marks))
+
+
+def mark_meaning(mark: str) -> str:
+    """What a mark tells a reader; a price mark this version does not know is still named, not dropped."""
+    return (MARK_MEANING.get(mark) or CHECK_MEANING.get(mark)
+            or "a mark the run wrote on this price; the record's cost.notes and the methodology's Prices section say why")
 
 
 def _throughput_header(ctx: Context) -> str:

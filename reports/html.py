@@ -1,8 +1,9 @@
 """One self-contained HTML file: styles inline, plots as base64 SVG data URIs,
 no scripts and no network fetches (a Content-Security-Policy forbids both).
 The headline tables fit a 1280 px screen (intervals on a line of their own,
-cells that wrap) and become one card per row under 640 px (CSS only: each
-cell shows its column name from ``data-label``); the detail tables fold into
+cells that wrap between words, never inside one) and become one card per row under 640 px (CSS
+only: each cell shows its column name from ``data-label``, the card's title is the column named
+``case``; every cell has its column's name as a class, ``c-NAME``); the detail tables fold into
 ``<details>`` and scroll sideways inside their own box. Every value that came
 from a record passes through ``html.escape``."""
 
@@ -29,8 +30,15 @@ th.t, td.t { text-align: left; }
 th { background: #f4f6f8; font-weight: 600; }
 .detail th, .detail td { white-space: nowrap; }
 .headline { width: 100%; table-layout: auto; }
-.headline td, .headline th { white-space: normal; overflow-wrap: anywhere; }
+/* words wrap between words and after a '-' (a case name breaks at "torch-|cpu", never inside "torch");
+   break-word splits a word only when it alone is wider than the whole cell */
+.headline td, .headline th { white-space: normal; overflow-wrap: break-word; }
 .headline td:not(.t) > div { white-space: nowrap; }
+.headline td.c-case > div { min-width: 6rem; }
+/* long warnings wrap in a column of fixed width, which a table widens last: the width goes to the figures */
+.headline th.c-checks, .headline td.c-checks { width: 22rem; }
+.headline td.c-checks > div { min-width: 10rem; }
+.legend { margin-top: 0.4rem; }
 .ci { display: block; color: #555; font-size: 0.78rem; white-space: nowrap; }
 .mark { display: inline-block; margin: 0.1rem 0 0 0.2rem; padding: 0 0.3rem; border-radius: 3px; font-size: 0.72rem;
         background: #fde2b8; color: #6b3d00; white-space: nowrap; }
@@ -57,9 +65,11 @@ li { margin: 0.2rem 0; overflow-wrap: anywhere; }
                  padding: 0.2rem 0.6rem; }
   .headline td::before { content: attr(data-label); color: #555; font-weight: 600; text-align: left;
                          flex: 0 0 40%; }
-  .headline td:first-child { font-weight: 600; background: #f4f6f8; }
-  .headline td:first-child::before { content: none; }
-  .headline td > div { min-width: 0; overflow-wrap: anywhere; }
+  .headline td.c-case { font-weight: 600; background: #f4f6f8; }
+  .headline td.c-case::before { content: none; }
+  .headline td > div { min-width: 0; max-width: none; overflow-wrap: break-word; }
+  .headline td.c-case > div, .headline td.c-checks > div { min-width: 0; max-width: none; }
+  .headline td.c-checks { width: auto; }
 }
 """
 
@@ -81,8 +91,8 @@ def _cell(text: str) -> str:
 
 
 def _table(table, headline: bool) -> str:
-    def cls(heading) -> str:
-        return ' class="t"' if heading.words else ""
+    def cls(heading) -> str:  # the column's name as a class: the CSS styles columns by name, never by position
+        return f' class="c-{escape(heading.name)}{" t" if heading.words else ""}"'
 
     head = "".join(f'<th scope="col"{cls(h)}>{escape(h.text)}</th>' for h in table.headings)
     body = []
@@ -101,6 +111,8 @@ def _table(table, headline: bool) -> str:
 def _section(table) -> str:
     notes = "".join(f'<p class="note">{escape(n)}</p>' for n in table.notes)
     parts = [f"<section><h2>{escape(table.title)}</h2>{notes}", _table(table, headline=True)]
+    if table.legend:  # what each mark means, under the first table that shows it
+        parts.append('<p class="note legend">' + "<br>".join(escape(n) for n in table.legend) + "</p>")
     if table.detail is not None:
         detail_notes = "".join(f'<p class="note">{escape(n)}</p>' for n in table.detail.notes)
         parts.append(f"<details><summary>Details: step times, FLOP per step, peak memory, compile time, "

@@ -21,7 +21,8 @@ def _table(table) -> list[str]:
     lines.append("|" + "---|" * len(table.headers))
     for row in table.rows:
         lines.append("| " + " | ".join(cell(c) for c in row) + " |")
-    return lines + [""]
+    legend = getattr(table, "legend", [])
+    return lines + [""] + ([f"_{cell(n)}_  " for n in legend] + [""] if legend else [])
 
 
 def markdown(report, images: dict[str, str] | None = None) -> str:

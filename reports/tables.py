@@ -44,6 +44,8 @@ class Table:
     flagged: list[bool] = field(default_factory=list)
     """Per row: a figure in it is not to be trusted (see the "checks" cell)."""
     published: list[bool] = field(default_factory=list)
+    legend: list[str] = field(default_factory=list)
+    """Under the table: what each mark it is the first to show means."""
     detail: "Table | None" = None
 
     @property
@@ -214,7 +216,14 @@ def build_table(title: str, rows: list[Row], names, by_name: dict[str, Column], 
 def headline_tables(df, baseline: str | None, built: list[Workload] | None = None) -> list[Table]:
     """One table per workload; ``built``: ``workloads(df, baseline)`` when the caller has it already."""
     built = workloads(df, baseline) if built is None else built
-    return [_headline(workload, rows, baseline, base) for workload, rows, base in built]
+    out, explained = [], set()
+    for workload, rows, base in built:
+        table = _headline(workload, rows, baseline, base)
+        new = [m for m in columns.marks_shown(rows) if m not in explained]  # explained under the first table showing it
+        table.legend = [f"{m}: {columns.mark_meaning(m)}" for m in new]
+        explained.update(new)
+        out.append(table)
+    return out
 
 
 def _headline(workload: str, rows: list[Row], baseline: str | None, base: Row | None) -> Table:
@@ -274,29 +283,55 @@ def _detail(workload: str, rows: list[Row], ctx: Context) -> Table:
 
 # --------------------------------------------------------------- summary
 def summary(df, baseline: str | None, built: list[Workload] | None = None) -> list[str]:
-    """One sentence per workload for the cheapest chip and one for the fastest;
+    """One sentence per workload for the cheapest chip and one for the fastest, each
+    with its margin over the runner-up (95% interval), the baseline included;
     ``built``: ``workloads(df, baseline)`` when the caller has it already."""
     out = []
     for workload, rows, base in workloads(df, baseline) if built is None else built:
         unit = "tokens/s per chip" if any(r.training for r in rows) else "TFLOP/s per chip"
-        priced = [r for r in rows if r.cost is not None]
+        priced = sorted((r for r in rows if r.cost is not None), key=lambda x: x.cost)
         if priced:
-            r = min(priced, key=lambda x: x.cost)
-            ratio = (" — the baseline itself" if r is base else
-                     f", {with_interval(r.cost_ratio, r.cost_ratio_ci, '×')} the cost of {baseline}"
-                     if r.cost_ratio is not None else "")
+            r = priced[0]
             marks = f" [{', '.join(r.marks)} price]" if r.marks else ""
-            out.append(f"{workload}: cheapest is {r.chip} ({r.label}) at ${with_interval(r.cost, r.cost_ci)} "
-                       f"per 1M tokens{marks}{ratio}.")
-        fast = [r for r in rows if r.per_chip]
+            text = (f"{workload}: cheapest is {r.chip} ({_who(r, base)}) at ${with_interval(r.cost, r.cost_ci)} "
+                    f"per 1M tokens{marks}")
+            text += _margin(r, priced[1:], base, baseline, "the cost", cost=True)
+            out.append(text + ".")
+        fast = sorted((r for r in rows if r.per_chip), key=lambda x: -x.per_chip)
         if fast:
-            r = max(fast, key=lambda x: x.per_chip)
-            ratio = (" — the baseline itself" if r is base else
-                     f", {with_interval(r.ratio, r.ratio_ci, '×')} the throughput per chip of {baseline}"
-                     if r.ratio is not None else "")
-            out.append(f"{workload}: fastest is {r.chip} ({r.label}) at {with_interval(r.per_chip, r.per_chip_ci)} "
-                       f"{unit}{ratio}.")
+            r = fast[0]
+            text = (f"{workload}: fastest is {r.chip} ({_who(r, base)}) at {with_interval(r.per_chip, r.per_chip_ci)} "
+                    f"{unit}")
+            text += _margin(r, fast[1:], base, baseline, "the throughput per chip", cost=False)
+            out.append(text + ".")
     return out
+
+
+def _who(row: Row, base: Row | None) -> str:
+    return f"{row.label}, the baseline" if row is base else row.label
+
+
+def _margin(winner: Row, others: list[Row], base: Row | None, baseline: str | None, what: str, cost: bool) -> str:
+    """``, 1.2× (1.1–1.3) the throughput per chip of the runner-up, X (Y)``, and the ratio to
+    the baseline when neither the winner nor the runner-up is it."""
+    if not others:
+        return f" (the only case with {'a price' if cost else 'a figure'})"
+    runner = others[0]
+    ratio, ci = rowlib.throughput_ratio(winner, runner)
+    if cost:
+        ratio, ci = rowlib.cost_ratio(winner, runner, ratio, ci)
+    if ratio is None:
+        return ""
+    text = f", {with_interval(ratio, ci, '×')} {what} of the runner-up, {runner.chip} ({_who(runner, base)})"
+    if ci is None and (winner.published or runner.published):
+        text += " (no interval: a published figure has none)"
+    if ci is not None and min(ci) <= 1 <= max(ci):
+        text += ": the 95% interval holds 1, so the two are not told apart"
+    to_base = winner.cost_ratio if cost else winner.ratio
+    to_base_ci = winner.cost_ratio_ci if cost else winner.ratio_ci
+    if base is not None and winner is not base and runner is not base and to_base is not None:
+        text += f"; {with_interval(to_base, to_base_ci, '×')} {what} of {baseline}"
+    return text
 
 
 def failures(df) -> list[Failure]:

@@ -27,7 +27,7 @@ def _synthetic():
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     out = tmp_path_factory.mktemp("synthetic")
-    _synthetic().make_records(out, workloads=2, backends=4)
+    _synthetic().make_records(out, workloads=2, backends=10)  # backend 9: a what-if price
     return out
 
 
@@ -98,3 +98,47 @@ def test_variant_labels_read_the_records():
                                               "jax-cpu (run r1)", "jax-cpu (run r2)"]
     records.append(rec("jax-cpu", config={"batch": 4}))
     assert tables.variant_labels(records)[-1] == "jax-cpu (batch=4)"
+
+
+def test_the_summary_gives_the_winners_margin_even_when_the_winner_is_the_baseline(folder):
+    loaded = load.load_folders([folder])
+    df = loaded.frame()
+    [(workload, rows, _)] = [w for w in tables.workloads(df, None) if w[0] == "gpt2:w00"]
+    fastest = rows[0].backend
+    rep = report.build(loaded, baseline=fastest, with_plots=False)
+    sentence = next(s for s in rep.summary if s.startswith("gpt2:w00: fastest"))
+    assert f"({fastest}, the baseline)" in sentence and "the baseline itself" not in sentence
+    margin = sentence.split("tokens/s per chip, ")[1]
+    assert margin.split("× (")[0].replace(".", "").isdigit() and "the throughput per chip of the runner-up" in margin
+    lo, hi = (float(x) for x in margin.split("× (")[1].split(")")[0].split("–"))
+    assert lo <= float(margin.split("×")[0]) <= hi
+
+
+def test_each_mark_is_explained_under_the_first_table_that_shows_it(folder):
+    rep = built(folder)
+    first, second = rep.tables[0], rep.tables[1]
+    legend = " ".join(first.legend)
+    for mark in ("what-if", "unconfirmed", "UNSTABLE"):  # the synthetic copies carry all three
+        assert f"{mark}: " in legend
+    assert second.legend == []  # said once
+    from accelbench.reports import render
+
+    md = render.markdown(rep)
+    assert md.index("_what-if: the price of another device") < md.index("## gpt2:w01")
+
+
+def test_no_chart_draws_more_bars_than_a_reader_can_read(tmp_path):
+    from accelbench.reports import plots
+
+    _synthetic().make_records(tmp_path, workloads=12, backends=8)
+    df = load.load_folders([tmp_path]).frame()
+    built_rows = tables.workloads(df, "torch-cpu-b00")
+    for metric in ("tokens", "cost"):
+        bars, _, left_out = plots._bars(df, metric, built_rows)
+        assert len(bars) <= plots.MOST_BARS and "are in the tables" in left_out
+        per_workload = {}
+        for bar in bars:
+            per_workload.setdefault(bar.group, []).append(bar)
+        assert all(len(group) <= 2 for group in per_workload.values())  # its best and its baseline
+    few, _, left_out = plots._bars(df[df["workload"] == "gpt2:w00"], "tokens", built_rows[:1])
+    assert len(few) == 8 and left_out == ""
