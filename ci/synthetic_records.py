@@ -99,20 +99,23 @@ def load() -> str:
         return "unknown"
 
 
-def time_report(folder: Path, out: Path, profile: str | None = None) -> tuple[float, float, int]:
-    """Wall seconds, the child's peak RSS in MB, and its exit status for one `accelbench report`."""
+def time_report(folder: Path, out: Path, profile: str | None = None) -> tuple[float, float, float, int]:
+    """Wall seconds, CPU seconds (user + system: what a loaded machine does not inflate much),
+    the child's peak RSS in MB, and its exit status for one `accelbench report`."""
     cli = ["-m", "accelbench.harness.cli"]
     if profile:
         cli = ["-m", "cProfile", "-o", profile, "-m", "accelbench.harness.cli"]
     command = [sys.executable, *cli, "report", str(folder), "--md", str(out / "report.md"),
                "--html", str(out / "report.html"), "--csv", str(out / "report.csv")]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if done.returncode:
         print(done.stderr[-2000:], file=sys.stderr)
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # Linux: KiB, the largest child so far
-    return wall, peak_kib / 1024, done.returncode
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime
+    return wall, cpu, usage.ru_maxrss / 1024, done.returncode  # ru_maxrss: KiB on Linux, the largest child so far
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,10 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"made {len(made):,} records ({args.workloads} workloads × {args.backends} backends) "
               f"in {time.perf_counter() - t0:.1f} s")
         before = load()
-        wall, peak_mb, status = time_report(records, out, args.profile)
+        wall, cpu, peak_mb, status = time_report(records, out, args.profile)
         after = load()
     cpus = os.cpu_count()
-    print(f"accelbench report over {len(made):,} records: {wall:.1f} s wall (goal < {GOAL_S:g} s), "
+    print(f"accelbench report over {len(made):,} records: {wall:.1f} s wall (goal < {GOAL_S:g} s), {cpu:.1f} s CPU, "
           f"peak RSS {peak_mb:.0f} MB (goal < {GOAL_MB:g} MB), exit {status}")
     print(f"load average (1, 5, 15 min) before {before}, after {after}, on {cpus} CPUs"
           + (" (under cProfile: slower than a plain run)" if args.profile else ""))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import re
 from html import escape
+from typing import Any, Callable
 
 CSS = """
 :root { color-scheme: light; }
@@ -128,6 +129,66 @@ def _figure(fig) -> str:
             f"<figcaption>{escape(fig.caption)}</figcaption></figure>")
 
 
+# Each section of the page after its heading: (report) -> its HTML parts, in the order the page shows them.
+# A new section (a table of training-job costs, say) is one function appended to SECTIONS.
+Section = Callable[[Any], list[str]]
+
+
+def _heading(report) -> list[str]:
+    parts = [f"<h1>{escape(report.title)}</h1>",
+             f'<p class="meta">{report.case_count} cases from '
+             + ", ".join(f"<code>{escape(f)}</code>" for f in report.folders)
+             + f"; generated {escape(report.generated_at)}."
+             + (f" Ratios (× baseline) are against <code>{escape(report.baseline)}</code>." if report.baseline else "")
+             + "</p>"]
+    if report.case_count == 0:
+        parts.append("<p>No result records found.</p>")
+    return parts
+
+
+def _summary(report) -> list[str]:
+    if not report.summary:
+        return []
+    return ['<section class="summary"><h2>Summary</h2><ul>'
+            + "".join(f"<li>{escape(s)}</li>" for s in report.summary) + "</ul></section>"]
+
+
+def _workloads(report) -> list[str]:
+    return [_section(t) for t in report.tables]
+
+
+def _failures(report) -> list[str]:
+    if not report.failures:
+        return []
+    items = "".join(
+        f'<li><code>{escape(f.workload)}</code> on <code>{escape(f.backend)}</code>: '
+        f'<strong class="failed">{escape(f.status)}</strong>: {escape(f.error_type)}: {escape(f.message)}</li>'
+        for f in report.failures)
+    return [f"<section><h2>Cases that did not run cleanly</h2><ul>{items}</ul></section>"]
+
+
+def _plots(report) -> list[str]:
+    if not (report.figures or report.plots_skipped):
+        return []
+    parts = ["<section><h2>Plots</h2>" + "".join(_figure(f) for f in report.figures)]
+    if report.plots_skipped:
+        parts.append('<p class="note">Not plotted: ' + "; ".join(escape(s) for s in report.plots_skipped) + ".</p>")
+    return parts + ["</section>"]
+
+
+def _methodology(report) -> list[str]:
+    if not report.sections:
+        return []
+    parts = ["<section><h2>Methodology</h2>"]
+    for section in report.sections:
+        items = "".join(f"<li>{escape(item)}</li>" for item in section.items)
+        parts.append(f"<h3>{escape(section.title)}</h3><ul>{items}</ul>")
+    return parts + ["</section>"]
+
+
+SECTIONS: list[Section] = [_heading, _summary, _workloads, _failures, _plots, _methodology]
+
+
 def document(report) -> str:
     parts = [
         "<!DOCTYPE html>",
@@ -135,35 +196,8 @@ def document(report) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f'<meta http-equiv="Content-Security-Policy" content="{escape(CSP)}">',
         f"<title>{escape(report.title)}</title><style>{CSS}</style></head><body>",
-        f"<h1>{escape(report.title)}</h1>",
-        f'<p class="meta">{report.case_count} cases from '
-        + ", ".join(f"<code>{escape(f)}</code>" for f in report.folders)
-        + f"; generated {escape(report.generated_at)}."
-        + (f" Ratios (× baseline) are against <code>{escape(report.baseline)}</code>." if report.baseline else "")
-        + "</p>",
     ]
-    if report.case_count == 0:
-        parts.append("<p>No result records found.</p>")
-    if report.summary:
-        parts.append('<section class="summary"><h2>Summary</h2><ul>'
-                     + "".join(f"<li>{escape(s)}</li>" for s in report.summary) + "</ul></section>")
-    parts += [_section(t) for t in report.tables]
-    if report.failures:
-        items = "".join(
-            f'<li><code>{escape(f.workload)}</code> on <code>{escape(f.backend)}</code>: '
-            f'<strong class="failed">{escape(f.status)}</strong>: {escape(f.error_type)}: {escape(f.message)}</li>'
-            for f in report.failures)
-        parts.append(f"<section><h2>Cases that did not run cleanly</h2><ul>{items}</ul></section>")
-    if report.figures or report.plots_skipped:
-        parts.append("<section><h2>Plots</h2>" + "".join(_figure(f) for f in report.figures))
-        if report.plots_skipped:
-            parts.append('<p class="note">Not plotted: ' + "; ".join(escape(s) for s in report.plots_skipped) + ".</p>")
-        parts.append("</section>")
-    if report.sections:
-        parts.append("<section><h2>Methodology</h2>")
-        for section in report.sections:
-            items = "".join(f"<li>{escape(item)}</li>" for item in section.items)
-            parts.append(f"<h3>{escape(section.title)}</h3><ul>{items}</ul>")
-        parts.append("</section>")
+    for section in SECTIONS:
+        parts += section(report)
     parts.append("</body></html>\n")
     return "\n".join(parts)

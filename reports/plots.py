@@ -36,6 +36,8 @@ NAME_CHARS = 44
 MOST_BARS = 40
 """More bars than a reader can read (and than matplotlib draws quickly): past this, a chart keeps each
 workload's best and its baseline, and its caption says the rest are in the tables."""
+MOST_PANELS = 12
+"""Workloads (panels, each an axis of its own) in one chart; the caption names where the rest are."""
 """At 5 inches wide and 11 pt, a figure shown 370 px wide on a phone keeps its text about 11 px high."""
 
 
@@ -79,7 +81,8 @@ def _svg(fig) -> bytes:
 
     buf = io.BytesIO()
     with matplotlib.rc_context({"svg.hashsalt": "accelbench"}):  # the same ids every time: a report diffs cleanly
-        fig.savefig(buf, format="svg", bbox_inches="tight", pad_inches=0.05, metadata={"Date": None})
+        # no bbox_inches="tight": the constrained layout already fits the text, and "tight" draws the figure twice
+        fig.savefig(buf, format="svg", metadata={"Date": None})
     return buf.getvalue()
 
 
@@ -173,24 +176,26 @@ def _fewer(bars: list[Bar], keep: Callable[[Bar], bool], best: Callable[[list[Ba
     """At most MOST_BARS bars: all of them when they fit; else each workload's best
     and its baseline (``keep``); else as many workloads as fit. Returns the bars and
     what the caption says of the rest ("" when every bar is drawn)."""
-    if len(bars) <= MOST_BARS:
-        return bars, ""
     groups = list(dict.fromkeys(b.group for b in bars))
+    if len(bars) <= MOST_BARS and len(groups) <= MOST_PANELS:
+        return bars, ""
+    few = len(bars) > MOST_BARS  # else: every bar of the first MOST_PANELS workloads
     chosen: list[Bar] = []
     shown = 0
     for group in groups:
         mine = [b for b in bars if b.group == group]
         top = best(mine)
-        pick = [b for b in mine if b is top or keep(b)]
-        if len(chosen) + len(pick) > MOST_BARS:
+        pick = [b for b in mine if b is top or keep(b)] if few else mine
+        if len(chosen) + len(pick) > MOST_BARS or shown == MOST_PANELS:
             break
         chosen += pick
         shown += 1
-    note = (f"{len(bars):,} bars are more than a reader can read: each workload shows its best case and its "
-            f"baseline; the other {len(bars) - len(chosen):,} are in the tables")
-    if shown < len(groups):
-        note += f", as are the {len(groups) - shown} workloads after {groups[shown - 1]}" if shown else ""
-    return chosen, note + "."
+    first = f", for the first {shown} workloads (to {groups[shown - 1]})" if shown < len(groups) else ""
+    if few:
+        return chosen, (f"{len(bars):,} bars are more than a reader can read: this chart shows each workload's best "
+                        f"case and its baseline{first}; the other {len(bars) - len(chosen):,} bars are in the tables.")
+    return chosen, (f"{len(groups)} workloads are more than one chart holds: this chart shows the first {shown} "
+                    f"(to {groups[shown - 1]}); the other {len(groups) - shown} are in the tables.")
 
 
 def _bars(df, metric: str, built: list[Workload] | None = None) -> tuple[list[Bar], str | None, str]:
