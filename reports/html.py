@@ -1,8 +1,9 @@
 """One self-contained HTML file: styles inline, plots as base64 SVG data URIs,
 no scripts and no network fetches (a Content-Security-Policy forbids both).
 The headline tables fit a 1280 px screen (intervals on a line of their own,
-cells that wrap) and become one card per row under 640 px (CSS only: each
-cell shows its column name from ``data-label``); the detail tables fold into
+cells that wrap between words, never inside one) and become one card per row under 640 px (CSS
+only: each cell shows its column name from ``data-label``, the card's title is the column named
+``case``; every cell has its column's name as a class, ``c-NAME``); the detail tables fold into
 ``<details>`` and scroll sideways inside their own box. Every value that came
 from a record passes through ``html.escape``."""
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import base64
 import re
 from html import escape
+from typing import Any, Callable
 
 CSS = """
 :root { color-scheme: light; }
@@ -29,8 +31,15 @@ th.t, td.t { text-align: left; }
 th { background: #f4f6f8; font-weight: 600; }
 .detail th, .detail td { white-space: nowrap; }
 .headline { width: 100%; table-layout: auto; }
-.headline td, .headline th { white-space: normal; overflow-wrap: anywhere; }
+/* words wrap between words and after a '-' (a case name breaks at "torch-|cpu", never inside "torch");
+   break-word splits a word only when it alone is wider than the whole cell */
+.headline td, .headline th { white-space: normal; overflow-wrap: break-word; }
 .headline td:not(.t) > div { white-space: nowrap; }
+.headline td.c-case > div { min-width: 6rem; }
+/* long warnings wrap in a column of fixed width, which a table widens last: the width goes to the figures */
+.headline th.c-checks, .headline td.c-checks { width: 22rem; }
+.headline td.c-checks > div { min-width: 10rem; }
+.legend { margin-top: 0.4rem; }
 .ci { display: block; color: #555; font-size: 0.78rem; white-space: nowrap; }
 .mark { display: inline-block; margin: 0.1rem 0 0 0.2rem; padding: 0 0.3rem; border-radius: 3px; font-size: 0.72rem;
         background: #fde2b8; color: #6b3d00; white-space: nowrap; }
@@ -57,9 +66,11 @@ li { margin: 0.2rem 0; overflow-wrap: anywhere; }
                  padding: 0.2rem 0.6rem; }
   .headline td::before { content: attr(data-label); color: #555; font-weight: 600; text-align: left;
                          flex: 0 0 40%; }
-  .headline td:first-child { font-weight: 600; background: #f4f6f8; }
-  .headline td:first-child::before { content: none; }
-  .headline td > div { min-width: 0; overflow-wrap: anywhere; }
+  .headline td.c-case { font-weight: 600; background: #f4f6f8; }
+  .headline td.c-case::before { content: none; }
+  .headline td > div { min-width: 0; max-width: none; overflow-wrap: break-word; }
+  .headline td.c-case > div, .headline td.c-checks > div { min-width: 0; max-width: none; }
+  .headline td.c-checks { width: auto; }
 }
 """
 
@@ -81,16 +92,16 @@ def _cell(text: str) -> str:
 
 
 def _table(table, headline: bool) -> str:
-    def cls(i: int) -> str:
-        return ' class="t"' if i in table.text_columns else ""
+    def cls(heading) -> str:  # the column's name as a class: the CSS styles columns by name, never by position
+        return f' class="c-{escape(heading.name)}{" t" if heading.words else ""}"'
 
-    head = "".join(f'<th scope="col"{cls(i)}>{escape(h)}</th>' for i, h in enumerate(table.headers))
+    head = "".join(f'<th scope="col"{cls(h)}>{escape(h.text)}</th>' for h in table.headings)
     body = []
     flags = table.flagged or [False] * len(table.rows)
     published = table.published or [False] * len(table.rows)
     for row, flagged, pub in zip(table.rows, flags, published):
-        cells = "".join(f'<td{cls(i)} data-label="{escape(table.headers[i])}"><div>{_cell(c)}</div></td>'
-                        for i, c in enumerate(row))
+        cells = "".join(f'<td{cls(h)} data-label="{escape(h.text)}"><div>{_cell(c)}</div></td>'
+                        for h, c in zip(table.headings, row))
         classes = " ".join(c for c, on in (("flagged", flagged), ("published", pub)) if on)
         body.append(f'<tr class="{classes}">{cells}</tr>' if classes else f"<tr>{cells}</tr>")
     kind = "headline" if headline else "detail"
@@ -101,6 +112,8 @@ def _table(table, headline: bool) -> str:
 def _section(table) -> str:
     notes = "".join(f'<p class="note">{escape(n)}</p>' for n in table.notes)
     parts = [f"<section><h2>{escape(table.title)}</h2>{notes}", _table(table, headline=True)]
+    if table.legend:  # what each mark means, under the first table that shows it
+        parts.append('<p class="note legend">' + "<br>".join(escape(n) for n in table.legend) + "</p>")
     if table.detail is not None:
         detail_notes = "".join(f'<p class="note">{escape(n)}</p>' for n in table.detail.notes)
         parts.append(f"<details><summary>Details: step times, FLOP per step, peak memory, compile time, "
@@ -116,6 +129,66 @@ def _figure(fig) -> str:
             f"<figcaption>{escape(fig.caption)}</figcaption></figure>")
 
 
+# Each section of the page after its heading: (report) -> its HTML parts, in the order the page shows them.
+# A new section (a table of training-job costs, say) is one function appended to SECTIONS.
+Section = Callable[[Any], list[str]]
+
+
+def _heading(report) -> list[str]:
+    parts = [f"<h1>{escape(report.title)}</h1>",
+             f'<p class="meta">{report.case_count} cases from '
+             + ", ".join(f"<code>{escape(f)}</code>" for f in report.folders)
+             + f"; generated {escape(report.generated_at)}."
+             + (f" Ratios (× baseline) are against <code>{escape(report.baseline)}</code>." if report.baseline else "")
+             + "</p>"]
+    if report.case_count == 0:
+        parts.append("<p>No result records found.</p>")
+    return parts
+
+
+def _summary(report) -> list[str]:
+    if not report.summary:
+        return []
+    return ['<section class="summary"><h2>Summary</h2><ul>'
+            + "".join(f"<li>{escape(s)}</li>" for s in report.summary) + "</ul></section>"]
+
+
+def _workloads(report) -> list[str]:
+    return [_section(t) for t in report.tables]
+
+
+def _failures(report) -> list[str]:
+    if not report.failures:
+        return []
+    items = "".join(
+        f'<li><code>{escape(f.workload)}</code> on <code>{escape(f.backend)}</code>: '
+        f'<strong class="failed">{escape(f.status)}</strong>: {escape(f.error_type)}: {escape(f.message)}</li>'
+        for f in report.failures)
+    return [f"<section><h2>Cases that did not run cleanly</h2><ul>{items}</ul></section>"]
+
+
+def _plots(report) -> list[str]:
+    if not (report.figures or report.plots_skipped):
+        return []
+    parts = ["<section><h2>Plots</h2>" + "".join(_figure(f) for f in report.figures)]
+    if report.plots_skipped:
+        parts.append('<p class="note">Not plotted: ' + "; ".join(escape(s) for s in report.plots_skipped) + ".</p>")
+    return parts + ["</section>"]
+
+
+def _methodology(report) -> list[str]:
+    if not report.sections:
+        return []
+    parts = ["<section><h2>Methodology</h2>"]
+    for section in report.sections:
+        items = "".join(f"<li>{escape(item)}</li>" for item in section.items)
+        parts.append(f"<h3>{escape(section.title)}</h3><ul>{items}</ul>")
+    return parts + ["</section>"]
+
+
+SECTIONS: list[Section] = [_heading, _summary, _workloads, _failures, _plots, _methodology]
+
+
 def document(report) -> str:
     parts = [
         "<!DOCTYPE html>",
@@ -123,35 +196,8 @@ def document(report) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f'<meta http-equiv="Content-Security-Policy" content="{escape(CSP)}">',
         f"<title>{escape(report.title)}</title><style>{CSS}</style></head><body>",
-        f"<h1>{escape(report.title)}</h1>",
-        f'<p class="meta">{report.case_count} cases from '
-        + ", ".join(f"<code>{escape(f)}</code>" for f in report.folders)
-        + f"; generated {escape(report.generated_at)}."
-        + (f" Ratios (× baseline) are against <code>{escape(report.baseline)}</code>." if report.baseline else "")
-        + "</p>",
     ]
-    if report.case_count == 0:
-        parts.append("<p>No result records found.</p>")
-    if report.summary:
-        parts.append('<section class="summary"><h2>Summary</h2><ul>'
-                     + "".join(f"<li>{escape(s)}</li>" for s in report.summary) + "</ul></section>")
-    parts += [_section(t) for t in report.tables]
-    if report.failures:
-        items = "".join(
-            f'<li><code>{escape(f.workload)}</code> on <code>{escape(f.backend)}</code>: '
-            f'<strong class="failed">{escape(f.status)}</strong>: {escape(f.error_type)}: {escape(f.message)}</li>'
-            for f in report.failures)
-        parts.append(f"<section><h2>Cases that did not run cleanly</h2><ul>{items}</ul></section>")
-    if report.figures or report.plots_skipped:
-        parts.append("<section><h2>Plots</h2>" + "".join(_figure(f) for f in report.figures))
-        if report.plots_skipped:
-            parts.append('<p class="note">Not plotted: ' + "; ".join(escape(s) for s in report.plots_skipped) + ".</p>")
-        parts.append("</section>")
-    if report.sections:
-        parts.append("<section><h2>Methodology</h2>")
-        for section in report.sections:
-            items = "".join(f"<li>{escape(item)}</li>" for item in section.items)
-            parts.append(f"<h3>{escape(section.title)}</h3><ul>{items}</ul>")
-        parts.append("</section>")
+    for section in SECTIONS:
+        parts += section(report)
     parts.append("</body></html>\n")
     return "\n".join(parts)

@@ -33,8 +33,10 @@ class Report:
     warnings: list[str] = field(default_factory=list)
 
 
-def build(loaded: load.Loaded, baseline: str | None = None, with_plots: bool = True, title: str = TITLE) -> Report:
-    df = loaded.frame()
+def build(loaded: load.Loaded, baseline: str | None = None, with_plots: bool = True, title: str = TITLE,
+          df=None) -> Report:
+    """``df``: ``loaded.frame()`` when the caller has it already (it is slow to make over thousands of records)."""
+    df = loaded.frame() if df is None else df
     ours = df[~df["published"]] if not df.empty else df  # the measured records, without published reference points
     chosen = tables.choose_baseline(df, baseline) if not df.empty else None
     if ours.empty and baseline is not None:
@@ -60,9 +62,9 @@ def build(loaded: load.Loaded, baseline: str | None = None, with_plots: bool = T
     return report
 
 
-def csv_text(loaded: load.Loaded) -> str:
+def csv_text(loaded: load.Loaded, df=None) -> str:
     """Every flattened field of every record, one row per case."""
-    df = loaded.frame()
+    df = loaded.frame() if df is None else df
     return df.drop(columns=[c for c in ("kernel_config", "backend_settings", "record") if c in df.columns]).to_csv(index=False)
 
 
@@ -103,7 +105,8 @@ def write(
     for warning in loaded.warnings:
         if warn:
             warn(warning)
-    report = build(loaded, baseline, with_plots=bool(md or html))
+    df = loaded.frame()  # once, for the report and the CSV
+    report = build(loaded, baseline, with_plots=bool(md or html), df=df)
     if train_tokens:  # its own section: the cost of a whole job (reports/training_cost.py)
         from accelbench.reports import training_cost
 
@@ -131,7 +134,7 @@ def write(
     if html:
         write_atomic(html, html_render.document(report).encode())
     if csv:
-        write_atomic(csv, csv_text(loaded).encode())
+        write_atomic(csv, csv_text(loaded, df).encode())
     return report, text
 
 

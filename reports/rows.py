@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from accelbench.harness.record_schema import RECORD, Field
 from accelbench.harness.cost import MARKS as PRICE_MARKS, UNCONFIRMED, WHAT_IF
@@ -53,6 +54,11 @@ class Row:
     ratio_ci: tuple[float, float] | None = None
     cost_ratio: float | None = None
     cost_ratio_ci: tuple[float, float] | None = None
+
+    @cached_property
+    def config(self) -> dict[str, str]:
+        """Batch, sequence, precision and sharding as a reader compares them (``configuration``)."""
+        return configuration(self.record)
 
     @property
     def samples(self) -> list[float]:
@@ -123,32 +129,49 @@ def make_row(record: dict, label: str) -> Row:
                unstable=[str(u) for u in unstable] if isinstance(unstable, list) else [])
 
 
-def set_ratios(rows: list[Row], base: Row | None) -> None:
-    """Each row's per-chip throughput and cost against ``base``'s, with 95% intervals."""
+def throughput_ratio(row: Row, other: Row) -> tuple[float | None, tuple[float, float] | None]:
+    """``row``'s per-chip throughput ÷ ``other``'s, with a 95% interval: a bootstrap
+    over both cases' timed-step samples, else (no samples) the stored intervals'
+    extremes, else none. (None, None) when either has no throughput."""
     from accelbench.reports.compare import ratio_of_medians_ci
 
+    if not row.per_chip or not other.per_chip:
+        return None, None
+    ratio = row.per_chip / other.per_chip
+    if row is other:
+        return ratio, (1.0, 1.0)
+    if len(row.samples) >= 2 and len(other.samples) >= 2 and row.median and other.median:
+        # per-chip throughput ∝ work ÷ (median × chips): the ratio moves with median(other) ÷ median(row)
+        lo, hi = ratio_of_medians_ci(row.samples, other.samples, resamples=2000)
+        middle = other.median / row.median
+        return ratio, (ratio * lo / middle, ratio * hi / middle)
+    if row.step_ci and other.step_ci and row.step_ci[0] > 0 and other.median and row.median:
+        middle = other.median / row.median
+        return ratio, (ratio * other.step_ci[0] / row.step_ci[1] / middle,
+                       ratio * other.step_ci[1] / row.step_ci[0] / middle)
+    return ratio, None
+
+
+def cost_ratio(row: Row, other: Row, ratio: float | None, ratio_ci: tuple[float, float] | None
+               ) -> tuple[float | None, tuple[float, float] | None]:
+    """``row``'s cost ÷ ``other``'s; its interval from the throughput ratio's (cost ∝ price ÷ throughput)."""
+    if row.cost is None or not other.cost:
+        return None, None
+    value = row.cost / other.cost
+    if ratio and ratio_ci and ratio_ci[0] > 0:
+        return value, (value * ratio / ratio_ci[1], value * ratio / ratio_ci[0])
+    return value, None
+
+
+def set_ratios(rows: list[Row], base: Row | None) -> None:
+    """Each row's per-chip throughput and cost against ``base``'s, with 95% intervals."""
     if base is None or not base.per_chip:
         return
     for row in rows:
         if not row.per_chip:
             continue
-        row.ratio = row.per_chip / base.per_chip
-        if row is base:
-            row.ratio_ci = (1.0, 1.0)
-        elif len(row.samples) >= 2 and len(base.samples) >= 2 and row.median and base.median:
-            # per-chip throughput ∝ work ÷ (median × chips): the ratio moves with median(base) ÷ median(row)
-            lo, hi = ratio_of_medians_ci(row.samples, base.samples, resamples=2000)
-            middle = base.median / row.median
-            row.ratio_ci = (row.ratio * lo / middle, row.ratio * hi / middle)
-        elif row.step_ci and base.step_ci and row.step_ci[0] > 0 and base.median and row.median:
-            middle = base.median / row.median
-            row.ratio_ci = (row.ratio * base.step_ci[0] / row.step_ci[1] / middle,
-                            row.ratio * base.step_ci[1] / row.step_ci[0] / middle)
-        if row.cost is not None and base.cost:
-            row.cost_ratio = row.cost / base.cost
-            if row.ratio_ci and row.ratio_ci[0] > 0:  # cost ∝ price ÷ throughput
-                row.cost_ratio_ci = (row.cost_ratio * row.ratio / row.ratio_ci[1],
-                                     row.cost_ratio * row.ratio / row.ratio_ci[0])
+        row.ratio, row.ratio_ci = throughput_ratio(row, base)
+        row.cost_ratio, row.cost_ratio_ci = cost_ratio(row, base, row.ratio, row.ratio_ci)
 
 
 def configuration(record: dict) -> dict[str, str]:

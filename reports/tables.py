@@ -24,6 +24,9 @@ from accelbench.harness.records import RecordError
 from accelbench.reports import rows as rowlib
 from accelbench.reports.load import case_id
 from accelbench.reports.references import PUBLISHED
+from accelbench.reports import columns
+from accelbench.reports.columns import Column, Context, Heading, header_text, is_flagged
+from accelbench.reports.numbers import nbytes, number, percent, with_interval  # noqa: F401 (methodology reads them here)
 from accelbench.reports.rows import MISSING, Row, dig
 
 
@@ -34,15 +37,29 @@ class ReportError(RecordError):
 @dataclass
 class Table:
     title: str
-    headers: list[str]
+    headings: list[Heading]
+    """The columns shown, in order: name, header text, words or figures."""
     rows: list[list[str]]
     notes: list[str] = field(default_factory=list)
     flagged: list[bool] = field(default_factory=list)
     """Per row: a figure in it is not to be trusted (see the "checks" cell)."""
-    text_columns: tuple[int, ...] = (0,)
-    """Columns of words, aligned left; the rest are figures, aligned right."""
     published: list[bool] = field(default_factory=list)
+    legend: list[str] = field(default_factory=list)
+    """Under the table: what each mark it is the first to show means."""
     detail: "Table | None" = None
+
+    @property
+    def headers(self) -> list[str]:
+        return [h.text for h in self.headings]
+
+    @property
+    def names(self) -> list[str]:
+        return [h.name for h in self.headings]
+
+    def cells(self, name: str) -> list[str]:
+        """Every row's cell of the column named ``name``."""
+        at = self.names.index(name)
+        return [row[at] for row in self.rows]
 
 
 @dataclass
@@ -65,46 +82,8 @@ def value(row, column):
     return v
 
 
-def number(v, digits: int = 3) -> str:
-    """Three significant figures, thousands separated: 1,234,567 / 12.3 / 0.00123."""
-    if v is None:
-        return MISSING
-    v = float(v)
-    if not math.isfinite(v):
-        return str(v)
-    if v == 0:
-        return "0"
-    if abs(v) >= 10 ** digits:
-        return f"{v:,.0f}"
-    return f"{v:.{digits}g}"
-
-
 def interval(pair, scale: float = 1.0) -> tuple[float, float] | None:
     return rowlib.pair(pair, scale)
-
-
-def with_interval(v, ci: tuple[float, float] | None, suffix: str = "") -> str:
-    if v is None:
-        return MISSING
-    if ci is None:
-        return f"{number(v)}{suffix}"
-    return f"{number(v)}{suffix} ({number(min(ci))}–{number(max(ci))})"
-
-
-def percent(v) -> str:
-    if v is None:
-        return MISSING
-    text = f"{float(v) * 100:.3g}%"
-    return text + " (over 100%: an error)" if v > 1 else text
-
-
-def nbytes(v) -> str:
-    if v is None:
-        return MISSING
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if v >= size:
-            return f"{number(v / size)} {unit}"
-    return f"{number(v)} B"
 
 
 # --------------------------------------------------------------- selection
@@ -134,23 +113,27 @@ def choose_baseline(df, requested: str | None) -> str | None:
     return sorted(present, key=lambda b: (-int(counts[b]), b))[0]
 
 
-def variant_labels(rows) -> dict:
-    """Label each case of one workload so that cases of the same backend with
-    different settings, kernel configs or runs stay apart:
+def variant_labels(records: list[dict]) -> list[str]:
+    """Label each case of one workload (``records``, in order) so that cases of
+    the same backend with different settings, kernel configs or runs stay apart:
     ``torch-cpu (compile=True)``; published rows by their framework."""
-    labels = {}
-    config_keys = _differing([r["kernel_config"] for _, r in rows.iterrows() if r["backend.name"] != PUBLISHED])
-    for backend, group in rows.groupby("backend.name", sort=False):
-        setting_keys = _differing([r["backend_settings"] for _, r in group.iterrows()])
-        for index, r in group.iterrows():
+    backends = [str(dig(r, "backend.name")) for r in records]
+    configs = [dict(dig(r, "kernel.config") or {}) for r in records]
+    settings = [dict(dig(r, "backend.settings") or {}) for r in records]
+    config_keys = _differing([c for c, b in zip(configs, backends) if b != PUBLISHED])
+    labels = [""] * len(records)
+    for backend in dict.fromkeys(backends):
+        group = [i for i, b in enumerate(backends) if b == backend]
+        setting_keys = _differing([settings[i] for i in group])
+        for i in group:
             if backend == PUBLISHED:
-                labels[index] = f"published: {value(r, 'backend.framework') or 'source'}"
+                labels[i] = f"published: {dig(records[i], 'backend.framework') or 'source'}"
                 continue
-            extras = [f"{k}={r['backend_settings'].get(k)}" for k in setting_keys]
-            extras += [f"{k}={r['kernel_config'].get(k)}" for k in config_keys]
+            extras = [f"{k}={settings[i].get(k)}" for k in setting_keys]
+            extras += [f"{k}={configs[i].get(k)}" for k in config_keys]
             if len(group) > 1 and not extras:  # the same case from several runs (--all-runs)
-                extras.append(f"run {value(r, 'run_id')}")
-            labels[index] = f"{backend} ({', '.join(extras)})" if extras else str(backend)
+                extras.append(f"run {records[i].get('run_id')}")
+            labels[i] = f"{backend} ({', '.join(extras)})" if extras else backend
     return labels
 
 
@@ -159,11 +142,18 @@ def _differing(dicts: list[dict]) -> list[str]:
     return [k for k in keys if len({repr(d.get(k)) for d in dicts}) > 1]
 
 
-def workload_rows(df, workload: str) -> list[Row]:
-    rows = ok_rows(df)
-    rows = rows[rows["workload"] == workload]
-    labels = variant_labels(rows)
-    made = [rowlib.make_row(r["record"], labels[i]) for i, r in rows.iterrows()]
+def _by_workload(df) -> dict[str, list[dict]]:
+    """The ok records of each workload, in the frame's order (whole columns read, no row-by-row walk)."""
+    out: dict[str, list[dict]] = {}
+    for workload, status, record in zip(df["workload"], df["status"], df["record"]):
+        if status == "ok":
+            out.setdefault(str(workload), []).append(record)
+    return out
+
+
+def workload_rows(records: list[dict]) -> list[Row]:
+    """One workload's rows, sorted as the headline shows them."""
+    made = [rowlib.make_row(r, label) for r, label in zip(records, variant_labels(records))]
     return sorted(made, key=lambda r: (r.published, -(r.per_chip or 0.0), r.label))
 
 
@@ -174,12 +164,11 @@ Workload = tuple[str, list[Row], Row | None]
 def workloads(df, baseline: str | None) -> list[Workload]:
     """Every workload with ok rows, its rows built once (the ratio bootstrap is
     the slow part) for the headline tables, the summary and the plots."""
-    ok = ok_rows(df)
-    if ok.empty:
+    if df.empty:
         return []
     out = []
-    for workload in sorted(set(ok["workload"])):
-        rows = workload_rows(df, workload)
+    for workload, records in sorted(_by_workload(df).items()):
+        rows = workload_rows(records)
         base = _baseline_row(rows, baseline)
         rowlib.set_ratios(rows, base)
         out.append((workload, rows, base))
@@ -204,90 +193,60 @@ def _baseline_rank(text: str) -> tuple[bool, bool]:
     return parsed.settings_hash is not None, parsed.devices != 1
 
 
-# --------------------------------------------------------------- cells
-def checks(r: Row) -> str:
-    """Numerics verdict and any warning sign a reader must see beside the figures."""
-    record = r.record
-    if record.get("_published"):
-        return "published, not re-measured"
-    passed = dig(record, "numerics.passed")
-    parts = [{True: "numerics passed", False: "numerics FAILED"}.get(passed, "numerics not checked")]
-    if dig(record, "backend.info.recompiled_during_timing") is True:
-        parts.append("RECOMPILED while timed")
-    if r.unstable:
-        parts.append("UNSTABLE: " + ", ".join(r.unstable))
-    mfu = dig(record, "metrics.mfu")
-    if (mfu is not None and mfu > 1) or dig(record, "metrics.errors"):
-        parts.append("metric ERROR (see methodology)")
-    return "; ".join(parts)
-
-
-def is_flagged(r: Row) -> bool:
-    record = r.record
-    mfu = dig(record, "metrics.mfu")
-    return (dig(record, "numerics.passed") is False or dig(record, "backend.info.recompiled_during_timing") is True
-            or (mfu is not None and mfu > 1) or bool(dig(record, "metrics.errors")) or bool(r.unstable))
-
-
-def cost_cell(row: Row) -> str:
-    text = with_interval(row.cost, row.cost_ci)
-    return text + "".join(f" [{m}]" for m in row.marks) if row.cost is not None else text  # each mark bracketed
-
-
-def ratio_cell(row: Row, base: Row | None) -> str:
-    if row.ratio is None:
-        return MISSING
-    if row is base:
-        return "1× (baseline)"
-    return with_interval(row.ratio, row.ratio_ci, "×")
-
-
 # --------------------------------------------------------------- tables
+def build_table(title: str, rows: list[Row], names, by_name: dict[str, Column], ctx: Context,
+                said_once: bool = False) -> tuple[Table, list[str]]:
+    """A table of the columns ``names`` (those whose ``shown`` holds); with ``said_once``
+    and several rows, a column whose every cell is the same leaves the table for the
+    caption. Returns the table and the caption's "On every row" parts."""
+    chosen = [by_name[n] for n in names if by_name[n].shown(ctx)]
+    body = {c.name: [c.cell(r, ctx) for r in rows] for c in chosen}
+    same = []
+    if said_once and len(rows) > 1:  # a column with one value on every row says it once, in the caption
+        for c in chosen:
+            if c.said_once and len(set(body[c.name])) == 1:
+                same.append(f"{header_text(c, ctx)} {body[c.name][0]}")
+        chosen = [c for c in chosen if not (c.said_once and len(set(body[c.name])) == 1)]
+    table = Table(title=title, headings=[Heading(c.name, c.header(ctx), c.words) for c in chosen],
+                  rows=[list(cells) for cells in zip(*(body[c.name] for c in chosen))] if rows else [],
+                  published=[r.published for r in rows])
+    return table, same
+
+
 def headline_tables(df, baseline: str | None, built: list[Workload] | None = None) -> list[Table]:
     """One table per workload; ``built``: ``workloads(df, baseline)`` when the caller has it already."""
     built = workloads(df, baseline) if built is None else built
-    return [_headline(workload, rows, baseline, base) for workload, rows, base in built]
+    out, explained = [], set()
+    for workload, rows, base in built:
+        table = _headline(workload, rows, baseline, base)
+        new = [m for m in columns.marks_shown(rows) if m not in explained]  # explained under the first table showing it
+        table.legend = [f"{m}: {columns.mark_meaning(m)}" for m in new]
+        explained.update(new)
+        out.append(table)
+    return out
 
 
 def _headline(workload: str, rows: list[Row], baseline: str | None, base: Row | None) -> Table:
-    training = any(r.training for r in rows)
-    configs = [rowlib.configuration(r.record) for r in rows]
-    config_text = [", ".join(f"{k} {c[k]}" for k in ("batch", "sequence", "precision", "sharding")
-                             if c[k] not in (MISSING, "none")) or MISSING for c in configs]
-    headers = ["case", "chip", "configuration",
-               "tokens/s per chip (95% CI)" if training else "TFLOP/s per chip (95% CI)", "MFU",
-               "$/1M tokens (95% CI)", f"× {baseline or 'baseline'} (95% CI)", "checks"]
-    body = [[r.label, r.chip, config_text[i], with_interval(r.per_chip, r.per_chip_ci), percent(r.mfu),
-             cost_cell(r), ratio_cell(r, base), checks(r)] for i, r in enumerate(rows)]
+    ctx = Context(rows=rows, training=any(r.training for r in rows), baseline=baseline, base=base)
+    table, same = build_table(workload, rows, columns.HEADLINE, columns.HEADLINE_COLUMNS, ctx, said_once=True)
     notes = []
     if baseline and base is None:
         notes.append(f"no ok result from the baseline backend {baseline} for this workload")
-    if not training:
+    if not ctx.training:
         notes.append("a micro kernel: no tokens, so throughput is TFLOP/s per chip and there is no cost per token")
-    keep = list(range(len(headers)))
-    same = []
-    if len(rows) > 1:  # a column with one value on every row says it once, in the caption
-        for col in (1, 2, 4, 5, 6, 7):
-            if len({row[col] for row in body}) == 1:
-                same.append(f"{headers[col].removesuffix(' (95% CI)')} {body[0][col]}")
-                keep.remove(col)
-    elif not training:
-        keep.remove(5)
     if same:
         notes.insert(0, "On every row: " + "; ".join(same) + ".")
-    notes += _published_differences(rows, configs)
-    table = Table(title=workload, headers=[headers[c] for c in keep], rows=[[row[c] for c in keep] for row in body],
-                  notes=notes, flagged=[is_flagged(r) for r in rows], published=[r.published for r in rows],
-                  text_columns=tuple(i for i, c in enumerate(keep) if c in (0, 1, 2, 7)))
-    table.detail = _detail(workload, rows, configs)
+    table.notes = notes + _published_differences(rows)
+    table.flagged = [is_flagged(r) for r in rows]
+    table.detail = _detail(workload, rows, ctx)
     return table
 
 
-def _published_differences(rows: list[Row], configs: list[dict]) -> list[str]:
+def _published_differences(rows: list[Row]) -> list[str]:
     """Say where each published configuration differs from the measured ones."""
-    ours = [c for r, c in zip(rows, configs) if not r.published]
+    ours = [r.config for r in rows if not r.published]
     notes = []
-    for r, c in zip(rows, configs):
+    for r in rows:
         if not r.published:
             continue
         ref = r.record["_published"]
@@ -295,8 +254,8 @@ def _published_differences(rows: list[Row], configs: list[dict]) -> list[str]:
             notes.append(f"{r.label} on {r.chip}: {ref.configuration}; none of our cases ran this workload")
             continue
         diffs = []
-        for key, theirs in (("sequence", c["sequence"]), ("precision", c["precision"])):
-            mine = sorted({o[key] for o in ours})
+        for key in ("sequence", "precision"):
+            theirs, mine = r.config[key], sorted({o[key] for o in ours})
             if theirs not in mine:
                 diffs.append(f"{key} {theirs} (ours: {', '.join(mine)})")
         our_chips = sorted({o.chips for o in rows if not o.published})
@@ -307,63 +266,72 @@ def _published_differences(rows: list[Row], configs: list[dict]) -> list[str]:
     return notes
 
 
-DETAIL_HEADERS = ["case", "batch", "sequence", "precision", "sharding", "tokens / step", "FLOP / step",
-                  "step (ms, 95% CI)", "TFLOP/s", "peak memory", "compile (s)", "J/token", "price", "software"]
-
-
-def _detail(workload: str, rows: list[Row], configs: list[dict]) -> Table:
-    body = []
-    for r, c in zip(rows, configs):
-        rec = r.record
-        median = dig(rec, "timing.step_s.median")
-        price = dig(rec, "cost.price_source") or dig(rec, "cost.instance") or MISSING
-        if r.published:
-            ref = rec["_published"]
-            price = f"{price}; figure from {ref.source} ({ref.as_of})"
-        body.append([r.label, c["batch"], c["sequence"], c["precision"], c["sharding"],
-                     number(dig(rec, "kernel.tokens_per_step")), number(dig(rec, "kernel.flops_per_step")),
-                     with_interval(median * 1e3 if median else None, interval(dig(rec, "timing.step_s.ci95"), 1e3)),
-                     number(dig(rec, "metrics.tflops")), nbytes(dig(rec, "metrics.peak_mem_bytes")),
-                     number(dig(rec, "timing.compile_s")), number(dig(rec, "metrics.joules_per_token")),
-                     str(price), rowlib.software(rec)])
+def _detail(workload: str, rows: list[Row], ctx: Context) -> Table:
+    table, _ = build_table(f"{workload}: details", rows, columns.DETAIL, columns.DETAIL_COLUMNS, ctx)
     notes = []
-    sizes = {(row[5], row[6]) for row, r in zip(body, rows) if not r.published}
+    sizes = {size for size, r in zip(zip(table.cells("tokens_per_step"), table.cells("flops_per_step")), rows)
+             if not r.published}
     if len(sizes) > 1:
         notes.append("tokens and FLOP per step differ between rows: their configurations differ")
     conventions = sorted({str(dig(r.record, "kernel.flop_convention")) for r in rows
                           if dig(r.record, "kernel.flop_convention")})
     if conventions:
         notes.append(f"FLOP convention: {', '.join(conventions)}")
-    return Table(title=f"{workload}: details", headers=list(DETAIL_HEADERS), rows=body, notes=notes,
-                 flagged=[False] * len(body), published=[r.published for r in rows],
-                 text_columns=(0, 3, 4, 12, 13))
+    table.notes, table.flagged = notes, [False] * len(rows)
+    return table
 
 
 # --------------------------------------------------------------- summary
 def summary(df, baseline: str | None, built: list[Workload] | None = None) -> list[str]:
-    """One sentence per workload for the cheapest chip and one for the fastest;
+    """One sentence per workload for the cheapest chip and one for the fastest, each
+    with its margin over the runner-up (95% interval), the baseline included;
     ``built``: ``workloads(df, baseline)`` when the caller has it already."""
     out = []
     for workload, rows, base in workloads(df, baseline) if built is None else built:
         unit = "tokens/s per chip" if any(r.training for r in rows) else "TFLOP/s per chip"
-        priced = [r for r in rows if r.cost is not None]
+        priced = sorted((r for r in rows if r.cost is not None), key=lambda x: x.cost)
         if priced:
-            r = min(priced, key=lambda x: x.cost)
-            ratio = (" — the baseline itself" if r is base else
-                     f", {with_interval(r.cost_ratio, r.cost_ratio_ci, '×')} the cost of {baseline}"
-                     if r.cost_ratio is not None else "")
+            r = priced[0]
             marks = f" [{', '.join(r.marks)} price]" if r.marks else ""
-            out.append(f"{workload}: cheapest is {r.chip} ({r.label}) at ${with_interval(r.cost, r.cost_ci)} "
-                       f"per 1M tokens{marks}{ratio}.")
-        fast = [r for r in rows if r.per_chip]
+            text = (f"{workload}: cheapest is {r.chip} ({_who(r, base)}) at ${with_interval(r.cost, r.cost_ci)} "
+                    f"per 1M tokens{marks}")
+            text += _margin(r, priced[1:], base, baseline, "the cost", cost=True)
+            out.append(text + ".")
+        fast = sorted((r for r in rows if r.per_chip), key=lambda x: -x.per_chip)
         if fast:
-            r = max(fast, key=lambda x: x.per_chip)
-            ratio = (" — the baseline itself" if r is base else
-                     f", {with_interval(r.ratio, r.ratio_ci, '×')} the throughput per chip of {baseline}"
-                     if r.ratio is not None else "")
-            out.append(f"{workload}: fastest is {r.chip} ({r.label}) at {with_interval(r.per_chip, r.per_chip_ci)} "
-                       f"{unit}{ratio}.")
+            r = fast[0]
+            text = (f"{workload}: fastest is {r.chip} ({_who(r, base)}) at {with_interval(r.per_chip, r.per_chip_ci)} "
+                    f"{unit}")
+            text += _margin(r, fast[1:], base, baseline, "the throughput per chip", cost=False)
+            out.append(text + ".")
     return out
+
+
+def _who(row: Row, base: Row | None) -> str:
+    return f"{row.label}, the baseline" if row is base else row.label
+
+
+def _margin(winner: Row, others: list[Row], base: Row | None, baseline: str | None, what: str, cost: bool) -> str:
+    """``, 1.2× (1.1–1.3) the throughput per chip of the runner-up, X (Y)``, and the ratio to
+    the baseline when neither the winner nor the runner-up is it."""
+    if not others:
+        return f" (the only case with {'a price' if cost else 'a figure'})"
+    runner = others[0]
+    ratio, ci = rowlib.throughput_ratio(winner, runner)
+    if cost:
+        ratio, ci = rowlib.cost_ratio(winner, runner, ratio, ci)
+    if ratio is None:
+        return ""
+    text = f", {with_interval(ratio, ci, '×')} {what} of the runner-up, {runner.chip} ({_who(runner, base)})"
+    if ci is None and (winner.published or runner.published):
+        text += " (no interval: a published figure has none)"
+    if ci is not None and min(ci) <= 1 <= max(ci):
+        text += ": the 95% interval holds 1, so the two are not told apart"
+    to_base = winner.cost_ratio if cost else winner.ratio
+    to_base_ci = winner.cost_ratio_ci if cost else winner.ratio_ci
+    if base is not None and winner is not base and runner is not base and to_base is not None:
+        text += f"; {with_interval(to_base, to_base_ci, '×')} {what} of {baseline}"
+    return text
 
 
 def failures(df) -> list[Failure]:

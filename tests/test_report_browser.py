@@ -72,6 +72,26 @@ MEASURE = """<!DOCTYPE html><html><body style="margin:0">
 document.getElementById("f").addEventListener("load", function () {{
   var d = this.contentDocument, out = ["page " + d.documentElement.scrollWidth + " " + d.documentElement.clientWidth];
   d.querySelectorAll(".headline-wrap").forEach(function (w) {{ out.push("headline " + w.scrollWidth + " " + w.clientWidth); }});
+  // a name broken inside a word: a letter or digit on one line, the next one on the line below
+  var midword = 0, names = 0;
+  d.querySelectorAll(".headline td.c-case div, .headline td.c-chip div").forEach(function (div) {{
+    names++;
+    var walk = d.createTreeWalker(div, NodeFilter.SHOW_TEXT), node;
+    while ((node = walk.nextNode())) {{
+      var text = node.textContent, last = null;
+      for (var i = 0; i < text.length; i++) {{
+        var range = d.createRange(); range.setStart(node, i); range.setEnd(node, i + 1);
+        var rects = range.getClientRects(); if (!rects.length) continue;
+        if (last !== null && rects[0].top > last + 2 && /[A-Za-z0-9]/.test(text[i - 1]) && /[A-Za-z0-9]/.test(text[i])) midword++;
+        last = rects[0].top;
+      }}
+    }}
+  }});
+  out.push("midword " + midword + " " + names);
+  d.querySelectorAll(".headline").forEach(function (t) {{
+    var checks = t.querySelector("th.c-checks");
+    if (checks && checks.offsetWidth) out.push("checks " + checks.offsetWidth + " " + t.offsetWidth);
+  }});
   document.getElementById("result").textContent = out.join(";");
 }});
 </script></body></html>"""
@@ -100,13 +120,33 @@ def test_overflow_measurement_sees_a_too_wide_table(tmp_path):
     assert scroll > client, "the control must overflow, or the measurement proves nothing"
 
 
+def test_midword_measurement_sees_a_name_broken_inside_a_word(tmp_path):
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed")
+    narrow = tmp_path / "narrow.html"
+    narrow.write_text('<!DOCTYPE html><table class="headline"><tr><td class="c-case" style="overflow-wrap:anywhere">'
+                      '<div style="width:1.5em">torch-cpu</div></td></tr></table>')
+    [(_, broken, names)] = [m for m in overflow(tmp_path, narrow, 390) if m[0] == "midword"]
+    assert names == 1 and broken > 0, "the control must break inside a word, or the measurement proves nothing"
+
+
 @pytest.mark.parametrize("width", [1280, 390])
 def test_headline_tables_fit_without_sideways_scrolling(smoke_report, tmp_path, width):
     measured = overflow(tmp_path, smoke_report, width)
     headlines = [m for m in measured if m[0] == "headline"]
     assert len(headlines) == 3, measured  # gemm:tiny, gpt2:tiny and the published llama:8b
     for name, scroll, client in measured:
-        assert scroll <= client, f"{name} overflows at {width} px: scrollWidth {scroll} > clientWidth {client}"
+        if name in ("page", "headline"):
+            assert scroll <= client, f"{name} overflows at {width} px: scrollWidth {scroll} > clientWidth {client}"
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_names_never_break_inside_a_word_and_checks_do_not_take_the_width(smoke_report, tmp_path, width):
+    measured = overflow(tmp_path, smoke_report, width)
+    [(_, broken, names)] = [m for m in measured if m[0] == "midword"]
+    assert names >= 3 and broken == 0, measured
+    for _, checks, table in (m for m in measured if m[0] == "checks"):  # the desktop table (cards have no header)
+        assert checks <= 0.4 * table, f"the checks column takes {checks} of {table} px at {width} px"
 
 
 def test_smoke_report_renders_tables_and_plots_without_console_errors(smoke_report, tmp_path):

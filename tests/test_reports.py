@@ -182,8 +182,11 @@ def test_prices_mfu_energy_and_flags(tmp_path, capsys):
     assert any("p5.48xlarge" in i and "2025-06-05" in i and "aws.amazon.com" in i for i in sections["Prices"])
     assert any(i.startswith("no price for: gpt2:124m on jax-gpu") for i in sections["Prices"])
     assert [f.name for f in rep.figures] == ["cost", "throughput", "mfu"]
-    assert any("fastest is NVIDIA H100 80GB HBM3 (jax-gpu)" in s and "the throughput per chip of torch-cuda" in s for s in rep.summary)
-    assert any("cheapest is NVIDIA H100 80GB HBM3 (torch-cuda)" in s and "the baseline itself" in s for s in rep.summary)
+    fastest = next(s for s in rep.summary if "fastest" in s)  # the margin over the runner-up, here the baseline
+    assert fastest.startswith("gpt2:124m: fastest is NVIDIA H100 80GB HBM3 (jax-gpu) at ")
+    assert "1.11× (" in fastest and "the throughput per chip of the runner-up, NVIDIA H100 80GB HBM3 (torch-cuda, the baseline)" in fastest
+    assert any("cheapest is NVIDIA H100 80GB HBM3 (torch-cuda, the baseline)" in s and "(the only case with a price)" in s
+               for s in rep.summary)
 
 
 def test_failures_are_listed_apart(tmp_path):
