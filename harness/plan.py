@@ -404,7 +404,8 @@ def build_plan(
         for backend_name in chosen_backends:
             backend_cls = backends.get_class(backend_name)
             own = set(field_types(backend_cls.settings_cls))
-            unused = sorted(given_keys - own_fields - own)  # a --set key is never dropped for some cases
+            unused = sorted({k for k in given_keys if ":" not in k} - own_fields - own)  # never dropped for some cases
+            # (KERNEL:key settings were checked against their own kernel above)
             if unused:
                 raise PlanError(f"--set {unused[0]}={raw[unused[0]]} cannot apply to {kernel.name}:{preset} on "
                                 f"{backend_name} (neither has a '{unused[0]}' setting); choose the cases it applies "

@@ -141,7 +141,7 @@ def table(pooled: list[Pooled]):
              f"{p.median_s * 1e3:.4g} [{p.ci95[0] * 1e3:.4g}–{p.ci95[1] * 1e3:.4g}]",
              ", ".join(f"{m * 1e3:.4g}" for m in p.run_medians), f"{p.between_run:.1%}", f"{p.within_run:.1%}",
              "between runs" if p.between_run > p.within_run else "within a run"] for p in pooled]
-    return Table(title="Runs pooled (--pool-runs)", rows=rows, text_columns=(0, 7),
+    return Table.of_sections(title="Runs pooled (--pool-runs)", rows=rows, text_columns=(0, 7),
                  headers=["case", "runs", "hosts", "median step ms [95% CI]", "run medians (ms)",
                           "spread between runs", "spread within a run", "larger spread"],
                  notes=["Each row is one case's runs pooled: the interval is a two-level bootstrap (resample runs, "

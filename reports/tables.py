@@ -56,6 +56,14 @@ class Table:
     def names(self) -> list[str]:
         return [h.name for h in self.headings]
 
+    @classmethod
+    def of_sections(cls, title: str, headers: list[str], rows: list[list[str]], notes: list[str] | None = None,
+                    text_columns: tuple[int, ...] = ()) -> "Table":
+        """A section's own table (training job, price tiers, pooled runs): its columns named by their
+        header, ``text_columns`` the ones that hold words (left-aligned, broken between words)."""
+        headings = [Heading(h, h, i in text_columns) for i, h in enumerate(headers)]
+        return cls(title=title, headings=headings, rows=rows, notes=list(notes or []))
+
     def cells(self, name: str) -> list[str]:
         """Every row's cell of the column named ``name``."""
         at = self.names.index(name)

@@ -76,5 +76,5 @@ def table(records: list[dict]):
         for c in costs]
     notes = ["$/1M tokens at each tier the case's instance is sold at (prices.toml tiers; `accelbench prices`); "
              "- = no price at that tier; * = a price not confirmed on the provider's page, or disputed."]
-    return Table(title="Cost by price tier ($/1M tokens)", headers=["workload", "case", "instance"] + tiers,
+    return Table.of_sections(title="Cost by price tier ($/1M tokens)", headers=["workload", "case", "instance"] + tiers,
                  rows=rows, notes=notes + cheapest(costs), text_columns=(0, 1, 2))

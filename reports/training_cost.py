@@ -216,6 +216,6 @@ def table(records: list[dict], tokens: float):
     for be in break_evens(found):
         notes.append(f"{be.workload}: {be.cheaper_per_token} is cheaper than {be.cheaper_before} for jobs above "
                      f"{tokens_text(be.tokens)} tokens (it pays more before its first step, less per token).")
-    return Table(title=f"Training job: {tokens_text(tokens)} tokens", rows=rows, notes=notes,
+    return Table.of_sections(title=f"Training job: {tokens_text(tokens)} tokens", rows=rows, notes=notes,
                  headers=["workload", "case", "training time", "before the first timed step", "cost (95% CI)",
                           "not recorded / cache"], text_columns=(0, 1, 3, 5))
