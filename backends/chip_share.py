@@ -27,8 +27,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accelbench.harness import fit
-
 DEFAULT_LNC_TRN2_ON = 2
 """NEURON_LOGICAL_NC_CONFIG default on Trn2 and Trn3 (logical-neuroncore-config page; NCC_EVRF066:
 'neuronx-cc defaults to LNC=2 on Trn2 and later')."""
@@ -100,11 +98,19 @@ def tpu_share(device_kind: str | None, cores_per_chip: int | None, megacore: boo
                                            f"one device is one TensorCore")
 
 
+def visible_device_bytes(chip_bytes: int | None, chip_share: float) -> int | None:
+    """The memory of ONE visible device: its share of the chip's memory. A
+    logical NeuronCore of a Trainium2 chip at LNC=2 gets a quarter of the
+    chip's 96 GiB; comparing a one-core case against the whole chip would pass
+    cases that cannot fit."""
+    return int(chip_bytes * chip_share) if chip_bytes else None
+
+
 def _spec(catalog_key: str | None, devices: dict | None):
     if catalog_key is None:
         return None
     if devices is None:
-        from accelbench.harness.catalog import load_devices
+        from accelbench.facts.catalog import load_devices
 
         devices = load_devices()
     return devices.get(catalog_key)
@@ -123,7 +129,7 @@ class NeuronView:
     catalog_key: str | None
     share: ChipShare
     memory_bytes: int | None
-    """The device's share of the chip's memory (``fit.visible_device_bytes``)."""
+    """The device's share of the chip's memory (``visible_device_bytes``)."""
     kind: str
     """'AWS Neuron (<instance type>)', or 'AWS Neuron' when neuron-ls was not read."""
 
@@ -133,9 +139,9 @@ def for_neuron_device(device, lnc_env: str | None, devices: dict | None = None) 
     ``discovery.NeuronDevice`` neuron-ls listed (None when it was not read)."""
     if device is None:
         share = for_neuron(None, None, None, lnc_env, devices)
-        return NeuronView(None, share, fit.visible_device_bytes(None, share.share), "AWS Neuron")
+        return NeuronView(None, share, visible_device_bytes(None, share.share), "AWS Neuron")
     share = for_neuron(device.catalog_key, device.core_count, device.logical_core_config, lnc_env, devices)
-    return NeuronView(device.catalog_key, share, fit.visible_device_bytes(device.memory_bytes, share.share),
+    return NeuronView(device.catalog_key, share, visible_device_bytes(device.memory_bytes, share.share),
                       f"AWS Neuron ({device.instance_type or 'unknown instance'})")
 
 

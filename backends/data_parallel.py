@@ -1,6 +1,6 @@
 """Data parallelism on each framework's own engine, for training-step kernels.
 
-Two engines, one contract (what ``harness.launch.base.DataParallelContext`` calls):
+Two engines, one contract (what ``harness.context.DataParallelContext`` calls):
 
 * ``TorchDataParallel``: one process per device (started by torchrun), a
   ``torch.distributed`` process group (gloo on CPU, NCCL on CUDA, ``neuron``

@@ -1,7 +1,7 @@
 """Device discovery without importing torch or JAX.
 
 Every accelerator found is mapped to the key of its entry in the device
-catalog (``harness/data/devices.toml``: peak FLOP/s, bandwidth). A device
+catalog (``facts/data/devices.toml``: peak FLOP/s, bandwidth). A device
 this module cannot name exactly gets ``None``, "unknown device", so metrics
 skip MFU rather than borrow another chip's peak.
 

@@ -6,7 +6,7 @@ the default; ``--set precision=bf16`` is accepted for CPUs that have AMX.
 
 from __future__ import annotations
 
-from accelbench.backends import cpuinfo
+from accelbench.facts import cpuinfo
 from accelbench.backends.base import Availability, DeviceInfo, EnergyMeterChoice
 from accelbench.backends.torch_common import TorchBackend, torch_importable
 

@@ -42,7 +42,7 @@ from typing import Any, Callable
 from accelbench.backends import discovery
 from accelbench.backends.base import Availability, BackendError, DeviceInfo, EnergyMeterChoice, PreparedStep
 from accelbench.backends.torch_common import TorchBackend, TorchSettings
-from accelbench.harness.envinfo import package_version
+from accelbench.facts.envinfo import package_version
 
 SDPA_CHOICES = ("auto", "flash", "efficient", "cudnn", "math")
 PROBE_TIMEOUT_S = 60

@@ -35,7 +35,7 @@ from accelbench.backends import chip_share, discovery, matmul_precision
 from accelbench.backends.base import NEURON_ENERGY, Availability, DeviceInfo
 from accelbench.backends.torch_common import TorchBackend, TorchSettings
 from accelbench.backends.torch_xla import minor_version
-from accelbench.harness.envinfo import package_version
+from accelbench.facts.envinfo import package_version
 
 NATIVE_FROM = (2, 13)
 """First torch-neuronx version that is the native backend (Neuron 2.33)."""

@@ -36,11 +36,12 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from accelbench.backends import chip_share, cpuinfo, discovery, matmul_precision
+from accelbench.backends import chip_share, discovery, matmul_precision
+from accelbench.facts import cpuinfo
 from accelbench.backends.base import (NEURON_ENERGY, TPU_ENERGY, Availability, BackendError, DeviceInfo,
                                       EnergyMeterChoice, PreparedStep)
 from accelbench.backends.torch_common import TorchBackend, TorchSettings
-from accelbench.harness.envinfo import package_version
+from accelbench.facts.envinfo import package_version
 
 PJRT_DEVICES = ("CPU", "TPU", "NEURON", "CUDA")
 MATMUL_PLATFORM = {"CPU": "cpu", "TPU": "tpu", "NEURON": "neuron", "CUDA": "gpu"}

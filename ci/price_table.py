@@ -22,7 +22,7 @@ from pathlib import Path
 from accelbench import kernels
 from accelbench.backends import chip_share, discovery
 from accelbench.harness import cost, metrics
-from accelbench.harness.catalog import load_devices, load_prices
+from accelbench.facts.catalog import load_devices, load_prices
 from accelbench.harness.records import BackendPart, KernelPart, MetricsPart
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"

@@ -13,15 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MISSING = 0, 1, 2, 3  # here, not in runner: --help needs no runner import
-EXIT_STATUS_HELP = """exit status:
-  0    every case ran and is ok (cases skipped or unavailable count as ok only in
-       the implicit smoke run, without --backend, or with --allow-unavailable)
-  1    at least one case failed (error, timeout, crash, numerics, fence audit)
-  2    bad input: nothing was run
-  3    a backend named with --backend is unavailable here, or every case of it
-       was skipped; or every case of a --suite was (one line each says why)
-  128+N  interrupted by signal N (130: Ctrl-C, 143: SIGTERM); finished records stay"""
+from accelbench.facts.exitcodes import EXIT_STATUS_HELP, EXIT_USAGE
 
 
 class UsageError(Exception):
@@ -105,7 +97,7 @@ def build_parser() -> Parser:
     rep.add_argument("--baseline", metavar="BACKEND",
                      help="backend the '× baseline' column divides by (default: the one in most workloads)")
     rep.add_argument("--references", action="store_true",
-                     help="add the published reference points (harness/data/references.toml) as rows labelled "
+                     help="add the published reference points (facts/data/references.toml) as rows labelled "
                           "'published' (default: off)")
     rep.add_argument("--all-runs", action="store_true",
                      help="keep every record of a case found in several runs (default: off, the newest only)")
@@ -193,7 +185,7 @@ def _backend_setting_keys() -> list[str]:
 
 def cmd_env(args) -> int:
     from accelbench.backends import discovery
-    from accelbench.harness import envinfo
+    from accelbench.facts import envinfo
 
     env = envinfo.capture() | {"accelerators": [vars(d) for d in discovery.discover_all()]}
     if args.json:
@@ -354,7 +346,7 @@ def cmd_suites(args) -> int:
 
 
 def cmd_prices(args) -> int:
-    from accelbench.harness import catalog
+    from accelbench.facts import catalog
 
     print(catalog.describe(args.prices, as_json=args.json))
     return 0
@@ -373,7 +365,7 @@ COMMANDS = {"prices": cmd_prices, "suites": cmd_suites, "backends": cmd_backends
 def main(argv: list[str] | None = None) -> int:
     from accelbench.backends.base import BackendError
     from accelbench.harness.plan import PlanError
-    from accelbench.harness.catalog import CatalogError
+    from accelbench.facts.catalog import CatalogError
     from accelbench.harness.records import RecordError
     from accelbench.kernels.base import KernelError
 

@@ -5,7 +5,7 @@ Every path that measures calls ``run_case``: the case process of
 host (``harness.launch``), and the pytest plugin. What differs between them
 comes in through two seams, so this module knows none of them:
 
-* a ``LaunchContext`` (``harness.launch.base``): which device this process
+* a ``LaunchContext`` (``harness.context``): which device this process
   builds on, how the step is prepared (one device or a data-parallel engine),
   how the loss is read, what the record says about the layout;
 * a ``Timer``: how the timed steps are run and clocked. ``BackendTimer`` is
@@ -38,8 +38,9 @@ from typing import Any, Callable
 
 from accelbench import backends
 from accelbench import kernels
-from accelbench.harness import cost, energy, envinfo, fit, metrics, numerics, stats, timing
-from accelbench.harness.launch.base import LaunchContext
+from accelbench.facts import envinfo
+from accelbench.harness import cost, energy, fit, metrics, numerics, stats, timing
+from accelbench.harness.context import LaunchContext
 from accelbench.harness.plan import Case
 from accelbench.harness.progress import emit as emit_progress
 from accelbench.harness.records import BackendPart, KernelPart, ResultRecord, TimingPart, write_record

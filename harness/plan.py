@@ -230,7 +230,7 @@ def load_suite(name_or_path: str) -> Suite:
             raise PlanError(
                 f"unknown suite '{name_or_path}'; accepted: {', '.join(builtin_suites())} or a path to a .toml file"
             )
-    from accelbench.harness.catalog import read_toml
+    from accelbench.facts.catalog import read_toml
 
     data = read_toml(path, "suite file", PlanError)
     unknown = sorted(set(data) - SUITE_KEYS)

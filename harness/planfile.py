@@ -26,7 +26,8 @@ from accelbench.backends.base import BackendError
 from accelbench.harness import history
 from accelbench.harness.layout import LAYOUT_FIELDS, LAYOUT_TYPES
 from accelbench.harness.plan import Case, PlanError, field_types
-from accelbench.harness.records import PLAN_FILE, PLAN_SCHEMA, write_atomic
+from accelbench.facts.schema import PLAN_FILE, PLAN_SCHEMA
+from accelbench.harness.records import write_atomic
 from accelbench.kernels.base import KernelError
 
 CASE_FIELDS = {f.name: f for f in dataclasses.fields(Case)}

@@ -39,7 +39,7 @@ from typing import Any
 import pytest
 
 from accelbench.harness.plan import DEFAULT_REPEATS, DEFAULT_STEPS, DEFAULT_WARMUP, Case, PlanError
-from accelbench.reports.pytest_benchmark import PLUGIN_SCHEMA as EXTRA_INFO_SCHEMA  # marks extra_info as ours
+from accelbench.facts.schema import PLUGIN_SCHEMA  # marks extra_info as ours
 
 MARKER = "accelbench"
 RUN_ID = pytest.StashKey[str]()
@@ -185,7 +185,7 @@ def run_case(case: Case, benchmark, run_id: str | None = None) -> dict[str, Any]
     record = measure(case, run_id or uuid.uuid4().hex[:12], timer=PedanticTimer(benchmark))
     record.env["runner"] = "pytest-benchmark"
     info = benchmark.extra_info
-    info.update({"accelbench": EXTRA_INFO_SCHEMA, "case_id": case.case_id, "record": record.to_dict()})
+    info.update({"accelbench": PLUGIN_SCHEMA, "case_id": case.case_id, "record": record.to_dict()})
     if record.status == "failed":
         pytest.fail(f"{case.label}: {record.error['type']}: {record.error['message']}")
     if record.metrics.errors:  # e.g. an MFU over 100%: the FLOP count or the fence is wrong
@@ -193,4 +193,4 @@ def run_case(case: Case, benchmark, run_id: str | None = None) -> dict[str, Any]
     return dict(info)
 
 
-__all__ = ["EXTRA_INFO_SCHEMA", "MARKER", "PedanticTimer", "run_case", "plan_cases"]
+__all__ = ["PLUGIN_SCHEMA", "MARKER", "PedanticTimer", "run_case", "plan_cases"]

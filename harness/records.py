@@ -16,11 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCHEMA = "accelbench.result/1"
+from accelbench.facts.schema import PLAN_FILE, RESULT_SCHEMA
+
 STATUSES = ("ok", "failed", "skipped", "unavailable")
-PLAN_FILE, PLAN_SCHEMA = "plan.json", "accelbench.plan/1"
-"""A results folder's plan: the cases of its latest run (accelbench.harness.planfile), so
-``accelbench run --resume DIR`` can run them again. It holds no result."""
 
 
 class RecordError(ValueError):
@@ -119,7 +117,7 @@ class ResultRecord:
     numerics: NumericsPart = field(default_factory=NumericsPart)
     cost: dict[str, Any] | None = None
     env: dict[str, Any] = field(default_factory=dict)
-    schema: str = SCHEMA
+    schema: str = RESULT_SCHEMA
 
     def to_dict(self) -> dict[str, Any]:
         return _finite(dataclasses.asdict(self))
@@ -199,8 +197,8 @@ def load_record(path: str | os.PathLike) -> dict[str, Any]:
     """Read and check one record; RecordError names the file and the problem."""
     path = Path(path)
     data = read_json(path)
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise RecordError(f"{path}: not an accelbench result record (no schema '{SCHEMA}')")
+    if not isinstance(data, dict) or data.get("schema") != RESULT_SCHEMA:
+        raise RecordError(f"{path}: not an accelbench result record (no schema '{RESULT_SCHEMA}')")
     for key, kind in (("status", str), ("kernel", dict), ("backend", dict), ("run_id", str)):
         if not isinstance(data.get(key), kind):
             raise RecordError(f"{path}: field '{key}' missing or not a {kind.__name__}")

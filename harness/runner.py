@@ -40,7 +40,7 @@ from typing import Callable, Iterator
 
 from accelbench import backends
 from accelbench.harness import fit, history, progress, scaling, sharding
-from accelbench.harness.cli import EXIT_FAILED, EXIT_MISSING, EXIT_OK, EXIT_STATUS_HELP  # the CLI's help lists them
+from accelbench.facts.exitcodes import EXIT_FAILED, EXIT_MISSING, EXIT_OK
 from accelbench.harness.launch import case_command
 from accelbench.harness.plan import Case
 from accelbench.harness.planfile import write_plan
@@ -320,6 +320,6 @@ def signal_name(signum: int) -> str:
 
 
 __all__ = [
-    "EXIT_STATUS_HELP", "CaseOutcome", "Interrupted", "exit_status", "missing_backends", "RunSummary", "ResultRecord", "host_fit_problem", "record_path",
+    "CaseOutcome", "Interrupted", "exit_status", "missing_backends", "RunSummary", "ResultRecord", "host_fit_problem", "record_path",
     "run_one", "run_plan", "signal_name", "signals_raise_interrupted",
 ]

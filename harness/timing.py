@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from accelbench.backends import cpuinfo
+from accelbench.facts import cpuinfo
 
 MIN_WINDOWS = 10
 AUDIT_RATIO = 0.25

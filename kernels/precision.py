@@ -37,7 +37,7 @@ class Precision:
     ``harness.numerics.CHANGE_GROUPS``), whose reference norm is small."""
     peak: str | None
     """The device catalog's dense peak this policy is measured against for MFU
-    (a key of ``peak_tflops`` in ``harness/data/devices.toml``); None: no MFU."""
+    (a key of ``peak_tflops`` in ``facts/data/devices.toml``); None: no MFU."""
 
     @property
     def autocast(self) -> bool:
@@ -71,10 +71,6 @@ POLICIES: dict[str, Precision] = {p.name: p for p in (
 
 PRECISIONS = tuple(POLICIES)
 """The policy names, in the order they are listed to users."""
-
-CATALOG_PEAKS = ("fp32", "tf32", "bf16", "fp8")
-"""The dense peaks the device catalog may list: every policy's ``peak`` plus
-fp8, which vendors publish though no policy runs in it yet."""
 
 
 def policy(name: str) -> Precision:

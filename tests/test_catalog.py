@@ -10,8 +10,8 @@ import textwrap
 import pytest
 from conftest import assert_one_line_error
 
-from accelbench.harness import catalog
-from accelbench.harness.catalog import CatalogError, load_devices, load_prices
+from accelbench.facts import catalog
+from accelbench.facts.catalog import CatalogError, load_devices, load_prices
 
 CONTRACT_KEYS = {
     "trn1", "trn2", "trn3", "a100-sxm-40gb", "a100-sxm-80gb", "h100-sxm", "h100-pcie", "h200", "b200", "l4",

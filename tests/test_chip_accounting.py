@@ -14,7 +14,7 @@ import pytest
 
 from accelbench.backends import chip_share, discovery, matmul_precision
 from accelbench.harness import cost, fit, metrics
-from accelbench.harness.catalog import load_devices, load_prices
+from accelbench.facts.catalog import load_devices, load_prices
 from accelbench.harness.records import BackendPart, KernelPart, MetricsPart, load_record, record_files
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -229,7 +229,7 @@ def test_fit_check_compares_against_one_visible_device():
     """trn2 at LNC=2: a logical core has 24 GiB of the chip's 96, and a 30 GiB case does not fit it."""
     dev = _neuron_ls("neuron-ls-trn2n.48xlarge-lnc2.json", "trn2.48xlarge")[0]
     share = chip_share.for_neuron("trn2", dev.core_count, dev.logical_core_config, None, DEVICES)
-    per_device = fit.visible_device_bytes(dev.memory_bytes, share.share)
+    per_device = chip_share.visible_device_bytes(dev.memory_bytes, share.share)
     assert per_device == 24 * GIB
     assert fit.wont_fit_reason(30 * GIB, per_device, "AWS Neuron") is not None
     assert fit.wont_fit_reason(30 * GIB, dev.memory_bytes, "AWS Neuron") is None  # the chip's figure would pass

@@ -21,7 +21,8 @@ import pytest
 from conftest import venv_prefix
 
 from accelbench import backends
-from accelbench.harness import catalog, plan
+from accelbench.facts import catalog
+from accelbench.harness import plan
 
 yaml = pytest.importorskip("yaml")
 jsonschema = pytest.importorskip("jsonschema")

@@ -9,7 +9,7 @@ import pytest
 import datetime as dt
 
 from accelbench.harness import cost, metrics
-from accelbench.harness.catalog import load_devices, load_prices
+from accelbench.facts.catalog import load_devices, load_prices
 from accelbench.harness.records import MetricsPart, load_record, record_files
 
 PRICES = load_prices()
@@ -142,7 +142,7 @@ def test_a_priced_run_records_the_formula_and_an_interval_that_brackets_it(cli, 
 def test_a_run_on_one_neuroncore_is_priced_and_rated_as_that_fraction_of_a_chip():
     """trn1: one process drives one of a chip's two NeuronCores, so the run
     used half a chip: MFU divides by half the chip's peak, price by half a chip."""
-    from accelbench.harness.catalog import load_devices, load_prices
+    from accelbench.facts.catalog import load_devices, load_prices
     from accelbench.harness.cost import PriceChoice, price_run
     from accelbench.harness.metrics import chips_used, with_catalog_utilization
     from accelbench.harness.records import BackendPart, KernelPart, MetricsPart

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from accelbench.backends import discovery
-from accelbench.harness.catalog import load_devices
+from accelbench.facts.catalog import load_devices
 
 FIXTURES = Path(__file__).parent / "fixtures"
 H200 = FIXTURES / "nvidia-h200"

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from accelbench import kernels
-from accelbench.harness import envinfo, records
+from accelbench.facts import catalog, envinfo
+from accelbench.harness import records
 from accelbench.harness.layout import Layout
 from accelbench.harness.plan import Case, CaseId
 from accelbench.kernels import precision
@@ -33,7 +34,7 @@ def test_precision_table_is_self_consistent():
     assert precision.PRECISIONS == ("fp64", "fp32", "tf32", "bf16")
     for p in precision.POLICIES.values():
         assert {p.storage, p.master, p.compute} <= set(precision.DTYPE_BYTES)
-        assert p.peak is None or p.peak in precision.CATALOG_PEAKS
+        assert p.peak is None or p.peak in catalog.CATALOG_PEAKS
     assert precision.policy("tf32").storage == "float32" and not precision.policy("tf32").full_precision_matmuls
     assert precision.policy("bf16").master == "float32" and precision.policy("bf16").compute == "bfloat16"
     tolerances = [precision.policy(n).tolerance for n in precision.PRECISIONS]
@@ -54,10 +55,9 @@ def test_framework_dtypes_come_from_the_table():
 
 
 def test_every_catalog_peak_name_is_a_policy_peak_or_fp8():
-    from accelbench.harness import catalog
 
     for device in catalog.load_devices().values():
-        assert set(device.peak_tflops) <= set(precision.CATALOG_PEAKS), device.key
+        assert set(device.peak_tflops) <= set(catalog.CATALOG_PEAKS), device.key
 
 
 # ---------------------------------------------------------- FLOP conventions
@@ -175,7 +175,8 @@ def test_the_wheel_installs_only_the_accelbench_package(tmp_path):
     assert top - set(dist_info) == {"accelbench"}, sorted(top)
     (info,) = dist_info
     assert zipfile.ZipFile(wheel).read(f"{info}/top_level.txt").decode().split() == ["accelbench"]
-    assert {"accelbench/kernels/precision.py", "accelbench/harness/suites/smoke.toml"} <= set(names)
+    assert {"accelbench/kernels/precision.py", "accelbench/harness/suites/smoke.toml",
+            "accelbench/facts/data/devices.toml"} <= set(names)
     assert not any(n.startswith(("accelbench/tests/", "accelbench/ci/")) for n in names)
 
 
@@ -187,7 +188,7 @@ def test_readme_layout_names_every_module():
     layout = text[text.index("\n## Layout\n"):text.index("\n## ", text.index("\n## Layout\n") + 1)]
     words = set(re.findall(r"[a-z_0-9]+", layout))
     workloads = {module.rpartition(".")[2] for module, _ in kernels._MODULES.values()}
-    for folder in ("kernels", "backends", "harness", "reports"):
+    for folder in ("facts", "kernels", "backends", "harness", "reports"):
         for module in (ROOT / folder).rglob("*.py"):
             if folder == "kernels" and module.stem in workloads:
                 continue

@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from accelbench.harness.launch.base import LaunchContext  # noqa: E402
+from accelbench.harness.context import LaunchContext  # noqa: E402
 from accelbench.harness.measure import BackendTimer, Timer, run_case  # noqa: E402
 from accelbench.harness.plan import Case, build_plan  # noqa: E402
 

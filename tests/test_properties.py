@@ -208,7 +208,7 @@ def test_plan_file_loads_or_plan_error(data):
 
 
 # ------------------------------------------------------------ price files
-catalog = pytest.importorskip("accelbench.harness.catalog")
+catalog = pytest.importorskip("accelbench.facts.catalog")
 PRICES_BYTES = catalog.PRICES_FILE.read_bytes()
 DEVICES = catalog.load_devices()
 

@@ -9,8 +9,9 @@ import json
 import pytest
 
 from accelbench.harness.plan import DEFAULT_REPEATS
-from accelbench.harness.records import SCHEMA, RecordError
-from accelbench.reports.pytest_benchmark import PLUGIN_SCHEMA, records_from_pytest_benchmark
+from accelbench.facts.schema import PLUGIN_SCHEMA, RESULT_SCHEMA
+from accelbench.harness.records import RecordError
+from accelbench.reports.pytest_benchmark import records_from_pytest_benchmark
 
 pytest_plugins = ["pytester"]
 
@@ -40,7 +41,7 @@ def test_gemm_case_stores_its_whole_record_in_benchmark_json(pytester):
     assert info["accelbench"] == PLUGIN_SCHEMA and info["case_id"] == "gemm-tiny--torch-cpu"
     record = info["record"]
     assert record["timing"]["fence_audit"]["passed"] is True and record["timing"]["policy"]["steps_per_window"] == 3
-    assert record["schema"] == SCHEMA and record["status"] == "ok"
+    assert record["schema"] == RESULT_SCHEMA and record["status"] == "ok"
     assert record["backend"]["name"] == "torch-cpu" and record["kernel"]["flop_convention"] == "matmul-exact"
     assert record["numerics"]["passed"] is True and record["timing"]["compile_s"] > 0
     # the statistics are those of the rounds pytest-benchmark timed: windows, per step
@@ -154,7 +155,7 @@ def test_converter_rejects_other_files_and_skips_foreign_benchmarks(tmp_path):
     with pytest.raises(RecordError, match="not valid JSON"):
         records_from_pytest_benchmark(bad)
     other = tmp_path / "other.json"
-    other.write_text(json.dumps({"schema": SCHEMA}))
+    other.write_text(json.dumps({"schema": RESULT_SCHEMA}))
     with pytest.raises(RecordError, match="not a pytest-benchmark JSON file"):
         records_from_pytest_benchmark(other)
     foreign = tmp_path / "foreign.json"

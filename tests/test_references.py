@@ -1,4 +1,4 @@
-"""The published reference points (harness/data/references.toml): the file
+"""The published reference points (facts/data/references.toml): the file
 loads, every figure is what its source says once converted, and a bad entry
 fails with one line naming the file, the entry and the field, as the device
 catalog does."""
@@ -9,7 +9,7 @@ import tomllib
 
 import pytest
 
-from accelbench.harness.catalog import CatalogError
+from accelbench.facts.catalog import CatalogError
 from accelbench.harness.cli import main
 from accelbench.reports.references import REFERENCES_FILE, load_references
 

@@ -264,7 +264,7 @@ def test_published_references_are_rows_costed_with_the_catalog_and_hatched(tmp_p
     table = md.split("## llama:8b")[1].split("###")[0]
     assert table.count("| published: ") == 4 and "| torch-cuda |" in table
     # trn1: 767.2 tokens/s per chip at the catalog's trn1.32xlarge price per chip-hour
-    from accelbench.harness import catalog
+    from accelbench.facts import catalog
 
     price = catalog.load_prices()["trn1.32xlarge"]
     expected = price.usd_per_hour / price.accelerators / (767.2 * 3600) * 1e6

@@ -113,7 +113,7 @@ def test_the_neuron_device_view_is_what_each_backend_computed(fixture, instance_
     view = chip_share.for_neuron_device(dev, "1")
     share = chip_share.for_neuron(dev.catalog_key, dev.core_count, dev.logical_core_config, "1")
     assert view.share == share and view.catalog_key == dev.catalog_key
-    assert view.memory_bytes == fit.visible_device_bytes(dev.memory_bytes, share.share)
+    assert view.memory_bytes == chip_share.visible_device_bytes(dev.memory_bytes, share.share)
     assert view.kind == f"AWS Neuron ({dev.instance_type or 'unknown instance'})"
     none = chip_share.for_neuron_device(None, None)
     assert (none.kind, none.catalog_key, none.memory_bytes) == ("AWS Neuron", None, None)

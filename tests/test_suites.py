@@ -96,7 +96,8 @@ def test_whole_instance_suites_shard_llama_8b_and_fit_each_device(name):
     """Each whole-instance suite runs llama:8b and gpt2:774m over every device
     of its instance with FSDP, and the per-device estimate behind the fit
     check is under one device's share of the chip's memory (devices.toml)."""
-    from accelbench.harness import catalog, sharding
+    from accelbench.facts import catalog
+    from accelbench.harness import sharding
 
     backend_names, nproc, device, per_chip = WHOLE_INSTANCE[name]
     suite = plan.load_suite(name)

@@ -5,7 +5,7 @@ JAX mesh), kept apart from what is measured (``harness.measure``). See
 from __future__ import annotations
 
 from accelbench import backends
-from accelbench.harness.launch.base import DataParallelContext, LaunchContext, Launcher
+from accelbench.harness.launch.base import Launcher
 from accelbench.harness.launch.inline import InlineLauncher
 from accelbench.harness.launch.jaxmesh import JaxMeshLauncher
 from accelbench.harness.launch.torchrun import TorchrunLauncher
@@ -28,4 +28,4 @@ def case_command(case: Case, case_file, record_file, run_id: str) -> list[str]:
     return launcher_for(case).command(case, case_file, record_file, run_id)
 
 
-__all__ = ["LAUNCHERS", "DataParallelContext", "LaunchContext", "Launcher", "case_command", "launcher_for"]
+__all__ = ["LAUNCHERS", "Launcher", "case_command", "launcher_for"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import sys
 
-from accelbench.harness.launch.base import LaunchContext, Launcher
+from accelbench.harness.context import LaunchContext
+from accelbench.harness.launch.base import Launcher
 from accelbench.harness.launch.process import SNAPSHOT_SUFFIX
 from accelbench.harness.plan import Case
 from accelbench.harness.records import write_record

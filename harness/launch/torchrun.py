@@ -28,7 +28,8 @@ from pathlib import Path
 from accelbench import backends
 from accelbench.harness import sharding
 from accelbench.harness.launch import forensics
-from accelbench.harness.launch.base import DataParallelContext, Launcher
+from accelbench.harness.context import DataParallelContext
+from accelbench.harness.launch.base import Launcher
 from accelbench.harness.launch.process import SNAPSHOT_SUFFIX, die_with_parent, load_case
 from accelbench.harness.plan import Case
 from accelbench.harness.records import write_record

@@ -13,7 +13,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from accelbench.backends import cpuinfo
+from accelbench.facts import cpuinfo
 
 PACKAGES = ("accelbench", "numpy", "torch", "jax", "jaxlib", "torch_xla", "torch-neuronx", "jax-neuronx", "pandas")
 

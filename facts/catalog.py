@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from accelbench.kernels.precision import CATALOG_PEAKS
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEVICES_FILE = DATA_DIR / "devices.toml"
 PRICES_FILE = DATA_DIR / "prices.toml"
 
-CATALOG_PRECISIONS = CATALOG_PEAKS  # the dense peaks a device entry may list: kernels/precision.py
+CATALOG_PEAKS = ("fp32", "tf32", "bf16", "fp8")
+"""The dense peaks a device entry may list: every precision policy's ``peak``
+(kernels/precision.py) plus fp8, which vendors publish though no policy runs in it yet."""
 PRICING_KINDS = ("on-demand", "committed", "spot")
 _KEY = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
@@ -46,7 +47,7 @@ class DeviceSpec:
     name: str
     vendor: str
     peak_tflops: dict[str, float]
-    """Dense TFLOP/s per chip, by precision (a subset of ``CATALOG_PRECISIONS``)."""
+    """Dense TFLOP/s per chip, by precision (a subset of ``CATALOG_PEAKS``)."""
     memory_gb: float
     memory_tbps: float
     source: str
@@ -188,13 +189,13 @@ def _device(path: Path, key: str, raw: Any) -> DeviceSpec:
         e.fail("'peak_tflops' must be a table of precision = dense TFLOP/s, e.g. { bf16 = 989.5 }")
     peaks = {}
     for precision, value in peaks_raw.items():
-        if precision not in CATALOG_PRECISIONS:
-            e.fail(f"unknown precision '{precision}' in peak_tflops; accepted: {', '.join(CATALOG_PRECISIONS)}")
+        if precision not in CATALOG_PEAKS:
+            e.fail(f"unknown precision '{precision}' in peak_tflops; accepted: {', '.join(CATALOG_PEAKS)}")
         peaks[precision] = e.positive(precision, value, f"peak_tflops.{precision}")
     unconfirmed = raw.get("unconfirmed", [])
     if not isinstance(unconfirmed, list) or not all(isinstance(u, str) for u in unconfirmed):
         e.fail("'unconfirmed' must be a list of field names")
-    known = DEVICE_FIELDS | set(CATALOG_PRECISIONS)
+    known = DEVICE_FIELDS | set(CATALOG_PEAKS)
     bad = [u for u in unconfirmed if u not in known]
     if bad:
         e.fail(f"'unconfirmed' names unknown field '{bad[0]}'")
@@ -317,7 +318,7 @@ def describe(prices_file: str | Path | None = None, as_json: bool = False) -> st
               " m = megacore: one framework device per chip)",
               f"{'device':<15} {'fp32':>7} {'tf32':>7} {'bf16':>7} {'fp8':>7} {'mem GB':>7} {'TB/s':>6} {'cores':>5}  source"]
     for d in devices.values():
-        cells = [f"{d.peak_tflops[k]:g}" if k in d.peak_tflops else "-" for k in CATALOG_PRECISIONS]
+        cells = [f"{d.peak_tflops[k]:g}" if k in d.peak_tflops else "-" for k in CATALOG_PEAKS]
         lines.append(f"{d.key + ('' if d.confirmed else '*'):<15} " + " ".join(f"{c:>7}" for c in cells)
                      + f" {d.memory_gb:>7g} {d.memory_tbps:>6g} {str(d.cores_per_chip) + ('m' if d.megacore else ''):>5}"
                      + f"  {d.source}")
