@@ -77,15 +77,10 @@ class TorchBackend(Backend):
 
     def begin_timing(self) -> None:
         """Snapshot the compile counters before the first timed step, once
-        (idempotent): every ``time_window`` calls it, and so does the pytest
-        timer (``harness.timing.windowed_target``), which never calls
-        ``time_window``. ``after_timing`` reports what grew since."""
+        (``harness.timing.time_window`` calls it before every window, the
+        pytest timer's included). ``after_timing`` reports what grew since."""
         if self._graphs_before_timing is None:
             self._graphs_before_timing = dynamo_graphs()
-
-    def time_window(self, prepared: PreparedStep, k: int):
-        self.begin_timing()
-        return super().time_window(prepared, k)
 
     def after_timing(self, prepared: PreparedStep) -> dict[str, Any]:
         """torch.compile graphs compiled during timing (TorchDynamo's

@@ -8,8 +8,8 @@ comes in through two seams, so this module knows none of them:
 * a ``LaunchContext`` (``harness.context``): which device this process
   builds on, how the step is prepared (one device or a data-parallel engine),
   how the loss is read, what the record says about the layout;
-* a ``Timer``: how the timed steps are run and clocked. ``BackendTimer`` is
-  the backend's own ``time_steps``; the pytest plugin's times
+* a ``Timer``: how the timed steps are run and clocked. ``BackendTimer`` runs
+  ``harness.timing``'s windows; the pytest plugin's times
   ``benchmark.pedantic`` rounds. The record's ``backend.fence`` is the timer's
   account of the clock and fence that actually ran.
 

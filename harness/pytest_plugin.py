@@ -137,10 +137,10 @@ def _accelbench_case(benchmark, request) -> None:
 class PedanticTimer:
     """The measurement core's timer under pytest (``harness.measure.Timer``):
     the timing policy of ``accelbench run`` (``harness.timing``) in
-    ``benchmark.pedantic`` rounds: each round is a window of ``steps`` steps
-    (``iterations`` = steps) whose last step is followed by the backend's
-    fence, so pytest-benchmark's per-iteration time is window ÷ steps; then
-    the same fence audit."""
+    ``benchmark.pedantic`` rounds: each round is one window of ``steps`` steps,
+    run by the CLI's loop (``harness.timing.time_window``, closed by the
+    backend's fence), so pytest-benchmark's per-round time is the window and
+    the record's per-step samples are window ÷ steps; then the same fence audit."""
 
     def __init__(self, benchmark):
         self.benchmark = benchmark
@@ -148,19 +148,20 @@ class PedanticTimer:
     def fence_text(self, backend) -> str:
         from accelbench.harness.measure import fence_call
 
-        return (f"pytest-benchmark pedantic rounds, each a window of steps (iterations = steps) closed by the "
-                f"backend's fence [{fence_call(backend)}] after its last step, before pytest-benchmark reads its clock")
+        return (f"pytest-benchmark pedantic rounds, each a window of steps closed by the backend's fence "
+                f"[{fence_call(backend)}] after its last step, before pytest-benchmark reads its clock")
 
     def time(self, backend, prepared, case: Case, timing_part, checkpoint) -> Any:
         from accelbench.harness import timing
 
         policy = timing.policy_for(case)
         checkpoint("timed steps (benchmark.pedantic)")
-        outputs = self.benchmark.pedantic(timing.windowed_target(backend, prepared, policy.steps_per_window),
-                                          rounds=policy.windows, warmup_rounds=0, iterations=policy.steps_per_window)
+        k = policy.steps_per_window
+        outputs = self.benchmark.pedantic(timing.window_target(backend, prepared, k),
+                                          rounds=policy.windows, warmup_rounds=0, iterations=1)
         if self.benchmark.stats is not None:  # None under --benchmark-disable: nothing was timed
             timing_part.policy = policy.describe()
-            timing_part.samples_s.extend(self.benchmark.stats.stats.data)  # per iteration: window ÷ steps
+            timing_part.samples_s.extend(window / k for window in self.benchmark.stats.stats.data)
         return outputs
 
     def audit(self, backend, prepared, outputs, case: Case, timing_part, confirm: bool) -> Any:

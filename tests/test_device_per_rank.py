@@ -27,7 +27,7 @@ from accelbench.backends.data_parallel import TorchDataParallel  # noqa: E402
 from accelbench.backends.discovery import parse_nvidia_smi_list  # noqa: E402
 from accelbench.backends.torch_cuda import CudaSettings, TorchCudaBackend  # noqa: E402
 from accelbench.backends.torch_neuron import NEURON_VISIBLE_CORES, TorchNeuronBackend  # noqa: E402
-from accelbench.harness import energy  # noqa: E402
+from accelbench.harness import energy, timing  # noqa: E402
 from accelbench.harness.launch.layout_checks import with_layout  # noqa: E402
 from accelbench.harness.launch.torchrun import rank_context  # noqa: E402
 from accelbench.harness.layout import Layout  # noqa: E402
@@ -156,8 +156,8 @@ def run_rank(case: Case, rank: int, cuda: FakeCuda) -> dict:
     step = PreparedStep(step=lambda: {"loss": torch.tensor(1.0)}, observe=dict)
     with meter:
         backend.fence(step.step())
-        backend.time_window(step, 3)  # the timed window
-        backend.time_steps(step, 3)  # the fenced diagnostic
+        timing.time_window(backend, step, 3)  # the timed window
+        timing.time_steps(backend, step, 3)  # the fenced diagnostic
     backend.after_timing(step)
     backend.peak_memory_bytes()
     return {"torch_device": backend.torch_device(), "device": device, "joined": dist.joined,

@@ -37,16 +37,16 @@ def test_gemm_case_stores_its_whole_record_in_benchmark_json(pytester):
     assert entry["params"] == {"kernel": "gemm", "preset": "tiny", "backend": "torch-cpu"}
     assert "benchmark 'backend=torch-cpu'" in result.stdout.str()  # the items carry params, so grouping by them works
     assert entry["name"] == "gemm:tiny[torch-cpu]" and entry["group"] == "gemm:tiny"
-    assert entry["stats"]["rounds"] == DEFAULT_REPEATS and entry["stats"]["iterations"] == 3  # windows of 3 steps
+    assert entry["stats"]["rounds"] == DEFAULT_REPEATS and entry["stats"]["iterations"] == 1  # a round: a window
     assert info["accelbench"] == PLUGIN_SCHEMA and info["case_id"] == "gemm-tiny--torch-cpu"
     record = info["record"]
     assert record["timing"]["fence_audit"]["passed"] is True and record["timing"]["policy"]["steps_per_window"] == 3
     assert record["schema"] == RESULT_SCHEMA and record["status"] == "ok"
     assert record["backend"]["name"] == "torch-cpu" and record["kernel"]["flop_convention"] == "matmul-exact"
     assert record["numerics"]["passed"] is True and record["timing"]["compile_s"] > 0
-    # the statistics are those of the rounds pytest-benchmark timed: windows, per step
-    assert record["timing"]["step_s"]["median"] == pytest.approx(entry["stats"]["median"])
-    assert record["metrics"]["tflops"] == pytest.approx(record["kernel"]["flops_per_step"] / entry["stats"]["median"] / 1e12)
+    # the statistics are those of the rounds pytest-benchmark timed: windows of 3 steps, per step
+    assert record["timing"]["step_s"]["median"] == pytest.approx(entry["stats"]["median"] / 3)
+    assert record["metrics"]["tflops"] == pytest.approx(record["kernel"]["flops_per_step"] * 3 / entry["stats"]["median"] / 1e12)
     assert record["metrics"]["mfu"] is None  # a CPU has no catalog peak
     assert record["backend"]["fence"].startswith("pytest-benchmark pedantic rounds")
 

@@ -1,8 +1,8 @@
 """A torch.compile recompile inside the timed steps is flagged on every
 timing path: the torch backends take their compile-counter snapshot in one
-hook (``TorchBackend.begin_timing``), called by every ``time_window`` (torch-cuda's
-own override included) and by the pytest timer's ``windowed_target``, which
-never calls ``time_window``.
+hook (``TorchBackend.begin_timing``), called by the one step loop
+(``harness.timing.time_window``) before every window: the CLI's windows, and
+the pytest timer's rounds (``window_target``), torch-cuda's hooks included.
 
 CPU only: torch-cuda runs here over a fake ``torch.cuda`` (the backend's own
 ``cuda=`` seam), its steps on CPU tensors. ``compile_backend="eager"`` keeps
@@ -66,9 +66,9 @@ def cuda_backend() -> TorchCudaBackend:
 
 
 def run_pedantic(backend, prepared, k: int, rounds: int) -> None:
-    """What ``benchmark.pedantic(target, rounds=rounds, iterations=k)`` calls."""
-    target = timing.windowed_target(backend, prepared, k)
-    for _ in range(k * rounds):
+    """What ``benchmark.pedantic(target, rounds=rounds, iterations=1)`` calls."""
+    target = timing.window_target(backend, prepared, k)
+    for _ in range(rounds):
         target()
 
 
@@ -78,7 +78,7 @@ def test_cpu_window_with_a_new_shape_is_flagged():
 
     backend = cpu_backend()
     prepared = warmed_step(backend, loss, grow=1)
-    backend.time_window(prepared, 2)
+    timing.time_window(backend, prepared, 2)
     info = backend.after_timing(prepared)
     assert info["recompiled_during_timing"] is True and info["dynamo_graphs_during_timing"] >= 1, info
 
@@ -89,7 +89,7 @@ def test_cpu_steady_window_is_not_flagged():
 
     backend = cpu_backend()
     prepared = warmed_step(backend, loss, grow=0)
-    backend.time_window(prepared, 2)
+    timing.time_window(backend, prepared, 2)
     info = backend.after_timing(prepared)
     assert info["recompiled_during_timing"] is False and info["dynamo_graphs_during_timing"] == 0, info
 
@@ -103,15 +103,15 @@ def test_cuda_time_window_takes_the_snapshot_before_its_first_window():
 
     steady = cuda_backend()
     prepared = warmed_step(steady, steady_loss, grow=0)
-    steady.time_window(prepared, 2)
-    steady.time_window(prepared, 2)
+    timing.time_window(steady, prepared, 2)
+    timing.time_window(steady, prepared, 2)
     info = steady.after_timing(prepared)
     assert info["dynamo_graphs_during_timing"] == 0 and info["recompiled_during_timing"] is False, info
     assert set(info["timed_window"]) == {"sm_clock_start_mhz", "event_s", "wall_s", "sm_clock_end_mhz"}
 
     growing = cuda_backend()
     prepared = warmed_step(growing, growing_loss, grow=1)
-    growing.time_window(prepared, 2)
+    timing.time_window(growing, prepared, 2)
     info = growing.after_timing(prepared)
     assert info["recompiled_during_timing"] is True and info["dynamo_graphs_during_timing"] >= 1, info
 

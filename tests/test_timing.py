@@ -67,12 +67,21 @@ def test_an_honest_case_records_windows_the_fenced_diagnostic_and_a_passed_audit
     assert t["plausibility"]["achieved_flops"] < t["plausibility"]["cpu_flops_bound"]
 
 
-def test_windowed_target_fences_once_per_window():
-    fences = []
+def test_every_timer_runs_one_loop_and_the_backend_only_opens_fences_and_reads_windows():
+    from accelbench.backends.base import Backend
 
-    class Backend:
+    calls = []
+
+    class Hooked(Backend):
         def fence(self, outputs):
-            fences.append(outputs)
+            calls.append(("fence", outputs))
+
+        def begin_window(self):
+            calls.append(("begin",))
+            return "w"
+
+        def end_window(self, window, host_seconds):
+            calls.append(("end", window, host_seconds > 0))
 
     class Prepared:
         n = 0
@@ -81,10 +90,13 @@ def test_windowed_target_fences_once_per_window():
             self.n += 1
             return self.n
 
-    target = timing.windowed_target(Backend(), Prepared(), 4)
-    for _ in range(12):
-        target()
-    assert fences == [4, 8, 12]
+    backend, prepared = Hooked.__new__(Hooked), Prepared()
+    target = timing.window_target(backend, prepared, 4)  # the pytest plugin's round
+    assert [target() for _ in range(3)] == [4, 8, 12]
+    assert calls == [c for last in (4, 8, 12) for c in (("begin",), ("fence", last), ("end", "w", True))]
+    calls.clear()
+    times, last = timing.time_steps(backend, prepared, 2)  # the fenced diagnostic: one fence a step, no window hooks
+    assert len(times) == 2 and last == 14 and calls == [("fence", 13), ("fence", 14)]
 
 
 def test_the_audit_trips_only_when_the_first_read_back_waits_for_hidden_work():
@@ -290,7 +302,7 @@ def test_torch_compile_recompiles_during_timing_are_counted():
     backend = TorchCpuBackend(TorchSettings(compile=True))
     prepared = backend.prepare(kernel, cfg, kernel.make_state(cfg))
     backend.fence(prepared.step())
-    backend.time_window(prepared, 2)
+    timing.time_window(backend, prepared, 2)
     info = backend.after_timing(prepared)
     assert info["recompiled_during_timing"] is False and info["dynamo_graphs_during_timing"] == 0
     assert info["dynamo_graphs"] >= 1
