@@ -1,7 +1,7 @@
 """The measurement core: one case, measured once, in this process.
 
 Every path that measures calls ``run_case``: the case process of
-``accelbench run`` (``harness.worker``), every data-parallel rank or mesh
+``accelbench run`` (``python -m accelbench.harness.launch``), every data-parallel rank or mesh
 host (``harness.launch``), and the pytest plugin. What differs between them
 comes in through two seams, so this module knows none of them:
 

@@ -76,10 +76,6 @@ def check_run_flags(args) -> None:
     """Flags of ``accelbench run`` that cannot be honoured together."""
     if args.quiet and args.progress not in (None, "auto"):
         raise PlanError(f"--quiet and --progress {args.progress} contradict each other; give one of them")
-    if getattr(args, "rdzv_endpoint", None) and (getattr(args, "master_addr", None) or getattr(args, "master_port", None)):
-        given = "--master-addr" if args.master_addr else "--master-port"
-        raise PlanError(f"--rdzv-endpoint and {given} both say where node 0 is; give --rdzv-endpoint HOST:PORT "
-                        "or --master-addr HOST [--master-port P]")
     if isinstance(args.resume, str) and not args.resume.strip():
         raise PlanError("--resume '': expected a results folder; accepted: --resume DIR, or --resume alone "
                         "for the --out folder (default: results/latest)")

@@ -7,8 +7,8 @@ What becomes of a case:
 * it cannot fit in the host's memory (CPU backends; ``harness.fit``): a
   ``skipped`` record with both numbers, no process (accelerators are checked
   the same way in the case's process, once the device is known);
-* it runs in ``python -m harness.worker`` in a session of its own and writes
-  its record; a failure it can see (an exception, MemoryError, a CUDA OOM, a
+* it runs in its launcher's process (``python -m accelbench.harness.launch``)
+  in a session of its own and writes its record; a failure it can see (an exception, MemoryError, a CUDA OOM, a
   NaN loss, a numerics mismatch) is a ``failed`` record from the worker;
 * it exceeds its limit, dies of a signal (the OOM killer's SIGKILL included)
   or exits without a record: the runner kills its process group and writes a
@@ -45,7 +45,8 @@ from accelbench.harness.launch import case_command
 from accelbench.harness.plan import Case
 from accelbench.harness.planfile import write_plan
 from accelbench.harness.records import RecordError, ResultRecord, load_record, write_atomic, write_record
-from accelbench.harness.worker import PARENT_PID_VAR, SNAPSHOT_SUFFIX, new_record
+from accelbench.harness.launch.process import PARENT_PID_VAR, SNAPSHOT_SUFFIX
+from accelbench.harness.measure import new_record
 
 STDERR_TAIL_CHARS = 2000
 """How much of a dead case's stderr its record keeps (the end, where the error is)."""

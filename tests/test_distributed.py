@@ -58,12 +58,12 @@ def test_layout_changes_the_case_id_and_the_command():
     one = Case("gpt2", "tiny", "torch-cpu")
     [two] = with_layout([one], Layout(nproc=2))
     assert (two.layout.nproc, two.case_id, one.case_id) == (2, "gpt2-tiny--torch-cpu--dp2", "gpt2-tiny--torch-cpu")
-    assert case_command(one, "c", "r", "id")[1:3] == ["-m", "accelbench.harness.worker"]
+    assert case_command(one, "c", "r", "id")[1:4] == ["-m", "accelbench.harness.launch", "inline"]
     assert case_command(two, "c", "r", "id")[1:4] == ["-m", "accelbench.harness.launch", "torchrun"]
     jax_two = with_layout([Case("gpt2", "tiny", "jax-cpu")], Layout(nproc=2))[0]
     assert case_command(jax_two, "c", "r", "id")[1:4] == ["-m", "accelbench.harness.launch", "jaxmesh"]
     cmd = TorchrunLauncher().torchrun_command(two, "c", "r", "id")
-    assert "--standalone" in cmd and "--nproc-per-node=2" in cmd and cmd[-5:] == ["accelbench.harness.launch", "torchrun-rank", "c", "r", "id"]
+    assert "--standalone" in cmd and "--nproc-per-node=2" in cmd and cmd[-6:] == ["accelbench.harness.launch", "torchrun", "c", "r", "id", "--worker"]
     four = Case("gpt2", "tiny", "torch-cpu", kernel_settings={"batch": 4})
     [multi] = with_layout([four], Layout(nproc=2, nnodes=2, node_rank=1, master_addr="10.0.0.1"))
     cmd = TorchrunLauncher().torchrun_command(multi, "c", "r", "id")

@@ -8,7 +8,7 @@ import json
 from accelbench.harness import dryrun, sharding
 from accelbench.harness.layout import Layout
 from accelbench.harness.plan import Case
-from accelbench.harness.worker import new_record
+from accelbench.harness.measure import new_record
 
 
 def test_dry_run_prints_cases_time_and_cost_and_writes_nothing(cli, tmp_path):

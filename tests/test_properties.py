@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from accelbench.harness import planfile
 from accelbench.harness.plan import SUITES_DIR, Case, PlanError, build_plan, load_suite, parse_assignment
 from accelbench.harness.records import STATUSES, RecordError, load_record, write_record
-from accelbench.harness.worker import new_record
+from accelbench.harness.measure import new_record
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FEW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -58,7 +58,7 @@ def case_processes(tmpdir: Path) -> list[int]:
             state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if b"accelbench.harness.worker" in cmdline and any(str(tmpdir).encode() in a for a in cmdline) and state != "Z":
+        if b"accelbench.harness.launch" in cmdline and any(str(tmpdir).encode() in a for a in cmdline) and state != "Z":
             found.append(int(entry.name))
     return found
 

@@ -15,7 +15,7 @@ from accelbench.harness.records import load_record, record_files
 
 def test_importing_packages_imports_no_framework():
     code = (
-        "import sys, accelbench.kernels, accelbench.backends, accelbench.harness.cli, accelbench.harness.plan, accelbench.harness.runner, accelbench.harness.worker, accelbench.reports.load;"
+        "import sys, accelbench.kernels, accelbench.backends, accelbench.harness.cli, accelbench.harness.plan, accelbench.harness.runner, accelbench.harness.launch, accelbench.reports.load;"
         "import accelbench.kernels.gpt2, accelbench.kernels.gemm, accelbench.backends.torch_cpu, accelbench.backends.jax_backend;"
         "bad=[m for m in ('torch','jax','jaxlib','torch_xla') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
     )

@@ -26,9 +26,26 @@ class Launcher(ABC):
 
     name: ClassVar[str]
 
+    @classmethod
+    def runs_by_default(cls, case: Case, framework: str) -> bool:
+        """Whether this launcher starts ``case`` when its layout names none."""
+        return False
+
     def command(self, case: Case, case_file, record_file, run_id: str) -> list[str]:
-        return [sys.executable, "-m", "accelbench.harness.launch", self.name, str(case_file), str(record_file), run_id]
+        return entry_command(self.name, case_file, record_file, run_id)
+
+    def worker(self, case_file: str, record_file: str, run_id: str) -> int:
+        """The body of a process this launcher started itself (``entry_command(..., worker=True)``),
+        e.g. one torchrun rank; launchers that start none have no worker."""
+        raise NotImplementedError(f"launcher '{self.name}' starts no worker processes")
 
     @abstractmethod
     def launch(self, case: Case, case_file: str, record_file: str, run_id: str) -> int:
         ...
+
+
+def entry_command(name: str, case_file, record_file, run_id: str, worker: bool = False) -> list[str]:
+    """The one entry point of every launcher's processes (``python -m accelbench.harness.launch``):
+    the case process, or with ``--worker`` a process the launcher started (a torchrun rank)."""
+    return [sys.executable, "-m", "accelbench.harness.launch", name, str(case_file), str(record_file), run_id,
+            *(["--worker"] if worker else [])]

@@ -27,6 +27,10 @@ def host_device_flags(xla_flags: str, devices: int) -> str:
 class JaxMeshLauncher(Launcher):
     name = "jaxmesh"
 
+    @classmethod
+    def runs_by_default(cls, case: Case, framework: str) -> bool:
+        return framework == "jax"
+
     def launch(self, case: Case, case_file: str, record_file: str, run_id: str) -> int:
         from accelbench.backends.jax_mesh import JaxMesh
         from accelbench.harness.measure import run_case
