@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from accelbench.backends.base import Availability, Backend, BackendError, BackendSettings, PreparedStep
 
@@ -38,6 +38,9 @@ class TorchBackend(Backend):
 
     framework = "torch"
     settings_cls = TorchSettings
+    process_group: ClassVar[str | None] = None
+    """The ``torch.distributed`` backend its data-parallel ranks join (None: torch's
+    default for the device, ``dist.get_default_backend_for_device``)."""
 
     def __init__(self, settings: TorchSettings | None = None, device_index: int | None = None):
         super().__init__(settings, device_index)

@@ -13,6 +13,7 @@ from accelbench.backends.torch_common import TorchBackend, torch_importable
 
 class TorchCpuBackend(TorchBackend):
     name = "torch-cpu"
+    process_group = "gloo"  # torch docs, "Distributed communication package"
     fence_description = "none needed: CPU ops return when their work is done"
     default_precision = "fp32"
     memory_is_host = True

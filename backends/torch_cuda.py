@@ -117,6 +117,7 @@ def cuda_availability(
 
 class TorchCudaBackend(TorchBackend):
     name = "torch-cuda"
+    process_group = "nccl"  # torch docs, "Distributed communication package"
     fence_description = "torch.cuda.synchronize() after each window of steps (CUDA events around it as a diagnostic)"
     fence_call_description = "torch.cuda.synchronize(device)"
     default_precision = "bf16"

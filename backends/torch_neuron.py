@@ -76,6 +76,8 @@ def neuron_availability(device_nodes: list[str], module_found: bool, version: st
 
 class TorchNeuronBackend(TorchBackend):
     name = "torch-neuron"
+    # Neuron docs, "How to use torch.distributed on Neuron": init_process_group(backend="neuron") after import torch_neuronx
+    process_group = "neuron"
     fence_description = "torch.neuron.synchronize() after each window of steps"
     default_precision = "bf16"
     settings_cls = NeuronSettings

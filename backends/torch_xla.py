@@ -106,6 +106,7 @@ def compile_stats() -> CompileStats:
 
 class TorchXlaBackend(TorchBackend):
     name = "torch-xla"
+    process_group = "xla"  # registered by torch_xla.distributed.xla_backend (PyTorch/XLA DDP guide)
     fence_description = "torch_xla.sync() ends each step (asynchronous); xm.wait_device_ops() after each window"
     settings_cls = XlaSettings
     # PyTorch/XLA's FSDP is its own wrappers (XlaFullyShardedDataParallel, SPMD

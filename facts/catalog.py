@@ -32,13 +32,32 @@ PRICING_KINDS = ("on-demand", "committed", "spot")
 _KEY = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 DEVICE_FIELDS = {"name", "vendor", "peak_tflops", "memory_gb", "memory_tbps", "source", "as_of", "unconfirmed", "note",
-                 "cores_per_chip", "megacore", "cores_source"}
+                 "cores_per_chip", "megacore", "cores_source", "names"}
+NAME_FIELDS = {"driver", "examples", "jax_kinds", "pci_ids", "instance_families", "none_because"}
 PRICE_FIELDS = {"provider", "region", "kind", "usd_per_hour", "accelerator", "accelerators", "source", "as_of",
                 "confirmed", "note"}
 
 
 class CatalogError(ValueError):
     """A device or price file is malformed; the message names file, entry and problem."""
+
+
+@dataclass(frozen=True)
+class DeviceNames:
+    """How device discovery (backends/discovery.py) recognizes the chip."""
+
+    driver: tuple[str, ...] = ()
+    """Regexes on the GPU name the driver reports (nvidia-smi, NVML, torch, a JAX GPU device_kind)."""
+    examples: tuple[str, ...] = ()
+    """Names the driver reports, each matched by ``driver`` (tested: by this entry only)."""
+    jax_kinds: tuple[str, ...] = ()
+    """JAX ``device_kind`` strings of a TPU."""
+    pci_ids: tuple[str, ...] = ()
+    """PCI device ids of a TPU under Google's vendor id."""
+    instance_families: tuple[str, ...] = ()
+    """EC2 instance families with this chip (trn2 of trn2.48xlarge)."""
+    none_because: str = ""
+    """Why nothing maps to the entry yet (it then gets no MFU)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +78,7 @@ class DeviceSpec:
     megacore: bool = False
     """Frameworks fuse the chip's cores into one device (TPU v4, v5p)."""
     cores_source: str = ""
+    names: DeviceNames = DeviceNames()
 
     @property
     def confirmed(self) -> bool:
@@ -204,7 +224,9 @@ def _device(path: Path, key: str, raw: Any) -> DeviceSpec:
     if megacore and cores < 2:
         e.fail("'megacore' = true needs 'cores_per_chip' of 2 or more (it fuses a chip's cores into one device)")
     cores_source = e.text("cores_source", required=cores > 1)
+    names = _names(e, raw.get("names"))
     return DeviceSpec(
+        names=names,
         key=key,
         cores_per_chip=cores,
         megacore=megacore,
@@ -219,6 +241,32 @@ def _device(path: Path, key: str, raw: Any) -> DeviceSpec:
         unconfirmed=tuple(unconfirmed),
         note=e.text("note", required=False),
     )
+
+
+def _names(e: "_Entry", raw: Any) -> DeviceNames:
+    accepted = ", ".join(sorted(NAME_FIELDS))
+    if raw is None:
+        return DeviceNames()  # discovery never picks it (tests/test_discovery.py holds the built-in catalog to names)
+    if not isinstance(raw, dict) or not raw:
+        e.fail(f"'names' must be a table saying how discovery recognizes the chip; accepted keys: {accepted}")
+    unknown = sorted(set(raw) - NAME_FIELDS)
+    if unknown:
+        e.fail(f"unknown key '{unknown[0]}' in names; accepted: {accepted}")
+    lists = {}
+    for key in NAME_FIELDS - {"none_because"}:
+        value = raw.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            e.fail(f"'names.{key}' must be a list of strings")
+        lists[key] = tuple(value)
+    for pattern in lists["driver"]:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            e.fail(f"'names.driver' pattern {pattern!r} is not a regular expression ({exc})")
+    because = raw.get("none_because", "")
+    if not isinstance(because, str) or bool(because) == any(lists.values()):
+        e.fail("'names' needs driver/jax_kinds/pci_ids/instance_families, or none_because (why none) alone")
+    return DeviceNames(none_because=because, **lists)
 
 
 def load_devices(path: str | Path = DEVICES_FILE) -> dict[str, DeviceSpec]:
@@ -302,6 +350,7 @@ def describe(prices_file: str | Path | None = None, as_json: bool = False) -> st
                 d["usd_per_chip_hour"] = obj.usd_per_chip_hour
             if isinstance(obj, DeviceSpec):
                 d["unconfirmed"] = list(obj.unconfirmed)
+                d["names"] = {k: list(v) if isinstance(v, tuple) else v for k, v in obj.names.__dict__.items() if v}
             return d
         return json.dumps({"instances": [plain(p) for p in prices.values()],
                            "devices": [plain(d) for d in devices.values()]}, indent=2)

@@ -276,11 +276,14 @@ def test_malformed_user_price_file_is_one_line_naming_file_entry_problem(cli, tm
     assert proc.returncode == 2 and f"price file {broken}: not valid TOML" in proc.stderr
 
 
-def test_every_key_device_discovery_can_emit_is_in_the_catalog():
-    discovery = pytest.importorskip("accelbench.backends.discovery")
-    emitted = {key for _pattern, key, _example in getattr(discovery, "GPU_NAME_KEYS", [])}
-    for table in ("TPU_KIND_KEYS", "TPU_PCI_KEYS", "NEURON_FAMILY_KEYS"):
-        emitted |= set(getattr(discovery, table, {}).values())
-    emitted.discard(None)
-    assert emitted, "discovery exposes its key tables"
-    assert emitted <= set(load_devices()), sorted(emitted - set(load_devices()))
+def test_a_bad_names_table_is_one_line_naming_the_entry(tmp_path):
+    good = (tmp_path / "ok.toml")
+    entry = ('[devices.x]\nname = "X"\nvendor = "v"\npeak_tflops = { bf16 = 1.0 }\nmemory_gb = 1\nmemory_tbps = 1\n'
+             'source = "s"\nas_of = 2026-11-26\ncores_per_chip = 1\n')
+    for names, words in (('{ driver = ["("], examples = ["X"] }', "is not a regular expression"),
+                         ('{ colour = ["x"] }', "unknown key 'colour' in names"),
+                         ('{ driver = ["X"], examples = ["X"], none_because = "why" }', "or none_because (why none) alone")):
+        good.write_text(entry + f"names = {names}\n")
+        with pytest.raises(CatalogError, match=r"ok.toml: \[devices.\"x\"\]: ") as err:
+            load_devices(good)
+        assert words in str(err.value), str(err.value)

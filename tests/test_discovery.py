@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -71,12 +72,24 @@ def test_gpu_names_to_catalog_keys(name, key):
     assert discovery.gpu_catalog_key(name) == key
 
 
-def test_every_key_discovery_can_produce_is_in_the_device_catalog():
-    catalog = set(load_devices())
-    produced = {key for _, key, _ in discovery.GPU_NAME_KEYS}
-    produced |= set(discovery.TPU_KIND_KEYS.values()) | set(discovery.TPU_PCI_KEYS.values())
-    produced |= set(discovery.NEURON_FAMILY_KEYS.values())
-    assert produced - {None} <= catalog, sorted(produced - {None} - catalog)
+def test_every_catalog_device_is_reachable_and_every_name_maps_to_exactly_its_entry():
+    """Both directions: each built-in entry has names discovery reads (or says why none), and each
+    name (driver example, JAX kind, PCI id, EC2 family) maps to that entry and no other."""
+    devices = load_devices()
+    for key, spec in devices.items():
+        names = spec.names
+        reachable = names.driver or names.jax_kinds or names.pci_ids or names.instance_families
+        assert reachable or names.none_because, f"{key}: no names, so discovery never picks its peaks"
+        assert bool(names.driver) == bool(names.examples), f"{key}: driver patterns need examples and back"
+        for example in names.examples:
+            matching = [k for k, s in devices.items() if any(re.search(p, example) for p in s.names.driver)]
+            assert matching == [key], (example, matching)
+            assert discovery.gpu_catalog_key(example) == key
+        assert all(discovery.jax_kind_catalog_key(kind) == key for kind in names.jax_kinds), key
+        assert all(discovery.tpu_pci_key(pci) == key for pci in names.pci_ids), key
+        assert all(discovery.neuron_catalog_key(f"{family}.48xlarge") == key for family in names.instance_families), key
+    unreachable = sorted(k for k, s in devices.items() if s.names.none_because)
+    assert unreachable == ["b300", "gb200", "gb300"], unreachable  # a new one needs its driver name, or a reason
 
 
 def test_neuron_ls_trn1_without_instance_type():
@@ -151,7 +164,7 @@ def test_tpu_chips_from_pci_ids(tmp_path):
     chips = discovery.tpu_chips(str(tmp_path))
     assert (chips.count, chips.catalog_key, chips.pci_device_id) == (2, "tpu-v5e", v5e)
     for device, chip in ids["device_to_chip"].items():
-        assert discovery.TPU_PCI_KEYS[device] == EXPECTED_TPU_KEYS.get(chip), device
+        assert discovery.is_tpu_pci_id(device) and discovery.tpu_pci_key(device) == EXPECTED_TPU_KEYS.get(chip), device
     assert discovery.tpu_chips(str(tmp_path / "none")).count == 0
 
 
