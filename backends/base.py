@@ -141,12 +141,12 @@ class PreparedStep:
     info: dict[str, Any] = field(default_factory=dict)
     """Backend facts worth recording about this case (e.g. number of compilations)."""
     replicas: Callable[[], dict[str, dict[str, np.ndarray]]] | None = None
+    """Where one process holds several replicas (a JAX mesh): each device's
+    observables, by device label, so numerics judges every copy, not one."""
     read_local: Callable[[], None] | None = None
     """Read back what this device holds with no communication: the fence
     audit's read where ``observe`` is a collective (FSDP's all-gather would time
     the other ranks' arrival, not this device's fence). None: ``observe``."""
-    """Where one process holds several replicas (a JAX mesh): each device's
-    observables, by device label, so numerics judges every copy, not one."""
 
 
 class Backend:

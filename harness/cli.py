@@ -50,7 +50,8 @@ def build_parser() -> Parser:
                         "(default: the preset's values)")
     r.add_argument("--steps", type=int, help="steps per timed window, one fence each (default: the suite's, else 10)")
     r.add_argument("--warmup", type=int, help="untimed warm-up steps (default: the suite's, else 2)")
-    r.add_argument("--repeats", type=int, help="timed windows (default: the suite's, else 10)")
+    r.add_argument("--windows", "--repeats", dest="windows", type=int, metavar="N",
+                   help="timed windows of --steps steps; --repeats is its older name (default: the suite's, else 10)")
     r.add_argument("--timeout", type=float, metavar="SECONDS",
                    help="wall-clock limit per case, compile included; a case past it is killed and recorded "
                         "failed (default: the suite's 'timeout', else the preset's own, else 300 s for tiny "

@@ -93,6 +93,7 @@ class Case:
     steps: int = DEFAULT_STEPS
     warmup: int = DEFAULT_WARMUP
     repeats: int = DEFAULT_REPEATS
+    """Timed windows (``--windows``); plan files, suites and records keep the key 'repeats'."""
     timeout_s: float = DEFAULT_TIMEOUT_S
     check_fit: bool = True
     """Skip the case when the kernel's memory estimate exceeds the device's memory."""
@@ -301,7 +302,7 @@ def build_plan(
     set_items: list[str],
     steps: int | None = None,
     warmup: int | None = None,
-    repeats: int | None = None,
+    windows: int | None = None,
     timeout: float | None = None,
 ) -> list[Case]:
     """Cases for every kernel spec × backend. Without --kernel and --suite, the
@@ -330,8 +331,8 @@ def build_plan(
         if name not in known:
             raise PlanError(f"unknown backend '{name}'; accepted: {', '.join(known)}")
     kernel_values, backend_values = split_settings(raw, {k.name for k, _ in parsed}, chosen_backends)
-    for key in ("steps", "warmup", "repeats"):
-        value = {"steps": steps, "warmup": warmup, "repeats": repeats}[key]
+    for key in ("steps", "warmup", "windows"):
+        value = {"steps": steps, "warmup": warmup, "windows": windows}[key]
         if value is not None and value < (0 if key == "warmup" else 1):
             raise PlanError(f"--{key} must be {'>= 0' if key == 'warmup' else '>= 1'}, got {value}")
     if timeout is not None and not _is_positive_seconds(timeout):
@@ -368,7 +369,7 @@ def build_plan(
                     backend_settings={k: v for k, v in backend_values.items() if k in own},
                     steps=_first(steps, loaded and loaded.steps, DEFAULT_STEPS),
                     warmup=_first(warmup, loaded and loaded.warmup, DEFAULT_WARMUP),
-                    repeats=_first(repeats, loaded and loaded.repeats, DEFAULT_REPEATS),
+                    repeats=_first(windows, loaded and loaded.repeats, DEFAULT_REPEATS),
                     timeout_s=float(_first(timeout, loaded and loaded.timeout, default_timeout(preset, kernel))),
                     layout=Layout(nproc=loaded.nproc if loaded and loaded.nproc else 1),
                 )

@@ -126,7 +126,7 @@ def resolve_run(args) -> tuple[Path, list[Case]]:
 
     ``--resume DIR`` names the folder (as ``--out DIR --resume`` does). Resuming
     without plan options (--suite, --kernel, --backend, --set, --steps,
-    --warmup, --repeats) runs the plan stored in the folder; with them, the
+    --warmup, --windows) runs the plan stored in the folder; with them, the
     plan they give. ``--timeout`` and ``--no-fit-check`` apply either way."""
     from accelbench.harness import plan
 
@@ -137,7 +137,7 @@ def resolve_run(args) -> tuple[Path, list[Case]]:
     if out.exists() and not out.is_dir():
         raise PlanError(f"{'--resume' if resume_dir else '--out'} {out}: exists and is not a folder")
     plan_given = bool(args.suite or args.kernel or args.backend or args.set_items) or any(
-        v is not None for v in (args.steps, args.warmup, args.repeats)
+        v is not None for v in (args.steps, args.warmup, args.windows)
     )
     if args.resume and not plan_given:
         cases = load_plan(out)
@@ -147,7 +147,7 @@ def resolve_run(args) -> tuple[Path, list[Case]]:
             cases = [dataclasses.replace(c, timeout_s=float(args.timeout)) for c in cases]
     else:
         cases = plan.build_plan(args.suite, args.kernel, args.backend, args.set_items,
-                                args.steps, args.warmup, args.repeats, args.timeout)
+                                args.steps, args.warmup, args.windows, args.timeout)
     if args.no_fit_check:
         cases = [dataclasses.replace(c, check_fit=False) for c in cases]
     return out, cases

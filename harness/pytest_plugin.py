@@ -57,7 +57,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--accelbench-set", action="append", default=[], metavar="KEY=VALUE",
                     help="kernel or backend setting, as `accelbench run --set`")
     group.addoption("--accelbench-steps", type=int, metavar="N",
-                    help=f"timed rounds per repeat (rounds = steps × repeats; default {DEFAULT_STEPS} × {DEFAULT_REPEATS})")
+                    help=f"steps per timed window; each pytest-benchmark round is one window "
+                         f"(default {DEFAULT_STEPS} steps × {DEFAULT_REPEATS} windows)")
     group.addoption("--accelbench-warmup", type=int, metavar="N",
                     help=f"untimed warm-up rounds after compilation (default {DEFAULT_WARMUP})")
 

@@ -1,7 +1,7 @@
 """One timing policy for every backend, the fence audit, and the noise flags.
 
 **Windows.** The headline step time comes from ``windows`` windows of ``k``
-steps each (``--repeats`` windows of ``--steps`` steps). Within a window the
+steps each (``--windows`` windows of ``--steps`` steps; ``--repeats`` is the older name). Within a window the
 host launches step after step and the backend's fence runs once, after the
 last step, so the host may run ahead of the device exactly as a training loop
 does, on every backend alike (CUDA streams, torch_xla's asynchronous

@@ -11,7 +11,7 @@ from accelbench.harness.context import LaunchContext  # noqa: E402
 from accelbench.harness.measure import BackendTimer, Timer, run_case  # noqa: E402
 from accelbench.harness.plan import Case, build_plan  # noqa: E402
 
-QUICK = {"steps": 2, "repeats": 1, "warmup": 0}
+QUICK = {"steps": 2, "windows": 1, "warmup": 0}
 
 
 def _case(*set_items: str) -> Case:

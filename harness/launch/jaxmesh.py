@@ -1,5 +1,5 @@
 """The JAX mesh launcher: one process per host drives every device of its
-host through a ``jax.sharding.Mesh`` (``backends.data_parallel.JaxMesh``);
+host through a ``jax.sharding.Mesh`` (``backends.jax_mesh.JaxMesh``);
 the case runs in the launcher's own process, after ``XLA_FLAGS`` is set and
 before JAX loads."""
 
