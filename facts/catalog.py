@@ -18,7 +18,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -148,7 +148,7 @@ class _Entry:
             raise CatalogError(f"{self.where}: name must be lower-case letters, digits, '.', '_' or '-'")
         self.raw = raw
 
-    def fail(self, message: str):
+    def fail(self, message: str) -> NoReturn:
         raise CatalogError(f"{self.where}: {message}")
 
     def text(self, key: str, required: bool = True, default: str = "") -> str:

@@ -20,7 +20,9 @@ from accelbench.harness.plan import Case
 class LaunchContext:
     """One device in this process: the default for ``accelbench run`` and pytest."""
 
-    devices = 1
+    @property
+    def devices(self) -> int:
+        return 1
 
     def make_backend(self, backend_cls, settings):
         return backend_cls(settings)

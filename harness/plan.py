@@ -332,9 +332,9 @@ def build_plan(
             raise PlanError(f"unknown backend '{name}'; accepted: {', '.join(known)}")
     kernel_values, backend_values = split_settings(raw, {k.name for k, _ in parsed}, chosen_backends)
     for key in ("steps", "warmup", "windows"):
-        value = {"steps": steps, "warmup": warmup, "windows": windows}[key]
-        if value is not None and value < (0 if key == "warmup" else 1):
-            raise PlanError(f"--{key} must be {'>= 0' if key == 'warmup' else '>= 1'}, got {value}")
+        count = {"steps": steps, "warmup": warmup, "windows": windows}[key]
+        if count is not None and count < (0 if key == "warmup" else 1):
+            raise PlanError(f"--{key} must be {'>= 0' if key == 'warmup' else '>= 1'}, got {count}")
     if timeout is not None and not _is_positive_seconds(timeout):
         raise PlanError(f"--timeout must be a positive number of seconds, got {timeout}")
     if loaded:
