@@ -38,7 +38,10 @@ class Layout:
         return f" nproc={self.nproc}" + (f" nnodes={self.nnodes}" if self.nnodes > 1 else "")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if not self.launcher:  # the default: plan files stay as they were before layouts named launchers
+            del data["launcher"]
+        return data
 
 
 LAYOUT_FIELDS = tuple(f.name for f in dataclasses.fields(Layout))

@@ -124,7 +124,9 @@ class Case:
         return f"{self.kernel}:{self.preset} on {self.backend}{suffix}"
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        data["layout"] = self.layout.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Case":
