@@ -7,7 +7,7 @@ harness/cost.py), next to the same arithmetic done by hand.
     python ci/price_table.py [--tokens-per-s 100000]
 
 No device is touched: the throughput is an assumption, so the table shows the
-accounting, not a measurement. tests/test_chip_accounting.py checks its rows.
+accounting, not a measurement. tests/backends/test_chip_accounting.py checks its rows.
 """
 
 from __future__ import annotations

@@ -246,7 +246,7 @@ def _device(path: Path, key: str, raw: Any) -> DeviceSpec:
 def _names(e: "_Entry", raw: Any) -> DeviceNames:
     accepted = ", ".join(sorted(NAME_FIELDS))
     if raw is None:
-        return DeviceNames()  # discovery never picks it (tests/test_discovery.py holds the built-in catalog to names)
+        return DeviceNames()  # discovery never picks it (tests/backends/test_discovery.py holds the built-in catalog to names)
     if not isinstance(raw, dict) or not raw:
         e.fail(f"'names' must be a table saying how discovery recognizes the chip; accepted keys: {accepted}")
     unknown = sorted(set(raw) - NAME_FIELDS)

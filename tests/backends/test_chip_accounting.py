@@ -17,7 +17,7 @@ from accelbench.harness import cost, fit, metrics
 from accelbench.facts.catalog import load_devices, load_prices
 from accelbench.harness.records import BackendPart, KernelPart, MetricsPart, load_record, record_files
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 NEURON = FIXTURES / "neuron"
 DEVICES, PRICES = load_devices(), load_prices()
 TODAY = dt.date(2026, 11, 30)
@@ -197,7 +197,7 @@ def test_mfu_uses_the_precision_that_ran():
 
 # ------------------------------------------------------------------ the table in the report
 def _price_table():
-    spec = importlib.util.spec_from_file_location("price_table", Path(__file__).parent.parent / "ci" / "price_table.py")
+    spec = importlib.util.spec_from_file_location("price_table", Path(__file__).parents[2] / "ci" / "price_table.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)

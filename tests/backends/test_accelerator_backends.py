@@ -18,7 +18,7 @@ from accelbench.backends.torch_neuron import neuron_availability, torch_neuronx_
 from accelbench.backends.torch_xla import TorchXlaBackend, XlaSettings, resolve_pjrt_device, with_cache_dir, xla_availability
 
 ACCEL = ("torch-cuda", "torch-xla", "torch-neuron", "jax-gpu", "jax-tpu", "jax-neuron")
-H200_PROBE = json.loads((Path(__file__).parent / "fixtures" / "nvidia-h200" / "python-probe.json").read_text())
+H200_PROBE = json.loads((Path(__file__).parents[1] / "fixtures" / "nvidia-h200" / "python-probe.json").read_text())
 NO_GPU = (False, "nvidia-smi not on PATH, no /dev/nvidia0")
 NO_AMD = (False, "no /dev/kfd")
 
@@ -258,7 +258,7 @@ def test_jax_backends_state_the_share_of_a_chip(monkeypatch):
     assert tpu.device_chip_share("tpu-v5p", SimpleNamespace(device_kind="TPU v5", num_cores=2)).share == 1.0
     assert tpu.device_chip_share("tpu-v6e", SimpleNamespace(device_kind="TPU v6 lite")).share == 1.0
     assert JaxGpuBackend().device_chip_share("h200", None).share == 1.0
-    fixture = Path(__file__).parent / "fixtures" / "neuron" / "neuron-ls-trn1.2xlarge.json"
+    fixture = Path(__file__).parents[1] / "fixtures" / "neuron" / "neuron-ls-trn1.2xlarge.json"
     monkeypatch.setattr(discovery, "neuron_devices",
                         lambda: discovery.parse_neuron_ls_json(fixture.read_text(), instance_type="trn1.32xlarge"))
     assert JaxNeuronBackend().device_chip_share("trn1", None).share == 0.5

@@ -33,7 +33,7 @@ from accelbench.harness.launch.torchrun import rank_context  # noqa: E402
 from accelbench.harness.layout import Layout  # noqa: E402
 from accelbench.harness.plan import Case  # noqa: E402
 
-FIXTURES = Path(__file__).parent / "fixtures" / "nvidia-h200"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "nvidia-h200"
 H200 = json.loads((FIXTURES / "python-probe.json").read_text())["torch"]
 H200_UUID = parse_nvidia_smi_list((FIXTURES / "nvidia-smi-L.txt").read_text())[0].uuid
 WORLD = 4

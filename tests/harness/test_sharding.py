@@ -5,7 +5,7 @@ the one-device step computes: after the same steps the loss and the
 parameters agree within the fp32 tolerance (1e-5, relative L2 norm over all
 parameters, the numerics check's grouping; a single bias that starts at zero
 is not held to it alone: AdamW's first steps are about lr·sign(g) there, which
-amplifies the rounding of a near-zero gradient, as tests/test_model_agreement.py notes).
+amplifies the rounding of a near-zero gradient, as tests/kernels/test_model_agreement.py notes).
 
 Two checks each: ``accelbench run`` (status, numerics, the record's
 ``backend.info.parallel.shard``, the last loss against the ``--nproc 1``
@@ -30,7 +30,7 @@ from accelbench.kernels.precision import policy
 pytestmark = pytest.mark.distributed
 
 FP32 = policy("fp32").tolerance
-HELPER = Path(__file__).resolve().parent / "sharded_steps.py"
+HELPER = Path(__file__).resolve().parents[1] / "sharded_steps.py"
 
 
 def _records(folder: Path) -> dict[str, dict]:

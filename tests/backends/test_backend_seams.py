@@ -1,4 +1,4 @@
-"""Backend and kernel seams a review asked for: the JAX mesh fence covers the
+"""Backend and kernel seams: the JAX mesh fence covers the
 training state, the default matmul precision follows the backend's scope, and
 the shared helpers (Neuron device view, the fp32 NEURON_CC_FLAGS export, one
 block's parameters, the autocast flag) say what the code they replaced said."""
@@ -16,7 +16,7 @@ from accelbench.backends import chip_share, discovery, matmul_precision
 from accelbench.harness import fit
 from accelbench.kernels.precision import POLICIES
 
-NEURON = Path(__file__).parent / "fixtures" / "neuron"
+NEURON = Path(__file__).parents[1] / "fixtures" / "neuron"
 
 
 def _jax():

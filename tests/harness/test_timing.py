@@ -23,7 +23,7 @@ from accelbench.harness.records import KernelPart, BackendPart, ResultRecord, Ti
 
 pytest_plugins = ["pytester"]
 
-LYING = Path(__file__).resolve().parent / "fixtures" / "lying_fence"
+LYING = Path(__file__).resolve().parents[1] / "fixtures" / "lying_fence"
 FENCE = "lying_fence.fence() (returns before the queued steps ran)"
 
 
@@ -214,7 +214,7 @@ def test_run_help_documents_every_exit_status(capsys):
 
 # ------------------------------------------------------------ ci/gpu_check.sh
 def _gpu_check_table(folder: Path) -> subprocess.CompletedProcess:
-    script = Path(__file__).resolve().parents[1] / "ci" / "gpu_check.sh"
+    script = Path(__file__).resolve().parents[2] / "ci" / "gpu_check.sh"
     text = script.read_text()
     program = text.split("<<'PY'\n", 1)[1].split("\nPY\n", 1)[0]
     return subprocess.run([sys.executable, "-", str(folder), str(script)], input=program, capture_output=True,
@@ -231,7 +231,7 @@ def _gpt2_record(folder: Path, backend: str, compiled: bool, mfu: float, status:
 
 
 def test_gpu_check_fails_on_a_case_not_ok_or_an_mfu_outside_its_band(tmp_path):
-    assert "|| true" not in (Path(__file__).resolve().parents[1] / "ci" / "gpu_check.sh").read_text()
+    assert "|| true" not in (Path(__file__).resolve().parents[2] / "ci" / "gpu_check.sh").read_text()
     _gpt2_record(tmp_path / "gpu", "torch-cuda", True, 0.33)
     _gpt2_record(tmp_path / "gpu", "jax-gpu", False, 0.39)
     _gpt2_record(tmp_path / "gpu-eager", "torch-cuda", False, 0.29)
@@ -248,7 +248,7 @@ def test_gpu_check_fails_on_a_case_not_ok_or_an_mfu_outside_its_band(tmp_path):
 def test_bench_overhead_calls_an_implausible_ratio_noise_not_a_pass():
     import importlib.util
 
-    path = Path(__file__).resolve().parents[1] / "ci" / "bench_overhead.py"
+    path = Path(__file__).resolve().parents[2] / "ci" / "bench_overhead.py"
     spec = importlib.util.spec_from_file_location("bench_overhead", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -237,8 +237,8 @@ def good_record() -> dict:
     if GOOD_RECORD is None:
         import sys
 
-        sys.path.insert(0, str(Path(__file__).parent))
-        from test_reports import synthetic
+        sys.path.insert(0, str(Path(__file__).parents[1]))
+        from conftest import synthetic
 
         rec = synthetic(cost={"usd_per_mtok": 1.5, "usd_per_mtok_ci95": [1.4, 1.6], "instance": "p5.48xlarge",
                               "marks": ["what-if"], "price_source": "p5.48xlarge, aws.amazon.com"})

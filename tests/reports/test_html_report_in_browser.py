@@ -133,8 +133,8 @@ def test_smoke_report_renders_tables_and_plots_without_console_errors(smoke_repo
 def test_hostile_record_renders_as_text(tmp_path):
     if CHROMIUM is None:
         pytest.skip("chromium is not installed")
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_reports import synthetic
+    sys.path.insert(0, str(Path(__file__).parents[1]))
+    from conftest import synthetic
 
     from accelbench.harness.records import write_record
     from accelbench.reports import report

@@ -26,7 +26,7 @@ from conftest import run_cli
 
 from accelbench.backends.base import Backend
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "external_backend"
 README = ROOT / "README.md"
 
@@ -166,6 +166,6 @@ def test_readme_kernel_needs_two_files_and_runs_through_the_harness_and_the_flop
         assert record["metrics"]["tflops"] > 0
 
     flop_test = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "axpy",
-                                str(ROOT / "tests" / "test_flop_accounting.py")],
+                                str(ROOT / "tests" / "kernels" / "test_flop_accounting.py")],
                                capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
     assert flop_test.returncode == 0 and "1 passed" in flop_test.stdout, flop_test.stdout + flop_test.stderr

@@ -1,5 +1,5 @@
 """A sweep survives crashes, hangs, out-of-memory, NaN losses, interruptions
-and bad input, and never loses a result (issue 7).
+and bad input, and never loses a result.
 
 The fast tests run the real command line in-process (bad input) or one small
 case in a subprocess; the ones that kill processes or wait on timeouts are

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import venv_prefix
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RUN_SUITES = ROOT / "ci" / "cloud" / "run_suites.sh"
 CASES = ["gemm-tiny--torch-cpu.json", "gpt2-tiny--torch-cpu.json", "llama-tiny--torch-cpu.json"]
 

@@ -27,9 +27,9 @@ from accelbench.harness import plan
 yaml = pytest.importorskip("yaml")
 jsonschema = pytest.importorskip("jsonschema")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CLOUD = ROOT / "ci" / "cloud"
-SCHEMAS = Path(__file__).resolve().parent / "data" / "skypilot_schemas.json"
+SCHEMAS = Path(__file__).resolve().parents[1] / "data" / "skypilot_schemas.json"
 DESIGN_BACKENDS = {"torch-cuda", "torch-xla", "torch-neuron", "jax-gpu", "jax-tpu", "jax-neuron"}
 
 EXPECTED = {

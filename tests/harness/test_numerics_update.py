@@ -5,7 +5,7 @@ Each fault is a test-only kernel (a subclass of GPT2 defined here, passed to
 the backend explicitly): nothing in accelbench is patched. The reference is
 always the correct kernel's float64 run (``check_prepared``'s ``kernel``).
 
-    pytest tests/test_numerics_update.py -q -s     # prints the table
+    pytest tests/harness/test_numerics_update.py -q -s     # prints the table
 
 The bf16 half of the table is in the slow tier (bf16 autocast on a CPU without
 AMX is slow); fp32 runs in the default tier.
@@ -193,7 +193,7 @@ def test_a_mesh_device_that_skips_the_all_reduce_fails_numerics(precision):
     from accelbench.harness.launch.jaxmesh import host_device_flags
 
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": host_device_flags(os.environ.get("XLA_FLAGS", ""), 2)}
-    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("jax_mesh_fault.py")), precision],
+    proc = subprocess.run([sys.executable, str(Path(__file__).parents[1] / "jax_mesh_fault.py"), precision],
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = {r["variant"]: r for r in map(json.loads, proc.stdout.splitlines())}

@@ -26,7 +26,7 @@ from accelbench.kernels import precision
 from accelbench.kernels.base import FLOP_CONVENTIONS
 from accelbench.reports import methodology
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # ---------------------------------------------------------------- precision

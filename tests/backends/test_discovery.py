@@ -14,7 +14,7 @@ import pytest
 from accelbench.backends import discovery
 from accelbench.facts.catalog import load_devices
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 H200 = FIXTURES / "nvidia-h200"
 MIB = 1024**2
 

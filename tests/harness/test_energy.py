@@ -14,8 +14,8 @@ from accelbench.backends.discovery import parse_nvidia_smi_list
 from accelbench.harness import energy
 from accelbench.harness.records import MetricsPart
 
-H200_UUID = parse_nvidia_smi_list((Path(__file__).parent / "fixtures" / "nvidia-h200" / "nvidia-smi-L.txt").read_text())[0].uuid
-H200_PROBE = json.loads((Path(__file__).parent / "fixtures" / "nvidia-h200" / "python-probe.json").read_text())["nvml"]
+H200_UUID = parse_nvidia_smi_list((Path(__file__).parents[1] / "fixtures" / "nvidia-h200" / "nvidia-smi-L.txt").read_text())[0].uuid
+H200_PROBE = json.loads((Path(__file__).parents[1] / "fixtures" / "nvidia-h200" / "python-probe.json").read_text())["nvml"]
 
 
 class FakeClock:
