@@ -267,7 +267,7 @@ def test_accelerator_case_that_cannot_fit_is_skipped_in_the_worker(monkeypatch):
     worker's check without a GPU."""
     from accelbench import backends
     from accelbench.backends.base import Backend, DeviceInfo
-    from accelbench.harness import worker
+    from accelbench.harness import measure
 
     class TinyAccelerator(Backend):
         name, framework, fence_description = "tiny-accel", "torch", "none"
@@ -277,10 +277,10 @@ def test_accelerator_case_that_cannot_fit_is_skipped_in_the_worker(monkeypatch):
 
     monkeypatch.setattr(backends, "get_class", lambda name: TinyAccelerator)
     case = Case(kernel="gemm", preset="1k", backend="tiny-accel")
-    record = worker.run_case(case, "r1")
+    record = measure.run_case(case, "r1")
     assert record.status == "skipped" and record.error["type"] == "WontFit", record.error
     assert "an accelerator with 1 MiB has 0.0 GiB available" in record.error["message"]
-    tried = worker.run_case(dataclasses.replace(case, check_fit=False), "r1")
+    tried = measure.run_case(dataclasses.replace(case, check_fit=False), "r1")
     assert tried.status == "failed" and tried.error["phase"] == "compile and first step"
 
 
