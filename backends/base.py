@@ -9,9 +9,11 @@ placed on the device, that the harness can call, fence and observe.
 The *fence* is the part that makes a timing honest: devices run
 asynchronously, so a clock read after launching work measures the launch,
 not the work. Every backend says what its fence is (``fence_description``).
-The headline timer (``time_window``) calls it once after a window of steps,
-so the host may run ahead within the window on every backend; ``time_steps``
-fences every step (a diagnostic). ``harness.timing`` holds the policy.
+The one step loop (``harness.timing.time_window``) calls it once after a window
+of steps, so the host may run ahead within the window on every backend;
+``harness.timing.time_steps`` fences every step (a diagnostic). A backend
+overrides how a window is opened, fenced and read (``begin_timing``,
+``begin_window``, ``fence_window``, ``end_window``), never the loop.
 
 Adding a backend from another package (see README, "Adding a backend")::
 
@@ -31,7 +33,6 @@ Adding a backend from another package (see README, "Adding a backend")::
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
@@ -142,12 +143,12 @@ class PreparedStep:
     info: dict[str, Any] = field(default_factory=dict)
     """Backend facts worth recording about this case (e.g. number of compilations)."""
     replicas: Callable[[], dict[str, dict[str, np.ndarray]]] | None = None
+    """Where one process holds several replicas (a JAX mesh): each device's
+    observables, by device label, so numerics judges every copy, not one."""
     read_local: Callable[[], None] | None = None
     """Read back what this device holds with no communication: the fence
     audit's read where ``observe`` is a collective (FSDP's all-gather would time
     the other ranks' arrival, not this device's fence). None: ``observe``."""
-    """Where one process holds several replicas (a JAX mesh): each device's
-    observables, by device label, so numerics judges every copy, not one."""
 
 
 class Backend:
@@ -163,8 +164,8 @@ class Backend:
     """Why this backend cannot run ``shard=fsdp`` (empty: it can)."""
 
     fence_call_description: ClassVar[str | None] = None
-    """What ``fence()`` alone does, where ``fence_description`` (how ``time_steps``
-    times and fences) says more; None: the same text. A timer that fences each
+    """What ``fence()`` alone does, where ``fence_description`` (how a window
+    is timed and fenced) says more; None: the same text. A timer that fences each
     step itself (pytest-benchmark's) records this one."""
 
     def __init__(self, settings: BackendSettings | None = None, device_index: int | None = None):
@@ -208,30 +209,25 @@ class Backend:
         """Block until the work that produced ``outputs`` has finished."""
         raise NotImplementedError
 
-    def time_window(self, prepared: PreparedStep, k: int) -> tuple[float, Any]:
-        """Run ``k`` steps with one fence after the last; return the host's
-        wall time from the first launch to the fence's return, and the last
-        outputs. Within the window the host may run ahead of the device."""
-        clock = time.perf_counter
-        outputs = None
-        t0 = clock()
-        for _ in range(k):
-            outputs = prepared.step()
-        self.fence(outputs)
-        return clock() - t0, outputs
+    # How a timed window is opened, fenced and read. The step loop itself is
+    # ``harness.timing.time_window``, one for every timer; a backend overrides
+    # these hooks (torch-cuda: device events), never the loop.
+    def begin_timing(self) -> None:
+        """Called before every timed window (idempotent): a snapshot taken
+        once, before the first (e.g. compile counters, clocks)."""
 
-    def time_steps(self, prepared: PreparedStep, n: int) -> tuple[list[float], Any]:
-        """Run ``n`` steps; return the wall time of each and the last outputs.
-        Each step is fenced before the clock is read (the diagnostic next to
-        ``time_window``: what a step costs when the host waits for each)."""
-        times, outputs = [], None
-        clock = time.perf_counter
-        for _ in range(n):
-            t0 = clock()
-            outputs = prepared.step()
-            self.fence(outputs)
-            times.append(clock() - t0)
-        return times, outputs
+    def begin_window(self) -> Any:
+        """Called right before a window's first step; what it returns is
+        handed to ``fence_window`` and ``end_window`` (e.g. a start event)."""
+        return None
+
+    def fence_window(self, window: Any, outputs: Any) -> None:
+        """Close a window after its last step: by default the backend's fence."""
+        self.fence(outputs)
+
+    def end_window(self, window: Any, host_seconds: float) -> None:
+        """After the fence returned, with the host's time for the window (e.g.
+        read the device's own timer for the window)."""
 
     def peak_memory_bytes(self) -> int | None:
         """Peak memory as ``harness.timing.PEAK_MEMORY_DEFINITION`` defines it

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accelbench.harness import fit
-
 DEFAULT_LNC_TRN2_ON = 2
 """NEURON_LOGICAL_NC_CONFIG default on Trn2 and Trn3 (logical-neuroncore-config page; NCC_EVRF066:
 'neuronx-cc defaults to LNC=2 on Trn2 and later')."""
@@ -114,11 +112,19 @@ def tpu_share(device_kind: str | None, cores_per_chip: int | None, megacore: boo
                                            f"one device is one TensorCore")
 
 
+def visible_device_bytes(chip_bytes: int | None, chip_share: float) -> int | None:
+    """The memory of ONE visible device: its share of the chip's memory. A
+    logical NeuronCore of a Trainium2 chip at LNC=2 gets a quarter of the
+    chip's 96 GiB; comparing a one-core case against the whole chip would pass
+    cases that cannot fit."""
+    return int(chip_bytes * chip_share) if chip_bytes else None
+
+
 def _spec(catalog_key: str | None, devices: dict | None):
     if catalog_key is None:
         return None
     if devices is None:
-        from accelbench.harness.catalog import load_devices
+        from accelbench.facts.catalog import load_devices
 
         devices = load_devices()
     return devices.get(catalog_key)
@@ -137,7 +143,7 @@ class NeuronView:
     catalog_key: str | None
     share: ChipShare
     memory_bytes: int | None
-    """The device's share of the chip's memory (``fit.visible_device_bytes``)."""
+    """The device's share of the chip's memory (``visible_device_bytes``)."""
     kind: str
     """'AWS Neuron (<instance type>)', or 'AWS Neuron' when neuron-ls was not read."""
 
@@ -157,10 +163,10 @@ def for_neuron_device(device, lnc_env: str | None, devices: dict | None = None,
         share = for_neuron(key, None, None, lnc_env, devices)
         spec = _spec(key, devices)
         memory = int(spec.memory_gb * 1e9) if spec is not None else None  # GB or GiB as published: the smaller
-        return NeuronView(key, share, fit.visible_device_bytes(memory, share.share),
+        return NeuronView(key, share, visible_device_bytes(memory, share.share),
                           f"AWS Neuron ({instance_type})" if instance_type else "AWS Neuron")
     share = for_neuron(device.catalog_key, device.core_count, device.logical_core_config, lnc_env, devices)
-    return NeuronView(device.catalog_key, share, fit.visible_device_bytes(device.memory_bytes, share.share),
+    return NeuronView(device.catalog_key, share, visible_device_bytes(device.memory_bytes, share.share),
                       f"AWS Neuron ({device.instance_type or 'unknown instance'})")
 
 

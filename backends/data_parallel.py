@@ -1,10 +1,10 @@
 """Data parallelism on each framework's own engine, for training-step kernels.
 
-Two engines, one contract (what ``harness.launch.base.DataParallelContext`` calls):
+Two engines, one contract (what ``harness.context.DataParallelContext`` calls):
 
 * ``TorchDataParallel``: one process per device (started by torchrun), a
-  ``torch.distributed`` process group (gloo on CPU, NCCL on CUDA, ``neuron``
-  on TorchNeuron, ``xla`` on PyTorch/XLA), and the kernel's forward module
+  ``torch.distributed`` process group (the backend's ``process_group``: gloo
+  on CPU, NCCL on CUDA, ``neuron`` on TorchNeuron, ``xla`` on PyTorch/XLA), and the kernel's forward module
   wrapped through the lowering's ``wrap`` hook, in one of two ways:
   ``shard=none``: ``DistributedDataParallel``, whose autograd hooks all-reduce
   the gradients in buckets during ``backward`` and divide by the world size
@@ -127,13 +127,6 @@ def _median_time(run, fence, repeats: int = ALLREDUCE_REPEATS) -> float:
     return statistics.median(times)
 
 
-PROCESS_GROUP_BACKENDS = {"cpu": "gloo", "cuda": "nccl", "neuron": "neuron", "xla": "xla"}
-"""torch.distributed backend per device type: gloo and NCCL (torch docs,
-"Distributed communication package"); "neuron" for TorchNeuron's native
-device (Neuron docs, "How to use torch.distributed on Neuron":
-``init_process_group(backend="neuron")`` after ``import torch_neuronx``);
-"xla" from ``torch_xla.distributed.xla_backend`` (PyTorch/XLA DDP guide)."""
-
 
 def fsdp_mixed_precision(precision: str):
     """FSDP2's MixedPrecisionPolicy matching the kernel's precision: under
@@ -189,13 +182,13 @@ class TorchDataParallel:
         if self.device.type == "xla":
             import torch_xla.distributed.xla_backend  # noqa: F401  registers the "xla" process group
 
-            dist.init_process_group("xla", init_method="xla://")
+            dist.init_process_group(backend.process_group, init_method="xla://")
         elif self.device.type == "cuda":
             # device_id binds the process group to this rank's GPU (NCCL forms its
             # communicator on it at once); torch docs, init_process_group(device_id=...).
-            dist.init_process_group(PROCESS_GROUP_BACKENDS["cuda"], device_id=self.device)
-        else:
-            group = PROCESS_GROUP_BACKENDS.get(self.device.type) or dist.get_default_backend_for_device(self.device)
+            dist.init_process_group(backend.process_group, device_id=self.device)
+        else:  # the backend's own group (TorchBackend.process_group), else torch's default for the device
+            group = backend.process_group or dist.get_default_backend_for_device(self.device)
             dist.init_process_group(group)
         self.group_backend = dist.get_backend()
 

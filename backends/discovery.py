@@ -1,7 +1,7 @@
 """Device discovery without importing torch or JAX.
 
 Every accelerator found is mapped to the key of its entry in the device
-catalog (``harness/data/devices.toml``: peak FLOP/s, bandwidth). A device
+catalog (``facts/data/devices.toml``: peak FLOP/s, bandwidth). A device
 this module cannot name exactly gets ``None``, "unknown device", so metrics
 skip MFU rather than borrow another chip's peak.
 
@@ -23,6 +23,7 @@ in ``tests/fixtures/``.
 
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import os
@@ -36,51 +37,37 @@ from pathlib import Path
 TOOL_TIMEOUT_S = 10
 
 # ------------------------------------------------------------ catalog keys
-# (pattern, catalog key, an example of the name it matches). Order matters:
-# the first match wins. Variants with other peaks or power limits (H100 NVL,
-# H200 NVL, GH200, GB200, A100 PCIe, MI300A) deliberately match nothing.
-GPU_NAME_KEYS: tuple[tuple[str, str, str], ...] = (
-    (r"\bH100\b.*\bPCIe\b", "h100-pcie", "NVIDIA H100 PCIe"),
-    (r"\bH100\b.*\b(SXM|HBM3)\b", "h100-sxm", "NVIDIA H100 80GB HBM3"),
-    (r"^(NVIDIA )?H200$", "h200", "NVIDIA H200"),
-    (r"^(NVIDIA )?B200$", "b200", "NVIDIA B200"),
-    (r"\bA100-SXM4-80GB\b", "a100-sxm-80gb", "NVIDIA A100-SXM4-80GB"),
-    (r"\bA100-SXM4-40GB\b", "a100-sxm-40gb", "NVIDIA A100-SXM4-40GB"),
-    (r"^(NVIDIA )?L4$", "l4", "NVIDIA L4"),
-    (r"^(NVIDIA )?A10G$", "a10g", "NVIDIA A10G"),
-    (r"\bMI300X\b", "mi300x", "AMD Instinct MI300X"),
-    (r"\bMI325X\b", "mi325x", "AMD Instinct MI325X"),
-    (r"\bMI355X\b", "mi355x", "AMD Instinct MI355X"),
-)
+# Which name maps to which catalog entry is catalog data: each entry's `names`
+# in facts/data/devices.toml (driver-name patterns, JAX kinds, PCI ids, EC2
+# instance families). Only the facts that say "a TPU, but not in the catalog" stay here.
 
-# JAX device_kind -> catalog key; kinds from jax/_src/pallas/mosaic/tpu_info.py (jax 0.10.2).
-TPU_KIND_KEYS: dict[str, str | None] = {
-    "TPU v4": "tpu-v4",
-    "TPU v4 lite": None,  # v4i, an inference chip with no catalog entry
-    "TPU v5 lite": "tpu-v5e",
-    "TPU v5e": "tpu-v5e",
-    "TPU v5": "tpu-v5p",
-    "TPU v5p": "tpu-v5p",
-    "TPU v6 lite": "tpu-v6e",
-    "TPU v6e": "tpu-v6e",
-    "TPU7x": "tpu7x",
-}
-
-# PCI ids from jax/_src/hardware_utils.py (jax 0.10.2): Google's vendor id, TPU device ids.
+# PCI ids from jax/_src/hardware_utils.py (jax 0.10.2): Google's vendor id, and the
+# TPU device ids with no catalog entry (counted as TPU chips, no catalog key).
 GOOGLE_PCI_VENDOR = "0x1ae0"
-TPU_PCI_KEYS: dict[str, str | None] = {
-    "0x0027": None,  # v3
-    "0x0056": None,  # no public name
-    "0x005e": "tpu-v4",
-    "0x0062": "tpu-v5p",
-    "0x0063": "tpu-v5e",
-    "0x006f": "tpu-v6e",
-    "0x0076": "tpu7x",
-}
+TPU_PCI_IDS_NOT_IN_CATALOG = {"0x0027": "TPU v3", "0x0056": "no public name"}
 
-# EC2 instance family -> Trainium generation. Inferentia (inf1, inf2) has no catalog entry.
-NEURON_FAMILY_KEYS: dict[str, str] = {"trn1": "trn1", "trn1n": "trn1", "trn2": "trn2", "trn2n": "trn2",
-                                      "trn2u": "trn2", "trn3": "trn3"}
+
+@functools.lru_cache(maxsize=1)
+def _catalog_names() -> tuple[tuple[tuple[str, str], ...], dict[str, str], dict[str, str], dict[str, str]]:
+    """(driver pattern, key) in catalog order, and JAX kind / TPU PCI id / EC2 family -> key."""
+    from accelbench.facts.catalog import load_devices
+
+    patterns, kinds, pci, families = [], {}, {}, {}
+    for key, spec in load_devices().items():
+        patterns += [(pattern, key) for pattern in spec.names.driver]
+        kinds.update(dict.fromkeys(spec.names.jax_kinds, key))
+        pci.update(dict.fromkeys(spec.names.pci_ids, key))
+        families.update(dict.fromkeys(spec.names.instance_families, key))
+    return tuple(patterns), kinds, pci, families
+
+
+def tpu_pci_key(device_id: str) -> str | None:
+    """Catalog key of a TPU from its PCI device id; None for a TPU with no catalog entry or not a TPU."""
+    return _catalog_names()[2].get(device_id)
+
+
+def is_tpu_pci_id(device_id: str) -> bool:
+    return device_id in _catalog_names()[2] or device_id in TPU_PCI_IDS_NOT_IN_CATALOG
 
 
 def gpu_catalog_key(name: str | None) -> str | None:
@@ -89,7 +76,7 @@ def gpu_catalog_key(name: str | None) -> str | None:
     if not name:
         return None
     name = name.strip()
-    for pattern, key, _example in GPU_NAME_KEYS:
+    for pattern, key in _catalog_names()[0]:
         if re.search(pattern, name):
             return key
     return None
@@ -100,8 +87,9 @@ def jax_kind_catalog_key(device_kind: str | None) -> str | None:
     JAX's own table, GPU kinds are the driver's product name."""
     if not device_kind:
         return None
-    if device_kind in TPU_KIND_KEYS:
-        return TPU_KIND_KEYS[device_kind]
+    kinds = _catalog_names()[1]
+    if device_kind in kinds:
+        return kinds[device_kind]
     return gpu_catalog_key(device_kind)
 
 
@@ -110,7 +98,7 @@ def neuron_catalog_key(instance_type: str | None) -> str | None:
     an inf2 device look the same to neuron-ls (2 cores, 32 GiB)."""
     if not instance_type:
         return None
-    return NEURON_FAMILY_KEYS.get(instance_type.split(".", 1)[0].lower())
+    return _catalog_names()[3].get(instance_type.split(".", 1)[0].lower())
 
 
 # ------------------------------------------------------------------ NVIDIA
@@ -349,9 +337,9 @@ def tpu_chips(pci_root: str = "/sys/bus/pci/devices") -> TpuChips:
             found = (Path(vendor_path).parent / "device").read_text().strip()
         except OSError:
             continue
-        if found in TPU_PCI_KEYS:
+        if is_tpu_pci_id(found):
             count, device_id = count + 1, found
-    return TpuChips(count, TPU_PCI_KEYS.get(device_id) if device_id else None, device_id)
+    return TpuChips(count, tpu_pci_key(device_id) if device_id else None, device_id)
 
 
 # ------------------------------------------------------------------ summary

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import ClassVar
 
-from accelbench.backends import chip_share, cpuinfo, discovery, matmul_precision
+from accelbench.backends import chip_share, discovery, matmul_precision
+from accelbench.facts import cpuinfo
 from accelbench.backends.base import (NEURON_ENERGY, TPU_ENERGY, Availability, Backend, BackendError, BackendSettings,
                                       DeviceInfo, EnergyMeterChoice, PreparedStep)
-from accelbench.harness.envinfo import package_version
+from accelbench.facts.envinfo import package_version
 from accelbench.kernels.base import ATTENTION_IMPLEMENTATIONS
 
 

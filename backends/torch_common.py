@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from accelbench.backends.base import Availability, Backend, BackendError, BackendSettings, PreparedStep
 
@@ -45,6 +45,9 @@ class TorchBackend(Backend):
 
     framework = "torch"
     settings_cls = TorchSettings
+    process_group: ClassVar[str | None] = None
+    """The ``torch.distributed`` backend its data-parallel ranks join (None: torch's
+    default for the device, ``dist.get_default_backend_for_device``)."""
 
     def __init__(self, settings: TorchSettings | None = None, device_index: int | None = None):
         super().__init__(settings, device_index)
@@ -84,15 +87,10 @@ class TorchBackend(Backend):
 
     def begin_timing(self) -> None:
         """Snapshot the compile counters before the first timed step, once
-        (idempotent): every ``time_window`` calls it, and so does the pytest
-        timer (``harness.timing.windowed_target``), which never calls
-        ``time_window``. ``after_timing`` reports what grew since."""
+        (``harness.timing.time_window`` calls it before every window, the
+        pytest timer's included). ``after_timing`` reports what grew since."""
         if self._graphs_before_timing is None:
             self._graphs_before_timing = dynamo_graphs()
-
-    def time_window(self, prepared: PreparedStep, k: int):
-        self.begin_timing()
-        return super().time_window(prepared, k)
 
     def after_timing(self, prepared: PreparedStep) -> dict[str, Any]:
         """torch.compile graphs compiled during timing (TorchDynamo's

@@ -6,13 +6,14 @@ the default; ``--set precision=bf16`` is accepted for CPUs that have AMX.
 
 from __future__ import annotations
 
-from accelbench.backends import cpuinfo
+from accelbench.facts import cpuinfo
 from accelbench.backends.base import Availability, DeviceInfo, EnergyMeterChoice
 from accelbench.backends.torch_common import TorchBackend, torch_importable
 
 
 class TorchCpuBackend(TorchBackend):
     name = "torch-cpu"
+    process_group = "gloo"  # torch docs, "Distributed communication package"
     fence_description = "none needed: CPU ops return when their work is done"
     default_precision = "fp32"
     memory_is_host = True

@@ -34,7 +34,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -42,7 +41,7 @@ from typing import Any, Callable
 from accelbench.backends import discovery
 from accelbench.backends.base import Availability, BackendError, DeviceInfo, EnergyMeterChoice, PreparedStep
 from accelbench.backends.torch_common import TorchBackend, TorchSettings
-from accelbench.harness.envinfo import package_version
+from accelbench.facts.envinfo import package_version
 
 SDPA_CHOICES = ("auto", "flash", "efficient", "cudnn", "math")
 PROBE_TIMEOUT_S = 60
@@ -118,6 +117,7 @@ def cuda_availability(
 
 class TorchCudaBackend(TorchBackend):
     name = "torch-cuda"
+    process_group = "nccl"  # torch docs, "Distributed communication package"
     fence_description = "torch.cuda.synchronize() after each window of steps (CUDA events around it as a diagnostic)"
     fence_call_description = "torch.cuda.synchronize(device)"
     default_precision = "bf16"
@@ -266,25 +266,26 @@ class TorchCudaBackend(TorchBackend):
             return None
         return discovery.sm_clock(uuid=self._uuid).sm_mhz
 
-    def time_window(self, prepared: PreparedStep, k: int) -> tuple[float, Any]:
-        cuda = self._cuda()
-        device = self.device_index
-        if not self._window:
-            self.begin_timing()  # the compile-counter snapshot (TorchBackend); this override does not call super()
-            cuda.synchronize(device)
+    def begin_timing(self) -> None:
+        super().begin_timing()  # the compile-counter snapshot (TorchBackend)
+        if not self._window:  # once, before the first window: idle device, SM clock at the start
+            self._cuda().synchronize(self.device_index)
             self._window = {"sm_clock_start_mhz": self._sm_clock(), "event_s": 0.0, "wall_s": 0.0}
+
+    def begin_window(self) -> Any:
+        cuda = self._cuda()
         start, end = cuda.Event(enable_timing=True), cuda.Event(enable_timing=True)  # on this device's current stream
-        seconds, outputs = None, None
-        t0 = time.perf_counter()
         start.record()
-        for _ in range(k):
-            outputs = prepared.step()
-        end.record()
-        cuda.synchronize(device)
-        seconds = time.perf_counter() - t0
-        self._window["wall_s"] += seconds
+        return start, end
+
+    def fence_window(self, window: Any, outputs: Any) -> None:
+        window[1].record()
+        self._cuda().synchronize(self.device_index)
+
+    def end_window(self, window: Any, host_seconds: float) -> None:
+        start, end = window
+        self._window["wall_s"] += host_seconds
         self._window["event_s"] += start.elapsed_time(end) / 1e3  # ms -> s
-        return seconds, outputs
 
     def after_timing(self, prepared: PreparedStep) -> dict[str, Any]:
         """SM clock at both ends of the timed window, and the batch's wall time

@@ -36,7 +36,7 @@ from accelbench.backends import chip_share, discovery, matmul_precision
 from accelbench.backends.base import NEURON_ENERGY, Availability, DeviceInfo
 from accelbench.backends.torch_common import TorchBackend, TorchSettings
 from accelbench.backends.torch_xla import minor_version
-from accelbench.harness.envinfo import package_version
+from accelbench.facts.envinfo import package_version
 
 EAGER_FLAGS_ASSUMED = ("TorchNeuron eager mode: the Neuron docs say torch.compile(backend='neuron') compiles with "
                        "neuronx-cc but not whether eager operators honour NEURON_CC_FLAGS' --auto-cast, so the "
@@ -46,8 +46,8 @@ NATIVE_FROM = (2, 13)
 
 
 def install_hint() -> str:
-    """Where to get TorchNeuron: the pinned stack of harness/data/stacks.toml."""
-    from accelbench.harness.stacks import load_stacks
+    """Where to get TorchNeuron: the pinned stack of facts/data/stacks.toml."""
+    from accelbench.facts.stacks import load_stacks
 
     stack = load_stacks()["torch-neuron"]
     return (f"install the native TorchNeuron (Neuron {stack.neuron_sdk}, trn2/trn3) from "
@@ -87,6 +87,8 @@ def neuron_availability(device_nodes: list[str], module_found: bool, version: st
 
 class TorchNeuronBackend(TorchBackend):
     name = "torch-neuron"
+    # Neuron docs, "How to use torch.distributed on Neuron": init_process_group(backend="neuron") after import torch_neuronx
+    process_group = "neuron"
     fence_description = "torch.neuron.synchronize() after each window of steps"
     default_precision = "bf16"
     settings_cls = NeuronSettings

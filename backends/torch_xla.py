@@ -4,7 +4,7 @@ AWS ended PyTorch/XLA training on Neuron with Neuron 2.30 ("PyTorch 2.9 was
 the last version based on the PyTorch/XLA backend for training", Neuron docs,
 https://awsdocs-neuron.readthedocs-hosted.com/en/latest/about-neuron/announcements/neuron2.x/announce-no-support-pytorch-xla-training.html):
 on a Neuron host this backend is available only with the XLA-based
-torch-neuronx (the ``torch-xla-trn1`` stack of harness/data/stacks.toml);
+torch-neuronx (the ``torch-xla-trn1`` stack of facts/data/stacks.toml);
 otherwise it says so and points to ``torch-neuron``.
 
 PyTorch/XLA traces operations lazily into a graph, compiles it with XLA (the
@@ -43,11 +43,12 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from accelbench.backends import chip_share, cpuinfo, discovery, matmul_precision
+from accelbench.backends import chip_share, discovery, matmul_precision
+from accelbench.facts import cpuinfo
 from accelbench.backends.base import (NEURON_ENERGY, TPU_ENERGY, Availability, BackendError, DeviceInfo,
                                       EnergyMeterChoice, PreparedStep)
 from accelbench.backends.torch_common import TorchBackend, TorchSettings
-from accelbench.harness.envinfo import package_version
+from accelbench.facts.envinfo import package_version
 
 PJRT_DEVICES = ("CPU", "TPU", "NEURON", "CUDA")
 MATMUL_PLATFORM = {"CPU": "cpu", "TPU": "tpu", "NEURON": "neuron", "CUDA": "gpu"}
@@ -91,7 +92,7 @@ def xla_availability(torch_version: str | None, torch_xla_version: str | None) -
 def xla_on_neuron_availability(torch_neuronx_version: str | None) -> Availability:
     """On a Neuron host torch-xla runs through the XLA-based torch-neuronx (2.x before 2.13, Neuron <= 2.29);
     the native TorchNeuron (2.13+) or none means this path is not there: say why, and where to go."""
-    from accelbench.harness.stacks import XLA_TRAINING_ENDED, load_stacks
+    from accelbench.facts.stacks import XLA_TRAINING_ENDED, load_stacks
 
     parsed = minor_version(torch_neuronx_version)
     if parsed is not None and (2, 0) <= parsed < (2, 13):
@@ -158,6 +159,7 @@ def compile_stats() -> CompileStats:
 
 class TorchXlaBackend(TorchBackend):
     name = "torch-xla"
+    process_group = "xla"  # registered by torch_xla.distributed.xla_backend (PyTorch/XLA DDP guide)
     fence_description = "torch_xla.sync() ends each step (asynchronous); xm.wait_device_ops() after each window"
     settings_cls = XlaSettings
     # PyTorch/XLA's FSDP is its own wrappers (XlaFullyShardedDataParallel, SPMD

@@ -4,7 +4,7 @@ Times the same 1024×1024×1024 fp32 GEMM on torch-cpu two ways in one run,
 interleaved round by round so drift on a shared machine hits both alike:
 
 * bare: a hand-written loop of ``steps`` ``a @ b``, ``perf_counter`` at its ends;
-* harness: the full case path (``accelbench.harness.worker.run_case``: backend, kernel
+* harness: the full case path (``accelbench.harness.measure.run_case``: backend, kernel
   lowering, numerics-free preset, warm-up, timed windows, statistics).
 
 Prints both medians and their ratio (harness / bare); the goal is <= 1.03.
@@ -28,7 +28,7 @@ GOAL = 1.03
 NOISY_BELOW = 0.9
 """Harness/bare below 0.9: the harness 'beat' a bare loop by over 10%, which
 only a change in machine load between the two can do."""
-from accelbench.harness.worker import run_case
+from accelbench.harness.measure import run_case
 
 
 def bare_loop(a, b, steps: int) -> float:

@@ -30,7 +30,7 @@ step "$py" -m accelbench.harness.cli backends
 step "$py" -m accelbench.harness.cli env
 
 echo "== numerics and timing on the GPU (tiny presets; tests marked gpu)"
-step "$py" -m pytest -m gpu tests/test_backends_accel.py -q -p no:cacheprovider
+step "$py" -m pytest -m gpu tests/backends/test_accelerator_backends.py -q -p no:cacheprovider
 
 echo "== GPT-2 124M, batch 16"
 step "$py" -m accelbench.harness.cli run --kernel gpt2:124m --set batch=16 --backend torch-cuda --set compile=true \

@@ -7,14 +7,14 @@ harness/cost.py), next to the same arithmetic done by hand.
     python ci/price_table.py [--tokens-per-s 100000]
 
 No device is touched: the throughput is an assumption, so the table shows the
-accounting, not a measurement. tests/test_chip_accounting.py checks its rows.
+accounting, not a measurement. tests/backends/test_chip_accounting.py checks its rows.
 
 A second table prices one logical NeuronCore of a trn2.48xlarge at a
 whole-instance price (``--usd-per-hour``) in the host situations
 facts/host.py tells apart: the instance type read from the EC2 metadata
 service and neuron-ls present; metadata without neuron-ls; neuron-ls without
 metadata (a container seeing 1 of 16 devices); neither. Each row has the
-by-hand figure beside the code's; tests/test_host_identity.py checks them.
+by-hand figure beside the code's; tests/facts/test_host_identity.py checks them.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pathlib import Path
 from accelbench import kernels
 from accelbench.backends import chip_share, discovery
 from accelbench.harness import cost, metrics
-from accelbench.harness.catalog import load_devices, load_prices
+from accelbench.facts.catalog import load_devices, load_prices
 from accelbench.harness.records import BackendPart, KernelPart, MetricsPart
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"

@@ -29,5 +29,5 @@ fi
 echo "== xla tier: $("$py" -c 'import torch, torch_xla; print("torch", torch.__version__, "torch-xla", torch_xla.__version__)') in $venv (setup $(( $(date +%s) - start )) s)"
 
 t0=$(date +%s)
-"$py" -m pytest -m xla tests/test_xla_tier.py -p no:cacheprovider "$@"
+"$py" -m pytest -m xla tests/backends/test_torch_xla.py -p no:cacheprovider "$@"
 echo "== xla tier: tests took $(( $(date +%s) - t0 )) s, $(( $(date +%s) - start )) s in all"

@@ -1,10 +1,10 @@
 """Instance type -> accelerator chips per instance: the catalog a host's
 instance type (read from a cloud metadata service) is looked up in.
 
-Two sources, one answer: ``harness/data/instances.toml`` (types the price list
+Two sources, one answer: ``facts/data/instances.toml`` (types the price list
 does not carry) and the price list's own ``accelerators`` count
-(``harness/data/prices.toml``); they must agree where both name a type
-(tests/test_host_identity.py checks it).
+(``facts/data/prices.toml``); they must agree where both name a type
+(tests/facts/test_host_identity.py checks it).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from accelbench.harness.catalog import CatalogError, load_prices, read_toml
+from accelbench.facts.catalog import CatalogError, load_prices, read_toml
 
 INSTANCES_FILE = Path(__file__).resolve().parent.parent / "harness" / "data" / "instances.toml"
 _FIELDS = {"accelerator", "chips", "source", "as_of", "confirmed", "note"}
@@ -23,7 +23,7 @@ _FIELDS = {"accelerator", "chips", "source", "as_of", "confirmed", "note"}
 class InstanceType:
     name: str
     accelerator: str
-    """Device catalog key (harness/data/devices.toml)."""
+    """Device catalog key (facts/data/devices.toml)."""
     chips: int
     source: str
     confirmed: bool = True
@@ -65,4 +65,4 @@ def lookup(instance_type: str | None) -> InstanceType | None:
     if price is None:
         return None
     return InstanceType(price.name, price.accelerator, price.accelerators,
-                        f"price list (harness/data/prices.toml): {price.source}", price.confirmed)
+                        f"price list (facts/data/prices.toml): {price.source}", price.confirmed)

@@ -13,19 +13,10 @@ import os
 import sys
 from pathlib import Path
 
+from accelbench.facts.exitcodes import EXIT_MISSING, EXIT_STATUS_HELP, EXIT_USAGE
 from accelbench.harness import units
 from accelbench.harness.cli_args import COMPARE_EXIT_HELP, REPORT_EXIT_HELP, Parser, SetAction, UsageError
 from accelbench.suggest import plural
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MISSING = 0, 1, 2, 3  # here, not in runner: --help needs no runner import
-EXIT_STATUS_HELP = """exit status:
-  0    every case ran and is ok (cases skipped or unavailable count as ok only in
-       the implicit smoke run, without --backend, or with --allow-unavailable)
-  1    at least one case failed (error, timeout, crash, numerics, fence audit)
-  2    bad input: nothing was run
-  3    a backend named with --backend is unavailable here, or every case of it
-       was skipped; or every case of a --suite was (one line each says why)
-  128+N  interrupted by signal N (130: Ctrl-C, 143: SIGTERM); finished records stay"""
 
 def build_parser() -> Parser:
     p = Parser(prog="accelbench", description="What a training token costs, on every accelerator.")
@@ -52,7 +43,8 @@ def build_parser() -> Parser:
                         "(default: the preset's values)")
     r.add_argument("--steps", type=int, help="steps per timed window, one fence each (default: the suite's, else 10)")
     r.add_argument("--warmup", type=int, help="untimed warm-up steps (default: the suite's, else 2)")
-    r.add_argument("--repeats", type=int, help="timed windows (default: the suite's, else 10)")
+    r.add_argument("--windows", "--repeats", dest="windows", type=int, metavar="N",
+                   help="timed windows of --steps steps; --repeats is its older name (default: the suite's, else 10)")
     r.add_argument("--timeout", type=units.seconds, metavar="SECONDS",
                    help="wall-clock limit per case, compile included, in seconds or with a unit (300, 300s, 5m, "
                         "1h); a case past it is killed and recorded failed (default: the suite's 'timeout', else the preset's own, else 300 s for tiny "
@@ -105,7 +97,7 @@ def build_parser() -> Parser:
     rep.add_argument("--baseline", metavar="BACKEND",
                      help="backend the '× baseline' column divides by (default: the one in most workloads)")
     rep.add_argument("--references", action="store_true",
-                     help="add the published reference points (harness/data/references.toml) as rows labelled "
+                     help="add the published reference points (facts/data/references.toml) as rows labelled "
                           "'published' (default: off)")
     rep.add_argument("--all-runs", action="store_true",
                      help="keep every record of a case found in several runs (default: off, the newest only)")
@@ -164,7 +156,7 @@ def _add_pricing_arguments(p, when: str = "") -> None:
                         "(default: from discovery, else the price list)")
     p.add_argument("--prices", metavar="FILE",
                    help="TOML price file merged over the built-in prices (default: the built-in prices only)")
-    p.add_argument("--tier", metavar="NAME",  # accelbench.harness.catalog.TIERS
+    p.add_argument("--tier", metavar="NAME",  # accelbench.facts.catalog.TIERS
                    help="how the --instance is bought: on-demand, spot, reserved-1y/-3y, savings-plan-1y/-3y, "
                         "capacity-block, committed-use-1y/-3y; `accelbench prices` lists each instance's tiers "
                         "(default: the entry's own price, on-demand)")
@@ -172,14 +164,14 @@ def _add_pricing_arguments(p, when: str = "") -> None:
 
 def cmd_backends(args) -> int:
     from accelbench import backends
-    from accelbench.harness import stacks
+    from accelbench.facts import stacks
     rows = []
     for name in backends.names():
         cls = backends.get_class(name)
         avail = backends.availability(name)
         rows.append({"name": name, "framework": getattr(cls, "framework", "?"), "available": avail.ok,
                      "reason": avail.reason, "fence": getattr(cls, "fence_description", ""),
-                     "stacks": [s.summary() for s in stacks.for_backend(name)]})  # harness/data/stacks.toml
+                     "stacks": [s.summary() for s in stacks.for_backend(name)]})  # facts/data/stacks.toml
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
@@ -228,7 +220,7 @@ def _backend_setting_keys() -> list[str]:
 
 def cmd_env(args) -> int:
     from accelbench.backends import discovery
-    from accelbench.harness import envinfo
+    from accelbench.facts import envinfo
 
     env = envinfo.capture(import_frameworks=True)
     env["hostname"] = env.pop("host")  # "host" is the machine's identity below (the same object `run` records)
@@ -430,9 +422,9 @@ def cmd_suites(args) -> int:
 
 
 def cmd_prices(args) -> int:
-    from accelbench.harness import catalog
+    from accelbench.harness import price_list
 
-    print(catalog.describe(args.prices, as_json=args.json))
+    print(price_list.describe(args.prices, as_json=args.json))
     return 0
 
 
@@ -479,7 +471,7 @@ def _bad_input_errors() -> tuple[type[Exception], ...]:
     """The exceptions that mean bad input; imported only once one is raised, so that
     ``--help`` and ``--version`` import neither numpy nor the backends."""
     from accelbench.backends.base import BackendError
-    from accelbench.harness.catalog import CatalogError
+    from accelbench.facts.catalog import CatalogError
     from accelbench.harness.plan import PlanError
     from accelbench.harness.records import RecordError
     from accelbench.kernels.base import KernelError

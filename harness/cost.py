@@ -44,7 +44,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
-from accelbench.harness.catalog import InstancePrice, load_prices
+from accelbench.facts.catalog import InstancePrice, load_prices
 
 FORMULA = "usd_per_hour / (tokens_per_step / step_s * 3600) * 1e6"
 BASIS = "whole-instance"
@@ -159,7 +159,7 @@ def price_source(choice: PriceChoice) -> str:
     price = choice.instance
     if price is None:
         return f"--usd-per-hour {choice.usd_per_hour:g} given to `{choice.given_by}` (the whole instance's price)"
-    where = "built-in price list (harness/data/prices.toml)" if price.origin == "built-in" else price.origin
+    where = "built-in price list (facts/data/prices.toml)" if price.origin == "built-in" else price.origin
     return (f"{price.name} from the {where}: {price.provider} {price.region} {price.tier_name} ${price.usd_per_hour:g}/h "
             f"for {price.accelerators} x {price.accelerator}, as of {price.as_of}; source: {price.source}")
 

@@ -51,7 +51,7 @@ def device_of(case: Case) -> str | None:
     """The catalog device the case would run on, from its priced instance; None when not priced."""
     if not case.instance:
         return None
-    from accelbench.harness.catalog import find, load_prices
+    from accelbench.facts.catalog import find, load_prices
 
     price = find(load_prices(case.prices_file), case.instance)
     return price.accelerator if price else None
@@ -96,7 +96,7 @@ def reference_mfu(device: str, case: Case, precision: str, peak_tflops: float) -
 
 def physics(case: Case, earlier_compile_s: float | None = None) -> Physics | str:
     """The estimate, or why there is none (one line)."""
-    from accelbench.harness.catalog import load_devices
+    from accelbench.facts.catalog import load_devices
 
     device = device_of(case)
     if device is None:
@@ -127,7 +127,7 @@ def layout_fit_problem(case: Case, estimate_bytes: float | None) -> str | None:
     device's share of its chip's catalog memory (the in-process check); None: it would be tried."""
     from accelbench import backends
     from accelbench.harness import fit
-    from accelbench.harness.catalog import load_devices
+    from accelbench.facts.catalog import load_devices
     from accelbench.harness.runner import host_fit_problem
 
     if not case.check_fit:

@@ -67,14 +67,6 @@ def host_available_bytes() -> int | None:
     return min(known) if known else None
 
 
-def visible_device_bytes(chip_bytes: int | None, chip_share: float) -> int | None:
-    """The memory of ONE visible device: its share of the chip's memory. A
-    logical NeuronCore of a Trainium2 chip at LNC=2 gets a quarter of the
-    chip's 96 GiB; comparing a one-core case against the whole chip would pass
-    cases that cannot fit (backends/chip_share.py says what the share is)."""
-    return int(chip_bytes * chip_share) if chip_bytes else None
-
-
 def wont_fit_reason(estimate_bytes: float | None, available_bytes: int | None, where: str) -> str | None:
     """A one-line reason when the estimate exceeds the memory available, else
     None (also when either number is unknown: then the case is tried)."""

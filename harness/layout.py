@@ -13,8 +13,9 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Layout:
-    """Data parallelism over ``nproc`` devices per node × ``nnodes`` nodes
-    (torchrun's names: ``--nproc`` ... on ``accelbench run``)."""
+    """Data parallelism over ``nproc`` devices per node × ``nnodes`` nodes, how
+    the nodes meet (``master_addr``/``master_port`` or ``rdzv_endpoint``, named as
+    ``accelbench run``'s flags are) and the launcher that starts the processes."""
 
     nproc: int = 1
     nnodes: int = 1
@@ -22,6 +23,9 @@ class Layout:
     master_addr: str = ""
     master_port: int = 0
     rdzv_endpoint: str = ""
+    launcher: str = ""
+    """A name in ``harness.launch.LAUNCHERS``; empty: the first launcher whose
+    ``runs_by_default`` takes the case (one device: inline; torch: torchrun; jax: jaxmesh)."""
 
     @property
     def devices(self) -> int:
@@ -34,7 +38,10 @@ class Layout:
         return f" nproc={self.nproc}" + (f" nnodes={self.nnodes}" if self.nnodes > 1 else "")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if not self.launcher:  # the default: plan files stay as they were before layouts named launchers
+            del data["launcher"]
+        return data
 
 
 LAYOUT_FIELDS = tuple(f.name for f in dataclasses.fields(Layout))

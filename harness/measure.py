@@ -1,15 +1,15 @@
 """The measurement core: one case, measured once, in this process.
 
 Every path that measures calls ``run_case``: the case process of
-``accelbench run`` (``harness.worker``), every data-parallel rank or mesh
+``accelbench run`` (``python -m accelbench.harness.launch``), every data-parallel rank or mesh
 host (``harness.launch``), and the pytest plugin. What differs between them
 comes in through two seams, so this module knows none of them:
 
-* a ``LaunchContext`` (``harness.launch.base``): which device this process
+* a ``LaunchContext`` (``harness.context``): which device this process
   builds on, how the step is prepared (one device or a data-parallel engine),
   how the loss is read, what the record says about the layout;
-* a ``Timer``: how the timed steps are run and clocked. ``BackendTimer`` is
-  the backend's own ``time_steps``; the pytest plugin's times
+* a ``Timer``: how the timed steps are run and clocked. ``BackendTimer`` runs
+  ``harness.timing``'s windows; the pytest plugin's times
   ``benchmark.pedantic`` rounds. The record's ``backend.fence`` is the timer's
   account of the clock and fence that actually ran.
 
@@ -42,8 +42,9 @@ from typing import Any, Callable
 from accelbench import backends
 from accelbench.backends import discovery
 from accelbench import kernels
-from accelbench.harness import cost, energy, envinfo, fit, metrics, numerics, stats, timing
-from accelbench.harness.launch.base import LaunchContext
+from accelbench.facts import envinfo
+from accelbench.harness import cost, energy, fit, metrics, numerics, stats, timing
+from accelbench.harness.context import LaunchContext
 from accelbench.harness.plan import Case
 from accelbench.harness.progress import emit as emit_progress
 from accelbench.harness.records import BackendPart, KernelPart, ResultRecord, TimingPart, write_record

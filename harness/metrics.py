@@ -6,7 +6,7 @@
 * HBM TB/s = bytes_per_step / median step time / 1e12: achieved bandwidth
   against the fewest bytes the kernel must move, so it never flatters.
 * MFU and bandwidth utilization divide those by the device catalog's figures
-  (``harness/data/devices.toml``) for the chips the run used.
+  (``facts/data/devices.toml``) for the chips the run used.
 
 The style follows torchtitan's ``metrics.py`` and nanoGPT's ``estimate_mfu``:
 every factor of a formula is named and sourced, so a reader can redo the
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from accelbench.harness.catalog import DeviceSpec
+from accelbench.facts.catalog import DeviceSpec
 from accelbench.harness.records import MetricsPart
 from accelbench.kernels.precision import POLICIES
 
@@ -164,13 +164,13 @@ def with_catalog_utilization(metrics: MetricsPart, kernel_part, backend_part, de
     """``with_device_utilization`` for a record: the device is looked up in the
     catalog by ``backend.device_catalog_key``; the FLOP convention and
     precision come from the record's kernel and backend parts."""
-    from accelbench.harness.catalog import load_devices
+    from accelbench.facts.catalog import load_devices
 
     key = backend_part.device_catalog_key
     devices = load_devices() if devices is None else devices
     if key is not None and key not in devices:
         out = dataclasses.replace(metrics, errors=list(metrics.errors))
-        out.mfu_basis = {"reason": f"catalog key '{key}' is not in harness/data/devices.toml"}
+        out.mfu_basis = {"reason": f"catalog key '{key}' is not in facts/data/devices.toml"}
         return out
     hbm_chips, hbm_basis = bandwidth_chips(backend_part)
     out = with_device_utilization(metrics, devices.get(key) if key else None, effective_precision(backend_part),

@@ -94,6 +94,7 @@ class Case:
     steps: int = DEFAULT_STEPS
     warmup: int = DEFAULT_WARMUP
     repeats: int = DEFAULT_REPEATS
+    """Timed windows (``--windows``); plan files, suites and records keep the key 'repeats'."""
     timeout_s: float = DEFAULT_TIMEOUT_S
     check_fit: bool = True
     """Skip the case when the kernel's memory estimate exceeds the device's memory."""
@@ -126,7 +127,9 @@ class Case:
         return f"{self.kernel}:{self.preset} on {self.backend}{suffix}"
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        data["layout"] = self.layout.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Case":
@@ -267,7 +270,7 @@ def load_suite(name_or_path: str) -> Suite:
             raise PlanError(
                 f"unknown suite '{name_or_path}'{did_you_mean(name_or_path, builtin_suites())}; accepted: {', '.join(builtin_suites())} or a path to a .toml file"
             )
-    from accelbench.harness.catalog import read_toml
+    from accelbench.facts.catalog import read_toml
 
     data = read_toml(path, "suite file", PlanError)
     unknown = sorted(set(data) - SUITE_KEYS)
@@ -335,7 +338,7 @@ def build_plan(
     set_items: list[str],
     steps: int | None = None,
     warmup: int | None = None,
-    repeats: int | None = None,
+    windows: int | None = None,
     timeout: float | None = None,
 ) -> list[Case]:
     """Cases for every kernel spec × backend. Without --kernel and --suite, the
@@ -369,10 +372,10 @@ def build_plan(
         if name not in known:
             raise PlanError(f"unknown backend '{name}'{did_you_mean(name, known)}; accepted: {', '.join(known)}")
     kernel_values, backend_values = split_settings(raw, {k.name for k, _ in parsed}, chosen_backends)
-    for key in ("steps", "warmup", "repeats"):
-        value = {"steps": steps, "warmup": warmup, "repeats": repeats}[key]
-        if value is not None and value < (0 if key == "warmup" else 1):
-            raise PlanError(f"--{key} must be {'>= 0' if key == 'warmup' else '>= 1'}, got {value}")
+    for key in ("steps", "warmup", "windows"):
+        count = {"steps": steps, "warmup": warmup, "windows": windows}[key]
+        if count is not None and count < (0 if key == "warmup" else 1):
+            raise PlanError(f"--{key} must be {'>= 0' if key == 'warmup' else '>= 1'}, got {count}")
     if timeout is not None and not _is_positive_seconds(timeout):
         raise PlanError(f"--timeout must be a positive number of seconds, got {timeout}")
     if loaded:
@@ -423,7 +426,7 @@ def build_plan(
                     backend_settings={k: v for k, v in backend_values.items() if k in own},
                     steps=_first(steps, loaded and loaded.steps, DEFAULT_STEPS),
                     warmup=_first(warmup, loaded and loaded.warmup, DEFAULT_WARMUP),
-                    repeats=_first(repeats, loaded and loaded.repeats, DEFAULT_REPEATS),
+                    repeats=_first(windows, loaded and loaded.repeats, DEFAULT_REPEATS),
                     timeout_s=float(_first(timeout, loaded and loaded.timeout, default_timeout(preset, kernel))),
                     layout=Layout(nproc=loaded.nproc if loaded and loaded.nproc else 1),
                 )

@@ -26,7 +26,8 @@ from accelbench.backends.base import BackendError
 from accelbench.harness import history
 from accelbench.harness.layout import LAYOUT_FIELDS, LAYOUT_TYPES
 from accelbench.harness.plan import Case, PlanError, field_types, typed_problem
-from accelbench.harness.records import PLAN_FILE, PLAN_SCHEMA, write_atomic
+from accelbench.facts.schema import PLAN_FILE, PLAN_SCHEMA
+from accelbench.harness.records import write_atomic
 from accelbench.kernels.base import KernelError
 
 CASE_FIELDS = {f.name: f for f in dataclasses.fields(Case)}
@@ -129,7 +130,7 @@ def resolve_run(args) -> tuple[Path, list[Case]]:
 
     ``--resume DIR`` names the folder (as ``--out DIR --resume`` does). Resuming
     without plan options (--suite, --kernel, --backend, --set, --steps,
-    --warmup, --repeats) runs the plan stored in the folder; with them, the
+    --warmup, --windows) runs the plan stored in the folder; with them, the
     plan they give. ``--timeout`` and ``--no-fit-check`` apply either way."""
     from accelbench.harness import plan
 
@@ -140,7 +141,7 @@ def resolve_run(args) -> tuple[Path, list[Case]]:
     if out.exists() and not out.is_dir():
         raise PlanError(f"{'--resume' if resume_dir else '--out'} {out}: exists and is not a folder")
     plan_given = bool(args.suite or args.kernel or args.backend or args.set_items) or any(
-        v is not None for v in (args.steps, args.warmup, args.repeats)
+        v is not None for v in (args.steps, args.warmup, args.windows)
     )
     if args.resume and not plan_given:
         cases = load_plan(out)
@@ -150,7 +151,7 @@ def resolve_run(args) -> tuple[Path, list[Case]]:
             cases = [dataclasses.replace(c, timeout_s=float(args.timeout)) for c in cases]
     else:
         cases = plan.build_plan(args.suite, args.kernel, args.backend, args.set_items,
-                                args.steps, args.warmup, args.repeats, args.timeout)
+                                args.steps, args.warmup, args.windows, args.timeout)
     if args.no_fit_check:
         cases = [dataclasses.replace(c, check_fit=False) for c in cases]
     return out, cases

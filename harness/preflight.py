@@ -76,10 +76,6 @@ def check_run_flags(args) -> None:
     """Flags of ``accelbench run`` that cannot be honoured together."""
     if args.quiet and args.progress not in (None, "auto"):
         raise PlanError(f"--quiet and --progress {args.progress} contradict each other; give one of them")
-    if getattr(args, "rdzv_endpoint", None) and (getattr(args, "master_addr", None) or getattr(args, "master_port", None)):
-        given = "--master-addr" if args.master_addr else "--master-port"
-        raise PlanError(f"--rdzv-endpoint and {given} both say where node 0 is; give --rdzv-endpoint HOST:PORT "
-                        "or --master-addr HOST [--master-port P]")
     if isinstance(args.resume, str) and not args.resume.strip():
         raise PlanError("--resume '': expected a results folder; accepted: --resume DIR, or --resume alone "
                         "for the --out folder (default: results/latest)")
@@ -93,7 +89,7 @@ def resolve_pricing(instance: str | None, usd_per_hour: float | None, prices_fil
     ``tier`` (--tier) picks how the instance is bought; None: the entry's own price."""
     import math
 
-    from accelbench.harness.catalog import CatalogError, at_tier, find, load_prices
+    from accelbench.facts.catalog import CatalogError, at_tier, find, load_prices
     from accelbench.harness.cost import PriceChoice
 
     if tier is not None and instance is None:

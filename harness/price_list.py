@@ -1,12 +1,12 @@
 """``accelbench prices``: the price list (tiers under their instance, disputed figures named) and the
-device peaks, as text or JSON. The data and its checks are harness/catalog.py."""
+device peaks, as text or JSON. The data and its checks are facts/catalog.py."""
 
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
 
-from accelbench.harness.catalog import CATALOG_PRECISIONS, DeviceSpec, InstancePrice, load_devices, load_prices
+from accelbench.facts.catalog import CATALOG_PEAKS, DeviceSpec, InstancePrice, load_devices, load_prices
 
 
 def describe(prices_file: str | Path | None = None, as_json: bool = False) -> str:
@@ -25,6 +25,7 @@ def describe(prices_file: str | Path | None = None, as_json: bool = False) -> st
                 d["disputed_by"] = [{**a.__dict__, "as_of": a.as_of.isoformat()} for a in obj.disputed_by]
             if isinstance(obj, DeviceSpec):
                 d["unconfirmed"] = list(obj.unconfirmed)
+                d["names"] = {k: list(v) if isinstance(v, tuple) else v for k, v in obj.names.__dict__.items() if v}
             return d
         return json.dumps({"instances": [plain(p) for p in prices.values()],
                            "devices": [plain(d) for d in devices.values()]}, indent=2)
@@ -44,7 +45,7 @@ def describe(prices_file: str | Path | None = None, as_json: bool = False) -> st
               " m = megacore: one framework device per chip)",
               f"{'device':<15} {'fp32':>7} {'tf32':>7} {'bf16':>7} {'fp8':>7} {'mem GB':>7} {'TB/s':>6} {'cores':>5}  source"]
     for d in devices.values():
-        cells = [f"{d.peak_tflops[k]:g}" if k in d.peak_tflops else "-" for k in CATALOG_PRECISIONS]
+        cells = [f"{d.peak_tflops[k]:g}" if k in d.peak_tflops else "-" for k in CATALOG_PEAKS]
         lines.append(f"{d.key + ('' if d.confirmed else '*'):<15} " + " ".join(f"{c:>7}" for c in cells)
                      + f" {d.memory_gb:>7g} {d.memory_tbps:>6g} {str(d.cores_per_chip) + ('m' if d.megacore else ''):>5}"
                      + f"  {d.source}")

@@ -1,6 +1,6 @@
 """Progress of a run on the terminal: which case, its phase, steps, elapsed time.
 
-A case runs in its own process (``harness.worker``), so its phases (setup,
+A case runs in its own process (``python -m accelbench.harness.launch``), so its phases (setup,
 compiling, numerics, warming up, timing) happen there. The worker appends one
 JSON line per phase to the file named by ``ACCELBENCH_PROGRESS_FILE``
 (``emit``); the runner, while it waits for the worker, reads the new lines and

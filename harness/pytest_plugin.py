@@ -48,7 +48,7 @@ from typing import Any
 import pytest
 
 from accelbench.harness.plan import DEFAULT_REPEATS, DEFAULT_STEPS, DEFAULT_WARMUP, Case, PlanError
-from accelbench.reports.pytest_benchmark import PLUGIN_SCHEMA as EXTRA_INFO_SCHEMA  # marks extra_info as ours
+from accelbench.facts.schema import PLUGIN_SCHEMA  # marks extra_info as ours
 
 MARKER = "accelbench"
 RUN_ID = pytest.StashKey[str]()
@@ -67,8 +67,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="kernel or backend setting, as `accelbench run --set`")
     group.addoption("--accelbench-steps", type=int, metavar="N",
                     help=f"steps per timed window, as `accelbench run --steps`: each pytest-benchmark round is one "
-                         f"window of N steps closed by one fence (iterations = N) (default: the suite's, else "
-                         f"{DEFAULT_STEPS})")
+                         f"window of N steps closed by one fence, so its figures are per window "
+                         f"(default: the suite's, else {DEFAULT_STEPS})")
     group.addoption("--accelbench-repeats", type=int, metavar="N",
                     help=f"timed windows, as `accelbench run --repeats`: pytest-benchmark rounds (default: the "
                          f"suite's, else {DEFAULT_REPEATS})")
@@ -159,10 +159,10 @@ def _accelbench_case(benchmark, request) -> None:
 class PedanticTimer:
     """The measurement core's timer under pytest (``harness.measure.Timer``):
     the timing policy of ``accelbench run`` (``harness.timing``) in
-    ``benchmark.pedantic`` rounds: each round is a window of ``steps`` steps
-    (``iterations`` = steps) whose last step is followed by the backend's
-    fence, so pytest-benchmark's per-iteration time is window ÷ steps; then
-    the same fence audit."""
+    ``benchmark.pedantic`` rounds: each round is one window of ``steps`` steps,
+    run by the CLI's loop (``harness.timing.time_window``, closed by the
+    backend's fence), so pytest-benchmark's per-round time is the window and
+    the record's per-step samples are window ÷ steps; then the same fence audit."""
 
     def __init__(self, benchmark):
         self.benchmark = benchmark
@@ -170,19 +170,20 @@ class PedanticTimer:
     def fence_text(self, backend) -> str:
         from accelbench.harness.measure import fence_call
 
-        return (f"pytest-benchmark pedantic rounds, each a window of steps (iterations = steps) closed by the "
-                f"backend's fence [{fence_call(backend)}] after its last step, before pytest-benchmark reads its clock")
+        return (f"pytest-benchmark pedantic rounds, each a window of steps closed by the backend's fence "
+                f"[{fence_call(backend)}] after its last step, before pytest-benchmark reads its clock")
 
     def time(self, backend, prepared, case: Case, timing_part, checkpoint) -> Any:
         from accelbench.harness import timing
 
         policy = timing.policy_for(case)
         checkpoint("timed steps (benchmark.pedantic)")
-        outputs = self.benchmark.pedantic(timing.windowed_target(backend, prepared, policy.steps_per_window),
-                                          rounds=policy.windows, warmup_rounds=0, iterations=policy.steps_per_window)
+        k = policy.steps_per_window
+        outputs = self.benchmark.pedantic(timing.window_target(backend, prepared, k),
+                                          rounds=policy.windows, warmup_rounds=0, iterations=1)
         if self.benchmark.stats is not None:  # None under --benchmark-disable: nothing was timed
             timing_part.policy = policy.describe()
-            timing_part.samples_s.extend(self.benchmark.stats.stats.data)  # per iteration: window ÷ steps
+            timing_part.samples_s.extend(window / k for window in self.benchmark.stats.stats.data)
         return outputs
 
     def audit(self, backend, prepared, outputs, case: Case, timing_part, confirm: bool) -> Any:
@@ -213,7 +214,7 @@ def run_case(case: Case, benchmark, run_id: str | None = None, fail_unavailable:
     record = measure(case, run_id or uuid.uuid4().hex[:12], timer=PedanticTimer(benchmark))
     record.env["runner"] = "pytest-benchmark"
     info = benchmark.extra_info
-    info.update({"accelbench": EXTRA_INFO_SCHEMA, "case_id": case.case_id, "record": record.to_dict()})
+    info.update({"accelbench": PLUGIN_SCHEMA, "case_id": case.case_id, "record": record.to_dict()})
     if record.status == "failed":
         pytest.fail(f"{case.label}: {record.error['type']}: {record.error['message']}")
     if record.metrics.errors:  # e.g. an MFU over 100%: the FLOP count or the fence is wrong
@@ -221,4 +222,4 @@ def run_case(case: Case, benchmark, run_id: str | None = None, fail_unavailable:
     return dict(info)
 
 
-__all__ = ["EXTRA_INFO_SCHEMA", "MARKER", "PedanticTimer", "run_case", "plan_cases"]
+__all__ = ["PLUGIN_SCHEMA", "MARKER", "PedanticTimer", "run_case", "plan_cases"]

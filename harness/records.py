@@ -16,11 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCHEMA = "accelbench.result/1"
+from accelbench.facts.schema import PLAN_FILE, RESULT_SCHEMA
+
 STATUSES = ("ok", "failed", "skipped", "unavailable")
-PLAN_FILE, PLAN_SCHEMA = "plan.json", "accelbench.plan/1"
-"""A results folder's plan: the cases of its latest run (accelbench.harness.planfile), so
-``accelbench run --resume DIR`` can run them again. It holds no result."""
 
 
 class RecordError(ValueError):
@@ -121,7 +119,7 @@ class ResultRecord:
     numerics: NumericsPart = field(default_factory=NumericsPart)
     cost: dict[str, Any] | None = None
     env: dict[str, Any] = field(default_factory=dict)
-    schema: str = SCHEMA
+    schema: str = RESULT_SCHEMA
     wall_s: float | None = None
     """The case process's wall time, start to exit, set by the runner (harness.runner) after it ends."""
 
@@ -202,8 +200,8 @@ def read_json(path: str | os.PathLike) -> Any:
 def skeleton_problem(data: Any) -> str | None:
     """Why ``data`` is not a result record at all (schema, status, kernel and backend names),
     or None: the check every reader of records shares (files, pytest-benchmark entries)."""
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        return f"not an accelbench result record (no schema '{SCHEMA}')"
+    if not isinstance(data, dict) or data.get("schema") != RESULT_SCHEMA:
+        return f"not an accelbench result record (no schema '{RESULT_SCHEMA}')"
     for key, kind in (("status", str), ("kernel", dict), ("backend", dict), ("run_id", str)):
         if not isinstance(data.get(key), kind):
             return f"field '{key}' missing or not a {kind.__name__}"

@@ -7,8 +7,8 @@ What becomes of a case:
 * it cannot fit in the host's memory (CPU backends; ``harness.fit``): a
   ``skipped`` record with both numbers, no process (accelerators are checked
   the same way in the case's process, once the device is known);
-* it runs in ``python -m harness.worker`` in a session of its own and writes
-  its record; a failure it can see (an exception, MemoryError, a CUDA OOM, a
+* it runs in its launcher's process (``python -m accelbench.harness.launch``)
+  in a session of its own and writes its record; a failure it can see (an exception, MemoryError, a CUDA OOM, a
   NaN loss, a numerics mismatch) is a ``failed`` record from the worker;
 * it exceeds its limit, dies of a signal (the OOM killer's SIGKILL included)
   or exits without a record: the runner kills its process group and writes a
@@ -40,12 +40,13 @@ from typing import Callable, Iterator
 
 from accelbench import backends
 from accelbench.harness import fit, history, progress, scaling, sharding
-from accelbench.harness.cli import EXIT_FAILED, EXIT_MISSING, EXIT_OK, EXIT_STATUS_HELP  # the CLI's help lists them
+from accelbench.facts.exitcodes import EXIT_FAILED, EXIT_MISSING, EXIT_OK
 from accelbench.harness.launch import case_command
 from accelbench.harness.plan import Case
 from accelbench.harness.planfile import write_plan
 from accelbench.harness.records import RecordError, ResultRecord, load_record, write_atomic, write_record
-from accelbench.harness.worker import PARENT_PID_VAR, SNAPSHOT_SUFFIX, new_record
+from accelbench.harness.launch.process import PARENT_PID_VAR, SNAPSHOT_SUFFIX
+from accelbench.harness.measure import new_record
 
 STDERR_TAIL_CHARS = 2000
 """How much of a dead case's stderr its record keeps (the end, where the error is)."""
@@ -320,6 +321,6 @@ def signal_name(signum: int) -> str:
 
 
 __all__ = [
-    "EXIT_STATUS_HELP", "CaseOutcome", "Interrupted", "exit_status", "missing_backends", "RunSummary", "ResultRecord", "host_fit_problem", "record_path",
+    "CaseOutcome", "Interrupted", "exit_status", "missing_backends", "RunSummary", "ResultRecord", "host_fit_problem", "record_path",
     "run_one", "run_plan", "signal_name", "signals_raise_interrupted",
 ]

@@ -1,7 +1,7 @@
 """One timing policy for every backend, the fence audit, and the noise flags.
 
 **Windows.** The headline step time comes from ``windows`` windows of ``k``
-steps each (``--repeats`` windows of ``--steps`` steps). Within a window the
+steps each (``--windows`` windows of ``--steps`` steps; ``--repeats`` is the older name). Within a window the
 host launches step after step and the backend's fence runs once, after the
 last step, so the host may run ahead of the device exactly as a training loop
 does, on every backend alike (CUDA streams, torch_xla's asynchronous
@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from accelbench.backends import cpuinfo
+from accelbench.facts import cpuinfo
 
 MIN_WINDOWS = 10
 AUDIT_RATIO = 0.25
@@ -136,6 +136,43 @@ class HostLoad:
 
 
 # ---------------------------------------------------------------- measuring
+def step_loop(prepared, k: int, close) -> tuple[float, Any]:
+    """The one step loop: ``k`` steps launched back to back, then ``close(outputs)``
+    (the fence) after the last. Returns the host's wall time from the first launch
+    to the fence's return, and the last outputs. Within the loop the host may run
+    ahead of the device, as a training loop does."""
+    clock = time.perf_counter
+    outputs = None
+    t0 = clock()
+    for _ in range(k):
+        outputs = prepared.step()
+    close(outputs)
+    return clock() - t0, outputs
+
+
+def time_window(backend, prepared, k: int) -> tuple[float, Any]:
+    """One timed window of ``k`` steps, for every timer (the CLI's windows, the
+    audit's confirming window, the pytest plugin's rounds). The backend says how
+    a window is opened, fenced and read (``begin_window``, ``fence_window``,
+    ``end_window``); the loop is this one."""
+    backend.begin_timing()  # idempotent: the snapshot before the first window
+    window = backend.begin_window()
+    seconds, outputs = step_loop(prepared, k, lambda last: backend.fence_window(window, last))
+    backend.end_window(window, seconds)
+    return seconds, outputs
+
+
+def time_steps(backend, prepared, n: int) -> tuple[list[float], Any]:
+    """``n`` steps, each fenced before the clock is read (the diagnostic next
+    to ``time_window``: what a step costs when the host waits for each).
+    Returns the time of each and the last outputs."""
+    times, outputs = [], None
+    for _ in range(n):
+        seconds, outputs = step_loop(prepared, 1, backend.fence)
+        times.append(seconds)
+    return times, outputs
+
+
 def run_windows(backend, prepared, policy: WindowPolicy, timing, on_window=lambda index: None):
     """Run the timed windows, appending each window's per-step time to
     ``timing.samples_s`` as it finishes (a snapshot keeps finished windows).
@@ -145,7 +182,7 @@ def run_windows(backend, prepared, policy: WindowPolicy, timing, on_window=lambd
     outputs = None
     for index in range(policy.windows):
         on_window(index)
-        seconds, outputs = backend.time_window(prepared, policy.steps_per_window)
+        seconds, outputs = time_window(backend, prepared, policy.steps_per_window)
         timing.samples_s.append(seconds / policy.steps_per_window)
     return outputs
 
@@ -159,7 +196,7 @@ def audit_and_diagnose(backend, prepared, outputs, policy: WindowPolicy, timing,
     window_s = timing.samples_s[-1] * policy.steps_per_window
     timing.fence_audit, outputs = confirmed_audit(backend, prepared, outputs, window_s, policy.steps_per_window,
                                                   confirm)
-    fenced, outputs = backend.time_steps(prepared, policy.steps_per_window)
+    fenced, outputs = time_steps(backend, prepared, policy.steps_per_window)
     timing.fenced_samples_s = list(fenced)
     timing.host = {**(timing.host or {}), "load_after": dataclasses.asdict(HostLoad.now()),
                    "threads": backend.host_threads()}
@@ -172,30 +209,17 @@ def confirmed_audit(backend, prepared, outputs, window_s: float, k: int, confirm
     tripped. Returns (audit, last outputs)."""
     audits = [audit_fence(backend, prepared, outputs, window_s)]
     if confirm and not audits[0]["passed"]:
-        window_s, outputs = backend.time_window(prepared, k)
+        window_s, outputs = time_window(backend, prepared, k)
         audits.append(audit_fence(backend, prepared, outputs, window_s))
     return {**audits[-1], "attempts": len(audits), "passed": any(a["passed"] for a in audits)}, outputs
 
 
-def windowed_target(backend, prepared, k: int):
-    """A callable for pytest-benchmark's ``pedantic(..., iterations=k)``: one
-    step per call and the fence after every k-th, so each timed round is one
-    window and pytest-benchmark's per-iteration time is window ÷ k. The
-    backend's compile-counter snapshot is taken here, before the first round
-    (this timer never calls ``time_window``, which takes it otherwise)."""
-    begin = getattr(backend, "begin_timing", None)  # torch backends' hook; backends/base.py has none
-    if begin is not None:
-        begin()
-    calls = [0]
-
-    def target():
-        outputs = prepared.step()
-        calls[0] += 1
-        if calls[0] % k == 0:
-            backend.fence(outputs)
-        return outputs
-
-    return target
+def window_target(backend, prepared, k: int):
+    """A callable for pytest-benchmark's ``pedantic(..., iterations=1)``: each
+    call is one ``time_window`` of ``k`` steps, so each timed round is a window
+    run by the same loop as the CLI's (pytest-benchmark's figures are per window;
+    the record's samples are per step: window ÷ k)."""
+    return lambda: time_window(backend, prepared, k)[1]
 
 
 def audit_fence(backend, prepared, outputs, window_s: float) -> dict[str, Any]:

@@ -13,10 +13,11 @@ RoPE rotates the two halves of each head (``x1·cos − x2·sin, x2·cos + x1·s
 the Hugging Face layout); Meta's code rotates interleaved pairs, which is the
 same map up to a fixed permutation of the rows of ``wq`` and ``wk``. The
 frequency table, with Llama 3's long-context scaling, is computed once here in
-numpy (``rope_tables``) so both lowerings use the same numbers.
+numpy (``llama_config.rope_tables``) so both lowerings use the same numbers.
 
 Parameter names are torchtitan's (``tok_embeddings``, ``layers.{i}.attention.wq``,
-``feed_forward.w1``…, ``norm``, ``output``). The torch module lives in
+``feed_forward.w1``…, ``norm``, ``output``). The config and the RoPE tables
+live in ``kernels/llama_config.py`` (below both lowerings), the torch module in
 ``kernels/llama_torch.py`` and the JAX functions in ``kernels/llama_jax.py``.
 
 Mixed precision (``bf16``) is gpt2's: fp32 master weights, gradients and AdamW
@@ -26,50 +27,16 @@ moments; matmuls and attention in bf16; RMSNorm, RoPE and the loss in fp32.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 import numpy as np
 
 from accelbench.kernels.adamw import check_adamw_hyperparameters
 from accelbench.kernels.base import JaxProgram, KernelError, Preset, TorchProgram, rng_normal
 from accelbench.kernels.language_model import LanguageModel, synthetic_batch
+from accelbench.kernels.llama_config import LlamaConfig
 from accelbench.kernels.precision import DTYPE_BYTES, policy
 
 LLAMA3_VOCAB = 128256
 """Llama 3 tokenizer vocabulary (config.json ``vocab_size`` of Llama 3.1/3.2, checked 2026-11-26)."""
-
-
-@dataclass(frozen=True)
-class LlamaConfig:
-    n_layer: int = 2
-    n_head: int = 4
-    n_kv_head: int = 2
-    d_model: int = 64
-    ffn_hidden: int = 192
-    vocab_size: int = 256
-    seq_len: int = 32
-    batch: int = 2
-    tie_embeddings: bool = False
-    rope_theta: float = 10000.0
-    rope_scaling: float = 8.0
-    """Llama 3 RoPE frequency scaling factor (8 in Llama 3.1, 32 in Llama 3.2); 0 for none."""
-    norm_eps: float = 1e-5
-    lr: float = 3e-4
-    beta1: float = 0.9
-    beta2: float = 0.95
-    eps: float = 1e-8
-    weight_decay: float = 0.1
-    seed: int = 0
-    remat: bool = False
-    """Activation checkpointing per block (torch.utils.checkpoint / jax.checkpoint)."""
-
-    @property
-    def head_dim(self) -> int:
-        return self.d_model // self.n_head
-
-    @property
-    def kv_dim(self) -> int:
-        return self.n_kv_head * self.head_dim
 
 
 def _llama3_preset(name, n_layer, n_head, d_model, ffn_hidden, seq_len, batch, tie, scaling, desc, timeout_s=None):
@@ -112,26 +79,6 @@ def count_params(cfg: LlamaConfig, non_embedding: bool = True) -> int:
     n = sum(math.prod(s) for s in param_shapes(cfg).values())
     lookup_only = non_embedding and not cfg.tie_embeddings
     return n - cfg.vocab_size * cfg.d_model if lookup_only else n
-
-
-def rope_frequencies(cfg: LlamaConfig) -> np.ndarray:
-    """Rotation frequency of each of the head_dim/2 pairs: θ^(−2i/head_dim),
-    then Llama 3's scaling (``apply_scaling`` in Meta's llama-models): pairs
-    with wavelength under 8192/4 tokens keep their frequency, over 8192/1 are
-    divided by ``rope_scaling``, and in between blend linearly in 8192/wavelength."""
-    freqs = cfg.rope_theta ** (-np.arange(0, cfg.head_dim, 2, dtype=np.float64) / cfg.head_dim)
-    if not cfg.rope_scaling:
-        return freqs
-    old_context, low_factor, high_factor = 8192.0, 1.0, 4.0
-    wavelen = 2 * np.pi / freqs
-    smooth = np.clip((old_context / wavelen - low_factor) / (high_factor - low_factor), 0.0, 1.0)
-    return (1 - smooth) * freqs / cfg.rope_scaling + smooth * freqs
-
-
-def rope_tables(cfg: LlamaConfig) -> tuple[np.ndarray, np.ndarray]:
-    """cos and sin of position × frequency, each [seq_len, head_dim/2], float64."""
-    angles = np.arange(cfg.seq_len, dtype=np.float64)[:, None] * rope_frequencies(cfg)[None, :]
-    return np.cos(angles), np.sin(angles)
 
 
 class Llama(LanguageModel):

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 
 from accelbench.kernels import jax_models
 from accelbench.kernels.base import JaxProgram
-from accelbench.kernels.llama import LlamaConfig, rope_tables
+from accelbench.kernels.llama_config import LlamaConfig, rope_tables
 
 
 def rms_norm(x, w, eps):

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from accelbench.kernels import torch_models
 from accelbench.kernels.base import TorchProgram
-from accelbench.kernels.llama import LlamaConfig, rope_tables
+from accelbench.kernels.llama_config import LlamaConfig, rope_tables
 
 
 class RMSNorm(nn.Module):

@@ -37,7 +37,7 @@ class Precision:
     ``harness.numerics.CHANGE_GROUPS``), whose reference norm is small."""
     peak: str | None
     """The device catalog's dense peak this policy is measured against for MFU
-    (a key of ``peak_tflops`` in ``harness/data/devices.toml``); None: no MFU."""
+    (a key of ``peak_tflops`` in ``facts/data/devices.toml``); None: no MFU."""
 
     @property
     def autocast(self) -> bool:
@@ -59,7 +59,7 @@ DTYPE_BYTES = {"float64": 8, "float32": 4, "bfloat16": 2}
 # <= 4.3e-5 in fp32 and <= 4.1e-2 in bf16, loss change <= 3.5e-6 and <= 1.4e-3;
 # the faults they must catch sit far above the bf16 bound: no update 1.0, half
 # the learning rate 0.5, the gradient's sign flipped ~2
-# (tests/test_numerics_update.py). Peaks: fp32 runs against the fp32
+# (tests/harness/test_numerics_update.py). Peaks: fp32 runs against the fp32
 # (non-tensor-core) peak, tf32 against the TF32 tensor peak, bf16 (autocast,
 # fp32 master weights) against the bf16 peak; fp64 is the reference only.
 POLICIES: dict[str, Precision] = {p.name: p for p in (
@@ -71,10 +71,6 @@ POLICIES: dict[str, Precision] = {p.name: p for p in (
 
 PRECISIONS = tuple(POLICIES)
 """The policy names, in the order they are listed to users."""
-
-CATALOG_PEAKS = ("fp32", "tf32", "bf16", "fp8")
-"""The dense peaks the device catalog may list: every policy's ``peak`` plus
-fp8, which vendors publish though no policy runs in it yet."""
 
 
 def policy(name: str) -> Precision:

@@ -5,7 +5,7 @@ compiler moves step times as surely as a code change does)."""
 
 from __future__ import annotations
 
-from accelbench.harness import envinfo
+from accelbench.facts import envinfo
 
 NOT_COMPARED = ("host", "git_commit", "platform")
 """Fields that differ between any two runs by design (the host's name, accelbench's own

@@ -17,7 +17,8 @@ from typing import Any, Callable
 
 from accelbench.harness.history import LATEST
 from accelbench.harness.plan import Case, CaseId
-from accelbench.harness.records import PLAN_FILE, SCHEMA, RecordError, load_record, read_json, record_files
+from accelbench.facts.schema import PLAN_FILE, RESULT_SCHEMA
+from accelbench.harness.records import RecordError, load_record, read_json, record_files
 from accelbench.reports import validate
 
 # A file format: (path, parsed JSON) -> the records in it, or None if not this format.
@@ -27,7 +28,7 @@ FormatLoader = Callable[[Path, Any], "list[dict] | None"]
 
 def accelbench_result(path: Path, data: Any) -> list[dict] | None:
     """One ``accelbench.result/1`` record per file, checked by harness.records."""
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+    if not isinstance(data, dict) or data.get("schema") != RESULT_SCHEMA:
         return None
     return [load_record(path)]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from accelbench.harness import envinfo
+from accelbench.facts import envinfo
 from accelbench.harness.cost import MARK_MEANING
 from accelbench.harness.metrics import RECOMPUTE_NOTE
 from accelbench.kernels.base import FLOP_CONVENTIONS
@@ -226,7 +226,7 @@ def published(df) -> list[Section]:
         return []
     s = Section("Published reference points")
     s.items.append("Rows labelled 'published' are figures other people measured and published "
-                   "(harness/data/references.toml), not runs of accelbench; they are costed with the same price "
+                   "(facts/data/references.toml), not runs of accelbench; they are costed with the same price "
                    "catalog as ours (price per chip-hour of the instance named ÷ tokens/s per chip) and hatched "
                    "in plots. They carry no interval: the sources give none.")
     for _, r in rows.iterrows():

@@ -98,7 +98,7 @@ def _floats(df, name: str):
 def device_specs() -> tuple[dict, str | None]:
     """Catalog entries by key (``peak_tflops`` {precision: TFLOP/s}, ``memory_tbps``), and a note when unreadable."""
     try:
-        from accelbench.harness import catalog
+        from accelbench.facts import catalog
 
         return catalog.load_devices(), None
     except Exception as exc:  # a broken catalog must not stop the report

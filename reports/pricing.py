@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from accelbench.harness import cost
-from accelbench.harness.catalog import CatalogError, InstancePrice, load_prices
+from accelbench.facts.catalog import CatalogError, InstancePrice, load_prices
 from accelbench.harness.metrics import chips_used
 
 GIVEN_BY = "accelbench report"

@@ -16,10 +16,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from accelbench.facts.schema import PLUGIN_SCHEMA
 from accelbench.harness.records import RecordError, skeleton_problem
 
-PLUGIN_SCHEMA = "accelbench.pytest-benchmark/2"
-"""``extra_info["accelbench"]`` of every entry the accelbench pytest plugin writes."""
 
 
 def is_pytest_benchmark_file(data: Any) -> bool:

@@ -1,9 +1,9 @@
-"""Published reference points (``harness/data/references.toml``): throughput
+"""Published reference points (``facts/data/references.toml``): throughput
 other people measured for a workload accelbench also runs, put beside the
 measurements by ``accelbench report --references`` as rows labelled
 "published" and costed with the same price catalog.
 
-The file is checked the way ``harness.catalog`` checks devices.toml: anything
+The file is checked the way ``facts.catalog`` checks devices.toml: anything
 wrong is one ``CatalogError`` line naming the file, the entry and the field.
 Each entry becomes a record-shaped dict (status ok, backend "published"), so
 tables and plots treat it as a row like any other, with ``published`` set.
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from accelbench.harness import catalog
+from accelbench.facts import catalog
 from accelbench.harness.cost import UNCONFIRMED, usd_per_mtok
-from accelbench.harness.records import SCHEMA
+from accelbench.facts.schema import RESULT_SCHEMA
 
 REFERENCES_FILE = catalog.DATA_DIR / "references.toml"
 PUBLISHED = "published"
@@ -74,8 +74,8 @@ def _entry(path: Path, key: str, raw: Any, devices: dict, prices: dict) -> Refer
     mfu = raw.get("mfu")
     if mfu is not None and (isinstance(mfu, bool) or not isinstance(mfu, (int, float)) or not 0 < mfu <= 1):
         e.fail(f"'mfu' must be a fraction above 0 and at most 1, got {mfu!r}")
-    if raw["precision"] not in catalog.CATALOG_PRECISIONS:
-        e.fail(f"unknown precision '{raw['precision']}'; accepted: {', '.join(catalog.CATALOG_PRECISIONS)}")
+    if raw["precision"] not in catalog.CATALOG_PEAKS:
+        e.fail(f"unknown precision '{raw['precision']}'; accepted: {', '.join(catalog.CATALOG_PEAKS)}")
     if raw["hardware"] not in devices:
         e.fail(f"unknown hardware '{raw['hardware']}'; accepted: the keys of devices.toml "
                f"({', '.join(sorted(devices))})")
@@ -141,7 +141,7 @@ def as_record(ref: Reference, devices: dict, prices: dict) -> dict:
     marks = [] if price.confirmed else [UNCONFIRMED]
     kernel_name, _, preset = ref.workload.partition(":")
     return {
-        "schema": SCHEMA, "run_id": f"{PUBLISHED}:{ref.key}", "created_at": ref.as_of, "status": "ok",
+        "schema": RESULT_SCHEMA, "run_id": f"{PUBLISHED}:{ref.key}", "created_at": ref.as_of, "status": "ok",
         "kernel": {"name": kernel_name, "preset": preset or "tiny", "config": {}},
         "backend": {"name": PUBLISHED, "framework": ref.framework, "device_kind": ref.hardware,  # the catalog key: short
                     "device_name": device.name,

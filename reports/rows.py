@@ -17,7 +17,7 @@ from functools import cached_property
 
 from accelbench.harness.record_schema import RECORD, Field
 from accelbench.harness.cost import MARKS as PRICE_MARKS, UNCONFIRMED, WHAT_IF
-from accelbench.harness import envinfo
+from accelbench.facts import envinfo
 from accelbench.reports import validate
 
 MISSING = "–"

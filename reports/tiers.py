@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accelbench.harness.catalog import TIERS, InstancePrice, load_prices
+from accelbench.facts.catalog import TIERS, InstancePrice, load_prices
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ VARIANTS = ("gspmd", "shard_map", "device 1 skips the all-reduce")
 
 def gpt2_loss(cfg, lowering):
     """GPT-2's JAX loss built from the public pieces (``jax_models``: the forward and cross-entropy), for
-    a step rebuilt by hand (here and in tests/test_numerics_update.py)."""
+    a step rebuilt by hand (here and in tests/harness/test_numerics_update.py)."""
     from accelbench.kernels import jax_models
 
     def loss_fn(params, consts, idx, targets):

@@ -6,7 +6,7 @@ loss as one JSON line (rank 0 / the JAX process).
     torchrun --standalone --nproc-per-node 2 tests/sharded_steps.py torch KERNEL STRATEGY STEPS
     XLA_FLAGS=--xla_force_host_platform_device_count=4 python tests/sharded_steps.py jax KERNEL STRATEGY STEPS BATCH
 
-Used by tests/test_sharding.py: the sharded step must compute what the
+Used by tests/harness/test_sharding.py: the sharded step must compute what the
 one-device step computes (fp32: within 1e-5).
 """
 

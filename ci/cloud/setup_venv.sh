@@ -3,7 +3,7 @@
 #
 #   [STACK=NAME] ci/cloud/setup_venv.sh VENV [PIP ARGUMENTS FOR THE STACK...]
 #
-# STACK names an entry of harness/data/stacks.toml (the Neuron stacks): the
+# STACK names an entry of facts/data/stacks.toml (the Neuron stacks): the
 # installed packages are then checked against its pins, and a mismatch fails
 # the setup before an expensive instance runs anything.
 #
@@ -25,6 +25,6 @@ if [ "$#" -gt 0 ]; then
 fi
 "$venv/bin/python" -m pip install -e .
 if [ -n "${STACK:-}" ]; then
-  "$venv/bin/python" -m accelbench.harness.stacks check "$STACK"
+  "$venv/bin/python" -m accelbench.facts.stacks check "$STACK"
 fi
 "$venv/bin/accelbench" backends

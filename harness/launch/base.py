@@ -6,122 +6,17 @@ process and torchrun implementations).
 * ``Launcher``: the runner asks it for the command of the case's process
   (``command``); that process calls its ``launch``, which starts whatever
   else the case needs (torchrun's ranks, a JAX mesh) and leaves one record.
-* ``LaunchContext``: what the measurement core (``harness.measure``) asks of
-  where it runs: which device this process builds on, how the step is
-  prepared (one device, or a data-parallel engine), how the loss is read,
-  and what the record says about the layout. The core knows no launcher.
+* ``LaunchContext`` (``harness.context``): what the measurement core asks of
+  where it runs; each launcher hands the core one. The core knows no launcher.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from accelbench.harness import sharding
-from accelbench.harness.layout import Layout
 from accelbench.harness.plan import Case
-
-
-class LaunchContext:
-    """One device in this process: the default for ``accelbench run`` and pytest."""
-
-    devices = 1
-
-    def make_backend(self, backend_cls, settings):
-        return backend_cls(settings)
-
-    def memory_estimate_bytes(self, kernel, cfg, precision: str) -> float | None:
-        """What one device of the case must hold (the fit check)."""
-        return kernel.memory_estimate_bytes(cfg, precision)
-
-    def describe(self, record) -> None:
-        """Add what the layout is to the record's backend part."""
-
-    def prepare(self, backend, kernel, cfg, state):
-        return backend.prepare(kernel, cfg, state)
-
-    def loss(self, backend, outputs) -> float | None:
-        if isinstance(outputs, dict) and "loss" in outputs:
-            return backend.to_scalar(outputs["loss"])
-        return None
-
-    def energy(self, reading):
-        """The energy reading the record gets for the whole layout."""
-        return reading
-
-    def finish(self, record) -> None:
-        """Add what was measured about the layout (after the timed window)."""
-
-
-@dataclasses.dataclass
-class DataParallelContext(LaunchContext):
-    """One process of a data-parallel case: a torchrun rank, or a JAX mesh host.
-    ``engine`` is a ``backends.data_parallel`` engine; ``device_index`` is the
-    device of this process among those it sees (``LOCAL_RANK`` for torchrun;
-    None where one process drives every device of its host)."""
-
-    case: Case
-    engine: Any
-    device_index: int | None = None
-    meters_every_device: bool = False
-    """True when this process's energy meter covers every device of the case
-    (one JAX process on one host); torchrun ranks sum theirs (``TorchrunRankContext``)."""
-
-    @property
-    def layout(self) -> Layout:
-        return self.case.layout
-
-    @property
-    def devices(self) -> int:
-        return self.layout.devices
-
-    def make_backend(self, backend_cls, settings):
-        if self.device_index is None:
-            return backend_cls(settings)
-        return backend_cls(settings, device_index=self.device_index)
-
-    def memory_estimate_bytes(self, kernel, cfg, precision: str) -> float | None:
-        """One device's memory: its share of the state (whole, or ÷ devices
-        under FSDP) and the activations of its share of the batch."""
-        memory = sharding.device_memory(kernel, cfg, precision, self.devices, sharding.shard_strategy(self.case))
-        return None if memory is None else memory.total_bytes
-
-    def describe(self, record) -> None:
-        batch = record.kernel.config.get("batch")
-        record.backend.device_count = self.devices
-        record.backend.info["parallel"] = {
-            "engine": self.engine.engine, "nproc": self.layout.nproc, "nnodes": self.layout.nnodes,
-            "devices": self.devices,
-            "batch_semantics": "global: the kernel's batch is split evenly over the devices",
-            "global_batch": batch, "per_device_batch": batch // self.devices if batch else None,
-            "shard": sharding.record_info(sharding.shard_strategy(self.case), self.devices, {}),
-        }
-
-    def prepare(self, backend, kernel, cfg, state):
-        return self.engine.prepare(backend, kernel, cfg, state)
-
-    def loss(self, backend, outputs) -> float | None:
-        return self.engine.loss(backend, outputs)  # the global loss (a collective on torch: every rank calls it)
-
-    def energy(self, reading):
-        if self.meters_every_device or reading.method is None:
-            return reading
-        from accelbench.harness.energy import EnergyReading
-
-        return EnergyReading(method=None, reason=f"not measured: this process metered its own devices only "
-                                                  f"({reading.joules} J with {reading.method}) and the readings of "
-                                                  "the other processes are not summed here")
-
-    def finish(self, record) -> None:
-        info = record.backend.info["parallel"]
-        info["engine"] = self.engine.engine
-        tokens_per_s = record.metrics.tokens_per_s
-        info["tokens_per_s_global"] = tokens_per_s
-        info["tokens_per_s_per_device"] = tokens_per_s / info["devices"] if tokens_per_s else None
-        info["grad_allreduce"] = self.engine.grad_allreduce()
-        info["shard"] = sharding.record_info(sharding.shard_strategy(self.case), info["devices"], self.engine.shard_info())
 
 
 class Launcher(ABC):
@@ -131,9 +26,26 @@ class Launcher(ABC):
 
     name: ClassVar[str]
 
+    @classmethod
+    def runs_by_default(cls, case: Case, framework: str) -> bool:
+        """Whether this launcher starts ``case`` when its layout names none."""
+        return False
+
     def command(self, case: Case, case_file, record_file, run_id: str) -> list[str]:
-        return [sys.executable, "-m", "accelbench.harness.launch", self.name, str(case_file), str(record_file), run_id]
+        return entry_command(self.name, case_file, record_file, run_id)
+
+    def worker(self, case_file: str, record_file: str, run_id: str) -> int:
+        """The body of a process this launcher started itself (``entry_command(..., worker=True)``),
+        e.g. one torchrun rank; launchers that start none have no worker."""
+        raise NotImplementedError(f"launcher '{self.name}' starts no worker processes")
 
     @abstractmethod
     def launch(self, case: Case, case_file: str, record_file: str, run_id: str) -> int:
         ...
+
+
+def entry_command(name: str, case_file, record_file, run_id: str, worker: bool = False) -> list[str]:
+    """The one entry point of every launcher's processes (``python -m accelbench.harness.launch``):
+    the case process, or with ``--worker`` a process the launcher started (a torchrun rank)."""
+    return [sys.executable, "-m", "accelbench.harness.launch", name, str(case_file), str(record_file), run_id,
+            *(["--worker"] if worker else [])]

@@ -1,11 +1,10 @@
 """The one-process launcher: the case runs in the process the runner
-starts (``python -m accelbench.harness.worker``), on one device."""
+starts (``python -m accelbench.harness.launch inline ...``), on one device."""
 
 from __future__ import annotations
 
-import sys
-
-from accelbench.harness.launch.base import LaunchContext, Launcher
+from accelbench.harness.context import LaunchContext
+from accelbench.harness.launch.base import Launcher
 from accelbench.harness.launch.process import SNAPSHOT_SUFFIX
 from accelbench.harness.plan import Case
 from accelbench.harness.records import write_record
@@ -14,8 +13,9 @@ from accelbench.harness.records import write_record
 class InlineLauncher(Launcher):
     name = "inline"
 
-    def command(self, case: Case, case_file, record_file, run_id: str) -> list[str]:
-        return [sys.executable, "-m", "accelbench.harness.worker", str(case_file), str(record_file), run_id]
+    @classmethod
+    def runs_by_default(cls, case: Case, framework: str) -> bool:
+        return case.layout.devices == 1
 
     def launch(self, case: Case, case_file: str, record_file: str, run_id: str) -> int:
         from accelbench.harness.measure import run_case

@@ -1,5 +1,5 @@
 """The JAX mesh launcher: one process per host drives every device of its
-host through a ``jax.sharding.Mesh`` (``backends.data_parallel.JaxMesh``);
+host through a ``jax.sharding.Mesh`` (``backends.jax_mesh.JaxMesh``);
 the case runs in the launcher's own process, after ``XLA_FLAGS`` is set and
 before JAX loads."""
 
@@ -11,7 +11,8 @@ import re
 from accelbench import backends
 from accelbench.harness import sharding
 from accelbench.harness.launch import forensics
-from accelbench.harness.launch.base import DataParallelContext, Launcher
+from accelbench.harness.context import DataParallelContext
+from accelbench.harness.launch.base import Launcher
 from accelbench.harness.launch.process import SNAPSHOT_SUFFIX
 from accelbench.harness.plan import Case
 from accelbench.harness.records import write_record
@@ -25,6 +26,10 @@ def host_device_flags(xla_flags: str, devices: int) -> str:
 
 class JaxMeshLauncher(Launcher):
     name = "jaxmesh"
+
+    @classmethod
+    def runs_by_default(cls, case: Case, framework: str) -> bool:
+        return framework == "jax"
 
     def launch(self, case: Case, case_file: str, record_file: str, run_id: str) -> int:
         from accelbench.backends.jax_mesh import JaxMesh

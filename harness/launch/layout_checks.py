@@ -1,6 +1,6 @@
-"""The command line's layout options (``--nproc``, ``--nnodes`` ...) and the
-checks a plan's cases pass before they run on a layout: one-line
-``PlanError``s, nothing started."""
+"""The command line's layout options (``--nproc``, ``--nnodes`` ...) and every
+check a plan's cases pass before they run on a layout (rendezvous included):
+one-line ``PlanError``s, nothing started."""
 
 from __future__ import annotations
 
@@ -53,6 +53,12 @@ def _check_fields(layout: Layout) -> None:
         raise PlanError(f"--node-rank {layout.node_rank} must be below --nnodes {layout.nnodes}")
     if layout.master_port > 65535:
         raise PlanError(f"--master-port must be a TCP port (1-65535), got {layout.master_port}")
+    if layout.rdzv_endpoint and (layout.master_addr or layout.master_port):
+        given = "--master-addr" if layout.master_addr else "--master-port"
+        raise PlanError(f"--rdzv-endpoint and {given} both say where node 0 is; give --rdzv-endpoint HOST:PORT "
+                        "or --master-addr HOST [--master-port P]")
+    if layout.launcher and layout.launcher not in _launcher_names():
+        raise PlanError(f"unknown launcher '{layout.launcher}'; accepted: {', '.join(_launcher_names())}")
     if layout.nnodes > 1 and not (layout.master_addr or layout.rdzv_endpoint):
         raise PlanError(f"--nnodes {layout.nnodes} needs --master-addr HOST [--master-port PORT] or --rdzv-endpoint HOST:PORT")
 
@@ -63,3 +69,9 @@ def layout_from_args(cases: list[Case], args) -> list[Case]:
     given = {k: getattr(args, k) for k in LAYOUT_FIELDS if getattr(args, k, None) is not None}
     # what the command line leaves out stays the case's own (a suite's nproc under --nnodes/--node-rank)
     return [with_layout([c], dataclasses.replace(c.layout, **given))[0] for c in cases]
+
+
+def _launcher_names() -> list[str]:
+    from accelbench.harness.launch import LAUNCHERS  # the package imports this module's neighbours
+
+    return list(LAUNCHERS)

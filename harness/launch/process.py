@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+from typing import NoReturn
 
 from accelbench.harness.plan import Case
 
@@ -38,7 +39,7 @@ def die_with_parent(parent_pid: int | None) -> None:
         os._exit(137)
 
 
-def exit_without_teardown(code: int) -> None:
+def exit_without_teardown(code: int) -> NoReturn:
     """End a rank once its record and error files are written, skipping the
     interpreter's teardown: a process group that DDP/FSDP still references is
     otherwise destroyed during finalization, where gloo's worker threads can

@@ -2,7 +2,7 @@
 (``backends.data_parallel.TorchDataParallel``: DDP replicas or FSDP2 shards).
 
     python -m accelbench.harness.launch torchrun CASE.json RECORD.json RUN_ID
-      python -m torch.distributed.run --nproc-per-node N ... -m accelbench.harness.launch torchrun-rank CASE RECORD RUN_ID
+      python -m torch.distributed.run --nproc-per-node N ... -m accelbench.harness.launch torchrun CASE RECORD RUN_ID --worker
 
 Rank r runs on device ``LOCAL_RANK`` of its node: the backend is built for
 that device (``Backend(settings, device_index=LOCAL_RANK)``) and the backend's
@@ -28,14 +28,19 @@ from pathlib import Path
 from accelbench import backends
 from accelbench.harness import sharding
 from accelbench.harness.launch import forensics
-from accelbench.harness.launch.base import DataParallelContext, Launcher
-from accelbench.harness.launch.process import SNAPSHOT_SUFFIX, die_with_parent, load_case
+from accelbench.harness.context import DataParallelContext
+from accelbench.harness.launch.base import Launcher, entry_command
+from accelbench.harness.launch.process import SNAPSHOT_SUFFIX, die_with_parent, exit_without_teardown, load_case
 from accelbench.harness.plan import Case
 from accelbench.harness.records import write_record
 
 
 class TorchrunLauncher(Launcher):
     name = "torchrun"
+
+    @classmethod
+    def runs_by_default(cls, case: Case, framework: str) -> bool:
+        return framework == "torch"
 
     def torchrun_command(self, case: Case, case_file, record_file, run_id: str) -> list[str]:
         layout = case.layout
@@ -48,7 +53,7 @@ class TorchrunLauncher(Launcher):
         else:
             cmd += [f"--nnodes={layout.nnodes}", f"--node-rank={layout.node_rank}",
                     f"--master-addr={layout.master_addr}", f"--master-port={layout.master_port}"]
-        return cmd + ["-m", "accelbench.harness.launch", "torchrun-rank", str(case_file), str(record_file), run_id]
+        return cmd + entry_command(self.name, case_file, record_file, run_id, worker=True)[1:]  # torchrun runs the python
 
     def launch(self, case: Case, case_file: str, record_file: str, run_id: str) -> int:
         workdir = Path(record_file).parent
@@ -65,6 +70,14 @@ class TorchrunLauncher(Launcher):
         tail = (workdir / forensics.TORCHRUN_LOG).read_bytes()[-forensics.LOG_TAIL_CHARS:].decode(errors="replace")
         forensics.write_failure(case, record_file, run_id, code, tail)
         return 0
+
+
+    def worker(self, case_file: str, record_file: str, run_id: str) -> int:
+        """One rank: it never returns (a process group torn down at interpreter exit can abort a rank that finished)."""
+        import faulthandler
+
+        faulthandler.enable(all_threads=True)  # a rank killed by a signal leaves its Python stack in torchrun's log
+        exit_without_teardown(run_rank(case_file, record_file, run_id))
 
 
 @dataclasses.dataclass
