@@ -220,12 +220,13 @@ def _backend_setting_keys() -> list[str]:
 
 def cmd_env(args) -> int:
     from accelbench.backends import discovery
+    from accelbench.backends.host_identity import host_identity
     from accelbench.facts import envinfo
 
     env = envinfo.capture(import_frameworks=True)
     env["hostname"] = env.pop("host")  # "host" is the machine's identity below (the same object `run` records)
     env |= {"accelerators": [vars(d) for d in discovery.discover_all()],
-            "host": discovery.host_identity()}  # facts/host.py: instance type, region, chips, each with its source
+            "host": host_identity()}  # facts/host.py: instance type, region, chips, each with its source
     if args.json:
         print(json.dumps(env, indent=2))
     else:

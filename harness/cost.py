@@ -295,20 +295,17 @@ def provenance(info: dict[str, Any] | None) -> dict[str, Any]:
     return {"share_source": str(device.get("chip_share_source") or "read"), "precision_assumed": assumed}
 
 
-def for_case(case, record) -> dict[str, Any] | None:
-    """The ``cost`` part for a measured case, or None when the run is not priced."""
+def for_case(choice: PriceChoice | None, record) -> dict[str, Any] | None:
+    """The ``cost`` part for a measured case priced by ``choice`` (harness/preflight.py's
+    ``resolve_pricing`` of the case's flags), or None when the run is not priced."""
     from accelbench.harness.metrics import chips_used
-    from accelbench.harness.preflight import resolve_pricing
 
-    choice = resolve_pricing(getattr(case, "instance", None), getattr(case, "usd_per_hour", None),
-                             getattr(case, "prices_file", None), getattr(case, "chips_per_instance", None),
-                             tier=getattr(case, "tier", None))
     if choice is None or not record.timing.step_s:
         return None
     step = record.timing.step_s
     info = record.backend.info or {}
     if not info.get("host"):
-        from accelbench.backends.discovery import host_identity
+        from accelbench.backends.host_identity import host_identity
 
         info = {**info, "host": host_identity()}
     facts = RunFacts(chips_used(record.backend), record.backend.device_catalog_key, record.backend.device_kind,

@@ -78,7 +78,7 @@ def _flops_and_tokens(kernel_name: str, preset: str, settings: dict) -> tuple[fl
 
 def reference_mfu(device: str, case: Case, precision: str, peak_tflops: float) -> tuple[float, str] | None:
     """The MFU a published reference reached on ``device`` for this kernel, and where it comes from."""
-    from accelbench.reports.references import load_references
+    from accelbench.harness.references import load_references
 
     for ref in load_references().values():
         if ref.hardware != device or ref.workload.split(":")[0] != case.kernel:

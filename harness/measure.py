@@ -40,10 +40,10 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from accelbench import backends
-from accelbench.backends import discovery
+from accelbench.backends.host_identity import host_identity
 from accelbench import kernels
 from accelbench.facts import envinfo
-from accelbench.harness import cost, energy, fit, metrics, numerics, stats, timing
+from accelbench.harness import cost, energy, fit, metrics, numerics, preflight, stats, timing
 from accelbench.harness.context import LaunchContext
 from accelbench.harness.plan import Case
 from accelbench.harness.progress import emit as emit_progress
@@ -220,7 +220,7 @@ def _measure(case: Case, record: ResultRecord, context: LaunchContext, timer: Ti
         fence=timer.fence_text(backend),
         settings=dataclasses.asdict(backend.settings),
         info={"device": device_facts(device),
-              "host": discovery.host_identity()},  # facts/host.py: instance type, region, chips per instance, sources
+              "host": host_identity()},  # facts/host.py: instance type, region, chips per instance, sources
     )
     context.describe(record)
     if case.check_fit and not getattr(backend, "memory_is_host", False):  # host memory: the runner checked
@@ -283,7 +283,9 @@ def _measure(case: Case, record: ResultRecord, context: LaunchContext, timer: Ti
     record.metrics = metrics.with_catalog_utilization(record.metrics, record.kernel, record.backend)
     record.metrics = energy.with_energy(record.metrics, context.energy(meter.reading), record.kernel.tokens_per_step,
                                         case.steps * case.repeats)
-    record.cost = cost.for_case(case, record)
+    pricing = preflight.resolve_pricing(case.instance, case.usd_per_hour, case.prices_file, case.chips_per_instance,
+                                        tier=case.tier)  # checked before the run: here it cannot fail
+    record.cost = cost.for_case(pricing, record)
     num.loss_last = context.loss(backend, outputs)
     context.finish(record)
 

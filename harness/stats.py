@@ -8,6 +8,8 @@ import numpy as np
 
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
+RATIO_RESAMPLES = 5000
+"""Resamples of a ratio of two medians (``compare``, the report's × baseline): two sets resampled at once."""
 
 
 @dataclass(frozen=True)
@@ -53,3 +55,15 @@ def summarize(samples) -> StepStats:
         ci95=bootstrap_median_ci(x),
         n=int(x.size),
     )
+
+
+def ratio_of_medians_ci(old, new, resamples: int = RATIO_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of median(new) ÷ median(old), the two
+    sample sets resampled independently (they are not paired)."""
+    a = np.asarray(old, dtype=np.float64)
+    b = np.asarray(new, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    med_a = np.median(a[rng.integers(0, a.size, (resamples, a.size))], axis=1)
+    med_b = np.median(b[rng.integers(0, b.size, (resamples, b.size))], axis=1)
+    lo, hi = np.percentile(med_b / med_a, [2.5, 97.5])
+    return float(lo), float(hi)

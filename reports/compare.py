@@ -43,8 +43,7 @@ from accelbench.reports import load
 from accelbench.suggest import plural
 
 DEFAULT_THRESHOLD_PCT = 5.0
-RESAMPLES = 5000
-SEED = 0
+from accelbench.harness.stats import ratio_of_medians_ci
 MIN_WINDOWS = 10
 """As harness.timing.MIN_WINDOWS: with fewer windows the bootstrap interval of a median is about the min and max."""
 
@@ -100,18 +99,6 @@ class Comparison:
 
     def exit_status(self, strict: bool = False) -> int:
         return 1 if self.failed or (strict and self.inconclusive) else 0
-
-
-def ratio_of_medians_ci(old, new, resamples: int = RESAMPLES, seed: int = SEED) -> tuple[float, float]:
-    """95% percentile-bootstrap interval of median(new) ÷ median(old), the two
-    sample sets resampled independently (they are not paired)."""
-    a = np.asarray(old, dtype=np.float64)
-    b = np.asarray(new, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    med_a = np.median(a[rng.integers(0, a.size, (resamples, a.size))], axis=1)
-    med_b = np.median(b[rng.integers(0, b.size, (resamples, b.size))], axis=1)
-    lo, hi = np.percentile(med_b / med_a, [2.5, 97.5])
-    return float(lo), float(hi)
 
 
 def _by_case(loaded: load.Loaded) -> dict[str, dict]:

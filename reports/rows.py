@@ -4,7 +4,7 @@ throughput per chip, cost per million tokens, the ratio to the baseline with
 a 95% interval, and the marks a reader must see beside them.
 
 The ratio's interval is a percentile bootstrap over both cases' timed-step
-samples (``reports.compare.ratio_of_medians_ci``), scaled by the work per
+samples (``harness.stats.ratio_of_medians_ci``), scaled by the work per
 step and the chips of each; without samples, the stored 95% intervals give a
 conservative one, and a published figure has none.
 """
@@ -133,7 +133,7 @@ def throughput_ratio(row: Row, other: Row) -> tuple[float | None, tuple[float, f
     """``row``'s per-chip throughput ÷ ``other``'s, with a 95% interval: a bootstrap
     over both cases' timed-step samples, else (no samples) the stored intervals'
     extremes, else none. (None, None) when either has no throughput."""
-    from accelbench.reports.compare import ratio_of_medians_ci
+    from accelbench.harness.stats import ratio_of_medians_ci
 
     if not row.per_chip or not other.per_chip:
         return None, None

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from accelbench.backends import chip_share, discovery
+from accelbench.backends import chip_share, discovery, host_identity
 from accelbench.facts import host, instances
 from accelbench.harness import cost
 from accelbench.facts.catalog import load_prices
@@ -127,7 +127,7 @@ def test_without_neuron_ls_the_share_is_a_quarter_from_the_catalog_marked_derive
     url, _ = imds
     monkeypatch.setenv("PATH", str(tmp_path))  # no neuron-ls, no nvidia-smi; /opt/aws/neuron/bin is absent here
     monkeypatch.setattr(discovery, "NEURON_BIN", str(tmp_path / "no-such-dir"))
-    got = discovery.host_identity(_env(AWS_EC2_METADATA_SERVICE_ENDPOINT=url))
+    got = host_identity.host_identity(_env(AWS_EC2_METADATA_SERVICE_ENDPOINT=url))
     assert (got["instance_type"], got["chips_per_instance"], got["chips_per_instance_source"]) == (
         "trn2.48xlarge", 16, "looked-up")
     assert got["visible_devices"]["chips"] == 0
@@ -151,7 +151,7 @@ def test_with_neither_chips_per_instance_are_null_and_the_price_is_withheld(monk
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr(discovery, "NEURON_BIN", str(tmp_path / "no-such-dir"))
     host.clear_cache()
-    got = discovery.host_identity(_env(AWS_EC2_METADATA_DISABLED="true"))
+    got = host_identity.host_identity(_env(AWS_EC2_METADATA_DISABLED="true"))
     assert got["chips_per_instance"] is None and got["chips_per_instance_source"] == "unknown"
     assert "instance type unknown" in got["chips_per_instance_reason"]
     view = chip_share.for_neuron_device(None, None, instance_type=None)
