@@ -39,11 +39,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from accelbench.harness.records import RecordError
+from accelbench.harness.stats import ratio_of_medians_ci
 from accelbench.reports import load
 from accelbench.suggest import plural
 
 DEFAULT_THRESHOLD_PCT = 5.0
-from accelbench.harness.stats import ratio_of_medians_ci
 MIN_WINDOWS = 10
 """As harness.timing.MIN_WINDOWS: with fewer windows the bootstrap interval of a median is about the min and max."""
 
