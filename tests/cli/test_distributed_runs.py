@@ -167,7 +167,7 @@ def test_torch_cpu_two_ranks_compute_the_one_process_step(cli, tmp_path):
     out = tmp_path / "out"
     base = ["--kernel", "gpt2:tiny", "--backend", "torch-cpu"]
     assert _run(cli, out, *base).returncode == 0
-    proc = _run(cli, out, *base, "--nproc", "2")
+    proc = _run(cli, out, *base, "--nproc", "2", "--resume")  # --resume: add a case to the folder
     assert proc.returncode == 0, proc.stderr
     one, two = load_record(out / "gpt2-tiny--torch-cpu.json"), load_record(out / "gpt2-tiny--torch-cpu--dp2.json")
     assert two["status"] == "ok", two["error"]
@@ -185,7 +185,7 @@ def test_jax_cpu_four_devices_compute_the_one_device_step(cli, tmp_path):
     out = tmp_path / "out"
     base = ["--kernel", "gpt2:tiny", "--backend", "jax-cpu", "--set", "batch=4"]
     assert _run(cli, out, *base).returncode == 0
-    proc = _run(cli, out, *base, "--nproc", "4")
+    proc = _run(cli, out, *base, "--nproc", "4", "--resume")  # --resume: add a case to the folder
     assert proc.returncode == 0, proc.stderr
     records = {p.name: load_record(p) for p in out.glob("gpt2-*.json")}
     [one] = [r for n, r in records.items() if not n.endswith("--dp4.json")]
