@@ -13,7 +13,7 @@ from accelbench.harness.cli import build_parser, main
 from accelbench.harness.records import write_record
 from accelbench.reports import compare
 from accelbench.suggest import closest, plural
-from test_compare import make_record, steady, write_folder
+from fakes import make_record, steady, write_folder
 
 
 def run(capsys, *argv) -> tuple[int, str, str]:

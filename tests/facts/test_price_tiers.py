@@ -17,6 +17,7 @@ from accelbench.harness.cli import main
 from accelbench.harness.records import BackendPart, KernelPart, MetricsPart, ResultRecord, TimingPart, write_record
 
 from conftest import assert_one_line_error
+from fakes import priced_record as record, record_folder as _folder
 
 PRICES = load_prices()
 TODAY = dt.date(2026, 12, 3)
@@ -150,31 +151,6 @@ def test_dry_run_prices_the_tier(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------ prices that belong to their records
-def record(device_key: str | None, device: str, instance_type: str | None = None, priced_as: str | None = None,
-           median: float = 0.1, tokens: int = 8192) -> ResultRecord:
-    samples = median * np.exp(np.random.default_rng(0).normal(0, 0.01, 12))
-    host = {"chips": {"count": 8 if device_key else None, "instance_type": instance_type}, "region": None}
-    rec = ResultRecord(
-        run_id=f"r-{device}-{priced_as}", created_at="2026-12-01T00:00:00+00:00", status="ok",
-        kernel=KernelPart(name="gpt2", preset="124m", config={"batch": 8}, flops_per_step=1e12,
-                          tokens_per_step=tokens, flop_convention="palm-6N+12LdT"),
-        backend=BackendPart(name=f"b-{device.lower()}-{priced_as or 0}", framework="torch", device_kind=device, device_catalog_key=device_key,
-                            precision="bf16", info={"device": {"chip_share": 1.0}, "host": host}),
-        timing=TimingPart(compile_s=30.0, steps=10, repeats=12, warmup_steps=2, samples_s=list(samples),
-                          step_s=dataclasses.asdict(stats.summarize(samples))),
-        metrics=MetricsPart(tokens_per_s=tokens / median))
-    if priced_as:
-        rec.cost = {"instance": priced_as, "usd_per_hour": 1.0}
-    return rec
-
-
-def _folder(tmp_path, name: str, rec: ResultRecord):
-    folder = tmp_path / name
-    folder.mkdir()
-    write_record(folder / f"gpt2-124m--{rec.backend.name}.json", rec)
-    return folder
-
-
 def test_each_folder_is_priced_as_its_own_instance(tmp_path, capsys):
     a = _folder(tmp_path, "a", record("h100-sxm", "H100", "p5.48xlarge"))
     b = _folder(tmp_path, "b", record("trn2", "Trainium2", "trn2.48xlarge"))

@@ -59,7 +59,7 @@ def test_bad_per_kernel_set_is_one_line(tmp_path, capsys, item, needle):
 def test_the_report_says_where_one_workload_ran_different_settings(tmp_path, capsys):
     from accelbench.harness.records import write_record
 
-    from test_price_tiers import record
+    from fakes import priced_record as record
 
     for name, key, batch in (("a", "h100-sxm", 8), ("b", "trn2", 64)):
         rec = record(key, name.upper())

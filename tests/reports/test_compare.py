@@ -13,37 +13,7 @@ from accelbench.harness import stats
 from accelbench.harness.cli import main
 from accelbench.harness.records import BackendPart, KernelPart, ResultRecord, TimingPart, write_record
 from accelbench.reports import compare
-
-
-def make_record(kernel: str, backend: str, samples, status: str = "ok") -> ResultRecord:
-    summary = stats.summarize(samples)
-    return ResultRecord(
-        run_id="synthetic", created_at="2026-11-26T00:00:00+00:00", status=status,
-        kernel=KernelPart(name=kernel, preset="tiny", config={}, flops_per_step=1e9, tokens_per_step=64),
-        backend=BackendPart(name=backend, framework="torch", device_kind="test-cpu", precision="fp32"),
-        timing=TimingPart(steps=10, repeats=len(samples), warmup_steps=2, samples_s=[float(x) for x in samples],
-                          step_s=dataclasses.asdict(summary)),
-        error=None if status == "ok" else {"type": "Crash", "message": "the case process died of SIGKILL"},
-    )
-
-
-def steady(median: float, n: int = 30, noise: float = 0.02, seed: int = 0) -> np.ndarray:
-    return median * np.exp(np.random.default_rng(seed).normal(0.0, noise, n))
-
-
-CASES = {("gemm", "torch-cpu"): 0.010, ("gemm", "jax-cpu"): 0.012, ("gpt2", "torch-cpu"): 0.090}
-
-
-def write_folder(folder, scale: dict | None = None, drop=(), fail=(), noisy=()):
-    scale = scale or {}
-    for i, ((kernel, backend), median) in enumerate(CASES.items()):
-        if (kernel, backend) in drop:
-            continue
-        noise = 0.5 if (kernel, backend) in noisy else 0.02
-        samples = steady(median, noise=noise, seed=i) * scale.get((kernel, backend), 1.0)
-        status = "failed" if (kernel, backend) in fail else "ok"
-        write_record(folder / f"{kernel}-tiny--{backend}.json", make_record(kernel, backend, samples, status))
-    return folder
+from fakes import CASES, make_record, steady, write_folder  # noqa: F401 (shared with the CI gate tests)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from accelbench.harness.cli import main
 from accelbench.harness.records import write_record
 from accelbench.reports import pooling
 
-from test_price_tiers import record
+from fakes import priced_record as record
 
 windows = st.lists(st.floats(1e-4, 10.0, allow_nan=False, allow_infinity=False), min_size=1, max_size=15)
 

@@ -11,7 +11,7 @@ from accelbench.harness.measure import compile_cache_facts, process_age_s
 from accelbench.reports import training_cost as tc
 
 from conftest import assert_one_line_error
-from test_price_tiers import _folder, record
+from fakes import priced_record as record, record_folder as _folder
 
 
 @pytest.mark.parametrize("text, tokens", [("1e9", 1e9), ("500M", 5e8), ("2B", 2e9), ("1.5T", 1.5e12), ("1000", 1e3),
