@@ -15,7 +15,7 @@ from pathlib import Path
 
 from accelbench.facts.catalog import CatalogError, load_prices, read_toml
 
-INSTANCES_FILE = Path(__file__).resolve().parent.parent / "harness" / "data" / "instances.toml"
+INSTANCES_FILE = Path(__file__).resolve().parent / "data" / "instances.toml"
 _FIELDS = {"accelerator", "chips", "source", "as_of", "confirmed", "note"}
 
 

@@ -72,7 +72,7 @@ def test_a_bad_entry_fails_in_one_line(text, message):
 
 
 def test_an_unpinned_package_is_refused():
-    good = (ROOT / "harness" / "data" / "stacks.toml").read_text()
+    good = (ROOT / "facts" / "data" / "stacks.toml").read_text()
     bad = good.replace('"jax" = "==0.10.0"', '"jax" = ">=0.10"')
     with pytest.raises(CatalogError, match="'jax' must be pinned with '=='"):
         stacks.parse_stacks(bad)
