@@ -444,7 +444,7 @@ def at_tier(prices: dict[str, InstancePrice], entry: InstancePrice, tier: str | 
         return entry
     if tier not in TIERS:
         raise CatalogError(f"unknown tier '{tier}'; accepted: {', '.join(TIERS)}")
-    base = prices.get(entry.base) if entry.base else entry
+    base = prices.get(entry.base, entry) if entry.base else entry  # a tier's own entry names its base
     if tier == base.tier_name:
         return base
     if tier in base.tiers:

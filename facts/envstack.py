@@ -187,9 +187,8 @@ def neuron_runtime(neuron_ls_json: str) -> str | None:
         devices = json.loads(neuron_ls_json)
     except ValueError:
         return None
-    found = {p.get("neuron_runtime_version") for d in devices if isinstance(d, dict)
-             for p in d.get("neuron_processes") or [] if isinstance(p, dict)}
-    found.discard(None)
+    found = {str(v) for d in devices if isinstance(d, dict) for p in d.get("neuron_processes") or []
+             if isinstance(p, dict) and (v := p.get("neuron_runtime_version")) is not None}
     return ", ".join(sorted(found)) or None
 
 

@@ -143,7 +143,7 @@ def main(argv: list[str]) -> int:
         print(f"usage: python -m accelbench.facts.stacks check STACK; stacks: {', '.join(load_stacks())}")
         return 2
     stack = load_stacks()[argv[1]]
-    installed = {}
+    installed: dict[str, str | None] = {}
     for package, _ in stack.pip:
         try:
             installed[package] = version(package)

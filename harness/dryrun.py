@@ -62,7 +62,7 @@ def estimate_case(case: Case, folder: Path, resume: bool) -> CaseEstimate:
     gib = None if memory is None else memory.total_bytes / fit.GIB
     earlier = earlier_record(case, folder)
     here = earlier is not None and Path(earlier["_path"]).parent == folder
-    if here and resume and earlier.get("status") == "ok":
+    if here and resume and earlier is not None and earlier.get("status") == "ok":
         return CaseEstimate(case, 0.0, "done", gib)
     skip = estimate.layout_fit_problem(case, None if memory is None else memory.total_bytes)
     if skip:

@@ -136,7 +136,7 @@ def layout_fit_problem(case: Case, estimate_bytes: float | None) -> str | None:
         return host_fit_problem(case)
     device = device_of(case)
     spec = load_devices().get(device) if device else None
-    if spec is None:
+    if spec is None or device is None:
         return None
     per_device = int(spec.memory_gb * 2**30 * chip_share(device))
     return fit.wont_fit_reason(estimate_bytes, per_device, f"one {device} device ({chip_share(device):g} chip)")

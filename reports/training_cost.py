@@ -140,12 +140,13 @@ class BreakEven:
 
 def break_even(a: JobCost, b: JobCost) -> BreakEven | None:
     """When one case pays more before its first step but less per token: the crossing token count."""
-    if None in (a.usd_per_token, b.usd_per_token, a.before_usd, b.before_usd):
+    if a.usd_per_token is None or b.usd_per_token is None or a.before_usd is None or b.before_usd is None:
         return None
-    low, high = (a, b) if a.usd_per_token < b.usd_per_token else (b, a)
-    if low.before_usd <= high.before_usd or math.isclose(low.usd_per_token, high.usd_per_token):
+    sides = [(a, a.usd_per_token, a.before_usd), (b, b.usd_per_token, b.before_usd)]
+    (low, low_rate, low_before), (high, high_rate, high_before) = sorted(sides, key=lambda side: side[1])
+    if low_before <= high_before or math.isclose(low_rate, high_rate):
         return None  # one case is cheaper at every length (or they never cross)
-    tokens = (low.before_usd - high.before_usd) / (high.usd_per_token - low.usd_per_token)
+    tokens = (low_before - high_before) / (high_rate - low_rate)
     return BreakEven(a.workload, low.case, high.case, tokens)
 
 
@@ -161,7 +162,7 @@ def break_evens(all_jobs: list[JobCost]) -> list[BreakEven]:
         priced = [j for j in all_jobs if j.workload == workload and j.usd_per_token is not None]
         if len(priced) < 2:
             continue
-        best = min(priced, key=lambda j: j.usd_per_token)
+        best = min(priced, key=lambda j: j.usd_per_token or 0.0)  # all priced: none is None
         out += [be for other in priced if other is not best and (be := break_even(best, other)) is not None]
     return out
 
