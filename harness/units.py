@@ -46,3 +46,21 @@ def seconds(text: str) -> float:
     if not match or match.group(2).lower() not in _SECONDS_PER:
         raise argparse.ArgumentTypeError(f"'{text}' is not a duration; accepted: {accepted}")
     return _finite(float(match.group(1)) * _SECONDS_PER[match.group(2).lower()], text, accepted)
+
+
+TOKENS_MAX = 1e15
+"""More tokens than any training run has seen (frontier runs are ~1e13): a typo, not a job."""
+_SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
+_TOKENS = re.compile(r"^\s*(\d+(?:\.\d*)?(?:e[+]?\d+)?)\s*([kmbgt]?)\s*$", re.IGNORECASE)
+
+
+def parse_tokens(text: str) -> float:
+    """``1e9``, ``500M``, ``2B``, ``1.5T``, ``1000000`` -> tokens; ValueError with what is accepted."""
+    match = _TOKENS.match(str(text))
+    accepted = "a positive token count such as 1e9, 500M, 2B or 1.5T (k, M, B, T suffixes), at most 1e15"
+    if not match:
+        raise ValueError(f"{text!r} is not a token count; accepted: {accepted}")
+    tokens = float(match.group(1)) * _SUFFIX[match.group(2).lower()]
+    if not math.isfinite(tokens) or tokens <= 0 or tokens > TOKENS_MAX:
+        raise ValueError(f"{text!r} ({tokens:g} tokens) is out of range; accepted: {accepted}")
+    return tokens
