@@ -295,9 +295,9 @@ def provenance(info: dict[str, Any] | None) -> dict[str, Any]:
     return {"share_source": str(device.get("chip_share_source") or "read"), "precision_assumed": assumed}
 
 
-def for_case(choice: PriceChoice | None, record) -> dict[str, Any] | None:
+def for_case(choice: PriceChoice | None, record, prices_file: str | None = None) -> dict[str, Any] | None:
     """The ``cost`` part for a measured case priced by ``choice`` (harness/preflight.py's
-    ``resolve_pricing`` of the case's flags), or None when the run is not priced."""
+    ``resolve_pricing`` of the case's flags, ``prices_file`` its --prices), or None when the run is not priced."""
     from accelbench.harness.metrics import chips_used
 
     if choice is None or not record.timing.step_s:
@@ -311,4 +311,4 @@ def for_case(choice: PriceChoice | None, record) -> dict[str, Any] | None:
     facts = RunFacts(chips_used(record.backend), record.backend.device_catalog_key, record.backend.device_kind,
                      run_date(record.created_at), info["host"], **provenance(info))
     return price_run(choice, record.kernel.tokens_per_step, step["median"], step.get("ci95"), facts,
-                     load_prices(getattr(case, "prices_file", None))).to_dict()
+                     load_prices(prices_file)).to_dict()

@@ -285,7 +285,7 @@ def _measure(case: Case, record: ResultRecord, context: LaunchContext, timer: Ti
                                         case.steps * case.repeats)
     pricing = preflight.resolve_pricing(case.instance, case.usd_per_hour, case.prices_file, case.chips_per_instance,
                                         tier=case.tier)  # checked before the run: here it cannot fail
-    record.cost = cost.for_case(pricing, record)
+    record.cost = cost.for_case(pricing, record, case.prices_file)
     num.loss_last = context.loss(backend, outputs)
     context.finish(record)
 

@@ -69,9 +69,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help=f"steps per timed window, as `accelbench run --steps`: each pytest-benchmark round is one "
                          f"window of N steps closed by one fence, so its figures are per window "
                          f"(default: the suite's, else {DEFAULT_STEPS})")
-    group.addoption("--accelbench-repeats", type=int, metavar="N",
-                    help=f"timed windows, as `accelbench run --repeats`: pytest-benchmark rounds (default: the "
-                         f"suite's, else {DEFAULT_REPEATS})")
+    group.addoption("--accelbench-windows", "--accelbench-repeats", dest="accelbench_repeats", type=int, metavar="N",
+                    help=f"timed windows, as `accelbench run --windows` (--accelbench-repeats is its older name): "
+                         f"pytest-benchmark rounds (default: the suite's, else {DEFAULT_REPEATS})")
     group.addoption("--accelbench-warmup", type=int, metavar="N",
                     help=f"untimed warm-up steps after compilation, as `accelbench run --warmup` (default: the "
                          f"suite's, else {DEFAULT_WARMUP})")
@@ -98,7 +98,7 @@ def plan_cases(config: pytest.Config) -> list[Case]:
     try:
         return plan.build_plan(opt.accelbench_suite, opt.accelbench_kernel, opt.accelbench_backend,
                                opt.accelbench_set, steps=opt.accelbench_steps, warmup=opt.accelbench_warmup,
-                               repeats=opt.accelbench_repeats)
+                               windows=opt.accelbench_repeats)
     except (PlanError, ValueError) as exc:  # and KernelError, BackendError: all one-line user errors
         raise pytest.UsageError(f"accelbench: {exc}") from None
 
