@@ -57,7 +57,7 @@ _NUMBER_LISTS = tuple(f for f in _declared({list, tuple}) if item_type(f.kind) i
 def get(record: dict, dotted: "str | Field") -> Any:
     """The value at a field (``RECORD.timing.step_s.median``) or a dotted path checked
     against the schema, None where a part is missing or not a table."""
-    return (dotted if isinstance(dotted, Field) else path(dotted)).get(record)
+    return (path(dotted) if isinstance(dotted, str) else dotted).get(record)  # str: a Field of a reloaded module is one too
 
 
 def number_problem(value: Any) -> str | None:
