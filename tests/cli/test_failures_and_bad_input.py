@@ -348,12 +348,16 @@ case, with 300 timed steps of a 124M-parameter model, needs minutes on any CPU."
 @pytest.mark.slow
 def test_timeout_fails_one_case_and_the_sweep_goes_on(tmp_path, cli):
     """gpt2:124m and gemm:tiny on torch-cpu with a short --timeout. batch=1
-    keeps the 124M model inside this host's memory (at batch 8 the memory
-    check may skip it instead of letting it time out)."""
-    proc = cli("run", "--kernel", "gpt2:124m", "--kernel", "gemm:tiny", *CPU, "--set", "batch=1",
-               "--steps", "100", "--repeats", "3", "--timeout", TIMEOUT_S, "--out", tmp_path)
+    (the suite's kernel_settings for gpt2 alone: a --set key must apply to
+    every case) keeps the 124M model inside this host's memory (at batch 8 the
+    memory check may skip it instead of letting it time out)."""
+    suite = tmp_path / "timeout.toml"
+    suite.write_text('description = "timeout"\nkernels = ["gpt2:124m", "gemm:tiny"]\nbackends = ["torch-cpu"]\n'
+                     '[kernel_settings.gpt2]\nbatch = 1\n')
+    out = tmp_path / "out"
+    proc = cli("run", "--suite", suite, "--steps", "100", "--repeats", "3", "--timeout", TIMEOUT_S, "--out", out)
     assert proc.returncode == 1, proc.stderr
-    records = records_by_kernel(tmp_path)
+    records = records_by_kernel(out)
     assert set(records) == {"gpt2:124m@torch-cpu", "gemm:tiny@torch-cpu"}
     gpt = records["gpt2:124m@torch-cpu"]
     assert gpt["status"] == "failed" and gpt["error"]["type"] == "Timeout", gpt["error"]
@@ -401,10 +405,10 @@ def test_sigkill_half_way_then_resume_runs_only_the_unfinished_cases(tmp_path):
 def test_sigterm_stops_the_running_case_and_keeps_finished_records(tmp_path):
     out, tmp = tmp_path / "out", tmp_path / "tmp"
     tmp.mkdir()
-    proc = start_cli("run", "--kernel", "gemm:tiny", "--kernel", "gpt2:124m", *CPU, "--set", "batch=1",
+    proc = start_cli("run", "--kernel", "gpt2:tiny", "--kernel", "gpt2:124m", *CPU, "--set", "batch=1",
                      *QUICK, "--out", out, tmpdir=tmp)
     try:
-        wait_for(lambda: len(record_files(out)) == 1 if out.exists() else False, 120, "the GEMM record")
+        wait_for(lambda: len(record_files(out)) == 1 if out.exists() else False, 120, "the tiny GPT-2 record")
         wait_for(lambda: case_processes(tmp), 60, "the GPT case's process")
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
@@ -414,7 +418,7 @@ def test_sigterm_stops_the_running_case_and_keeps_finished_records(tmp_path):
     assert "accelbench: interrupted by SIGTERM" in err and "--resume" in err
     wait_for(lambda: not case_processes(tmp), 10, "the case's processes to be killed")
     records = records_by_kernel(out)
-    assert list(records) == ["gemm:tiny@torch-cpu"] and records["gemm:tiny@torch-cpu"]["status"] == "ok"
+    assert list(records) == ["gpt2:tiny@torch-cpu"] and records["gpt2:tiny@torch-cpu"]["status"] == "ok"
     assert not [p for p in out.iterdir() if p.name.startswith(".")], "nothing half-written"
     assert len(planfile.load_plan(out)) == 2
 

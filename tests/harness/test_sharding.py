@@ -61,7 +61,8 @@ def _agree(one: dict, sharded: dict, devices: int) -> None:
 @pytest.mark.parametrize("kernel", ["llama", "gpt2"])
 def test_torch_fsdp_on_two_ranks_matches_one_device(cli, tmp_path, kernel):
     _run(cli, tmp_path, "--kernel", f"{kernel}:tiny", "--backend", "torch-cpu")
-    _run(cli, tmp_path, "--kernel", f"{kernel}:tiny", "--backend", "torch-cpu", "--nproc", "2", "--set", "shard=fsdp")
+    _run(cli, tmp_path, "--kernel", f"{kernel}:tiny", "--backend", "torch-cpu", "--nproc", "2", "--set", "shard=fsdp",
+         "--resume")  # --resume: add the case to the folder
     records = _records(tmp_path)
     one = records[f"{kernel}-tiny--torch-cpu.json"]
     [sharded] = [r for name, r in records.items() if name.endswith("--dp2.json")]
@@ -82,7 +83,7 @@ def test_torch_fsdp_on_two_ranks_matches_one_device(cli, tmp_path, kernel):
 def test_jax_fsdp_on_four_host_devices_matches_one_device(cli, tmp_path):
     _run(cli, tmp_path, "--kernel", "llama:tiny", "--backend", "jax-cpu", "--set", "batch=4")
     _run(cli, tmp_path, "--kernel", "llama:tiny", "--backend", "jax-cpu", "--nproc", "4", "--set", "batch=4",
-         "--set", "shard=fsdp")
+         "--set", "shard=fsdp", "--resume")  # --resume: add the case to the folder
     records = _records(tmp_path)
     [one] = [r for r in records.values() if r["backend"]["device_count"] == 1]
     [sharded] = [r for name, r in records.items() if name.endswith("--dp4.json")]
