@@ -114,7 +114,7 @@ def test_backend_from_a_separate_package_is_listed_and_runs_the_smoke_suite(tmp_
 
 
 # ------------------------------------------------------------------- kernel
-PACKAGE_PARTS = ("__init__.py", "suggest.py", "kernels", "backends", "harness", "reports")
+PACKAGE_PARTS = ("__init__.py", "suggest.py", "facts", "kernels", "backends", "harness", "reports")
 """What installs as the ``accelbench`` package (pyproject maps the root to it)."""
 
 

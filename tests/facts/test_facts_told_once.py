@@ -159,8 +159,9 @@ def test_the_wheel_installs_only_the_accelbench_package(tmp_path):
     """Build the distribution (from a copy: building writes build/ and
     egg-info next to the sources) and list what it would put in site-packages."""
     source = tmp_path / "src"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv*", "build", "*.egg-info", "__pycache__",
-                                                                 "results", ".benchmarks"))
+    shutil.copytree(ROOT, source, symlinks=True,  # the sysfs fixtures hold links, as sysfs does
+                    ignore=shutil.ignore_patterns(".git", ".venv*", "build", "*.egg-info", "__pycache__", "results",
+                                                  ".benchmarks", ".mypy-links", ".mypy_cache", ".hypothesis"))
     wheels = tmp_path / "wheels"
     build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(wheels), str(source)]
     # The setuptools at hand when it is new enough (no index needed), else pip's isolated build.
