@@ -11,8 +11,17 @@ from __future__ import annotations
 
 import base64
 import re
-from html import escape
+import html as _html
 from typing import Any, Callable
+
+_BIDI = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""Direction controls: a name holding one could reorder the text around it (a "Trojan Source" name)."""
+
+
+def escape(text, quote: bool = True) -> str:
+    """``html.escape``, and direction controls written as numeric entities, visible as such."""
+    return _BIDI.sub(lambda m: f"&#{ord(m.group())};", _html.escape(str(text), quote=quote))
+
 
 CSS = """
 :root { color-scheme: light; }
