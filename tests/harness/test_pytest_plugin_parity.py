@@ -32,6 +32,8 @@ def test_help_says_steps_are_per_window_and_repeats_are_rounds():
 
     parser = Parser()
     pytest_addoption(parser)
-    helps = {o.names()[0]: o.attrs()["help"] for o in parser.getgroup("accelbench").options}
+    options = parser.getgroup("accelbench").options
+    helps = {o.names()[0]: o.attrs()["help"] for o in options}
     assert helps["--accelbench-steps"].startswith("steps per timed window") and "×" not in helps["--accelbench-steps"]
-    assert helps["--accelbench-repeats"].startswith("timed windows") and "rounds" in helps["--accelbench-repeats"]
+    assert helps["--accelbench-windows"].startswith("timed windows") and "rounds" in helps["--accelbench-windows"]
+    assert any(o.names() == ["--accelbench-windows", "--accelbench-repeats"] for o in options)  # the older name too
