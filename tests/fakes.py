@@ -65,3 +65,18 @@ def record_folder(tmp_path, name: str, rec: ResultRecord):
     folder.mkdir()
     write_record(folder / f"gpt2-124m--{rec.backend.name}.json", rec)
     return folder
+
+
+GOOD_PRICE = """
+[instances."box.8x"]
+provider = "aws"
+region = "us-east-1"
+kind = "on-demand"
+usd_per_hour = 16.0
+accelerator = "h100-sxm"
+accelerators = 8
+source = "https://example.com/pricing"
+as_of = 2026-11-26
+confirmed = true
+"""
+"""A valid prices.toml entry, for tests that break one field of it (catalog, price tiers)."""

@@ -9,6 +9,7 @@ import textwrap
 
 import pytest
 from conftest import assert_one_line_error
+from fakes import GOOD_PRICE
 
 from accelbench.facts import catalog
 from accelbench.facts.catalog import CatalogError, load_devices, load_prices
@@ -153,21 +154,7 @@ def test_bad_device_entry_names_file_entry_and_problem(tmp_path, change, needle)
         assert '[devices."chip"]' in message
 
 
-# ------------------------------------------------------------------ malformed price files
-GOOD_PRICE = """
-[instances."box.8x"]
-provider = "aws"
-region = "us-east-1"
-kind = "on-demand"
-usd_per_hour = 16.0
-accelerator = "h100-sxm"
-accelerators = 8
-source = "https://example.com/pricing"
-as_of = 2026-11-26
-confirmed = true
-"""
-
-
+# ------------------------------------------------------------------ malformed price files (fakes.GOOD_PRICE, one field broken)
 @pytest.mark.parametrize(
     "change, needle",
     [

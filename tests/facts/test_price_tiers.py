@@ -17,7 +17,7 @@ from accelbench.harness.cli import main
 from accelbench.harness.records import BackendPart, KernelPart, MetricsPart, ResultRecord, TimingPart, write_record
 
 from conftest import assert_one_line_error
-from fakes import priced_record as record, record_folder as _folder
+from fakes import GOOD_PRICE, priced_record as record, record_folder as _folder
 
 PRICES = load_prices()
 TODAY = dt.date(2026, 12, 3)
@@ -29,18 +29,7 @@ def _write(tmp_path, text: str):
     return path
 
 
-BOX = """
-[instances."box.8x"]
-provider = "aws"
-region = "us-east-1"
-kind = "on-demand"
-usd_per_hour = 16.0
-accelerator = "h100-sxm"
-accelerators = 8
-source = "https://example.com/pricing"
-as_of = 2026-11-26
-confirmed = true
-
+BOX = GOOD_PRICE + """
 [instances."box.8x".tiers.spot]
 usd_per_hour = 4.0
 region = "us-east-1"
