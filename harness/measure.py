@@ -43,7 +43,7 @@ from accelbench import backends
 from accelbench.backends.host_identity import host_identity
 from accelbench import kernels
 from accelbench.facts import envinfo
-from accelbench.harness import cost, energy, fit, metrics, numerics, preflight, stats, timing
+from accelbench.harness import cost, energy, fit, metrics, numerics, preflight, reference_cache, stats, timing
 from accelbench.harness.context import LaunchContext
 from accelbench.harness.plan import Case
 from accelbench.harness.progress import emit as emit_progress
@@ -76,7 +76,7 @@ class Timer:
     def time(self, backend, prepared, case: Case, timing_part: TimingPart, checkpoint: Checkpoint) -> Any:
         raise NotImplementedError
 
-    def audit(self, backend, prepared, outputs, case: Case, timing_part: TimingPart, confirm: bool) -> Any:
+    def audit(self, backend, prepared, outputs, case: Case, timing_part: TimingPart, lockstep: bool) -> Any:
         """After the timed windows, outside the energy window: the fence audit
         and diagnostics (``harness.timing``). Returns the last outputs."""
         return outputs
@@ -96,8 +96,8 @@ class BackendTimer(Timer):
         return timing.run_windows(backend, prepared, policy, timing_part, on_window=lambda i: checkpoint(
             f"timed steps, window {i + 1} of {policy.windows}", steps_done=i * policy.steps_per_window))
 
-    def audit(self, backend, prepared, outputs, case, timing_part, confirm):
-        return timing.audit_and_diagnose(backend, prepared, outputs, timing.policy_for(case), timing_part, confirm)
+    def audit(self, backend, prepared, outputs, case, timing_part, lockstep):
+        return timing.audit_and_diagnose(backend, prepared, outputs, timing.policy_for(case), timing_part, lockstep)
 
 
 def fence_call(backend) -> str:
@@ -250,7 +250,8 @@ def _measure(case: Case, record: ResultRecord, context: LaunchContext, timer: Ti
     num.loss_first = context.loss(backend, outputs)
     checkpoint("numerics steps")
     outputs, result = numerics.check_prepared(kernel, cfg, state, case.preset, prepared, backend.fence, outputs,
-                                              precision, lambda out: context.loss(backend, out))
+                                              precision, lambda out: context.loss(backend, out),
+                                              reference_cache.directory_from_env())
     if result is not None:
         num.reference, num.max_rel_err, num.worst = result.reference, result.max_rel_err, result.worst
         num.tolerance, num.passed, num.replica = result.tolerance, result.passed, result.replica
@@ -269,8 +270,9 @@ def _measure(case: Case, record: ResultRecord, context: LaunchContext, timer: Ti
     samples = record.timing.samples_s
     if not samples:
         raise CaseSkipped("NotTimed", "the timer took no samples (pytest-benchmark: --benchmark-disable)")
-    # data-parallel ranks must all run the same steps: no confirming window on one rank
-    outputs = timer.audit(backend, prepared, outputs, case, record.timing, confirm=context.devices == 1)
+    last_timed = outputs  # loss_last is this step's: read after the audit, which must come first
+    # data-parallel ranks must all run the same steps: each runs the confirming window
+    outputs = timer.audit(backend, prepared, outputs, case, record.timing, lockstep=context.devices > 1)
     record.backend.info.update(backend.after_timing(prepared))
     record.timing.compile_s = timing.compile_seconds(record.timing.compile_s, record.backend.info)
     summary = stats.summarize(samples)
@@ -286,7 +288,7 @@ def _measure(case: Case, record: ResultRecord, context: LaunchContext, timer: Ti
     pricing = preflight.resolve_pricing(case.instance, case.usd_per_hour, case.prices_file, case.chips_per_instance,
                                         tier=case.tier)  # checked before the run: here it cannot fail
     record.cost = cost.for_case(pricing, record, case.prices_file)
-    num.loss_last = context.loss(backend, outputs)
+    num.loss_last = context.loss(backend, last_timed)
     context.finish(record)
 
     for name, loss in (("first", num.loss_first), ("last", num.loss_last)):

@@ -28,10 +28,14 @@ groups see it:
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
+import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from accelbench.harness import reference_cache
 from accelbench.kernels.precision import policy
 
 NUMERICS_STEPS = 3
@@ -111,12 +115,14 @@ def with_changes(observed: dict[str, np.ndarray], initial: dict[str, np.ndarray]
     return out
 
 
-def check_prepared(kernel, cfg, state, preset: str, prepared, fence, outputs, precision: str, read_loss):
+def check_prepared(kernel, cfg, state, preset: str, prepared, fence, outputs, precision: str, read_loss,
+                   cache: Path | None = None):
     """The numerics phase of a case, given the fenced outputs of step 1: run
     the remaining ``NUMERICS_STEPS`` steps, reading the loss of each, and, for
     the ``tiny`` preset, compare the observables, the update and the loss
     change with the float64 reference. ``kernel`` gives the reference (a test
     may pass the correct kernel while ``prepared`` runs an injected fault).
+    ``cache``: the run's reference folder (``reference_run``).
     Returns the last outputs and the result (None when not checked)."""
     losses = [read_loss(outputs)] if "loss" in outputs else []
     for _ in range(NUMERICS_STEPS - 1):
@@ -127,7 +133,7 @@ def check_prepared(kernel, cfg, state, preset: str, prepared, fence, outputs, pr
     if preset != "tiny":
         return outputs, None
     replicas = prepared.replicas() if prepared.replicas else {None: prepared.observe()}
-    ref_name, reference, ref_losses = reference_run(kernel, cfg, state)
+    ref_name, reference, ref_losses = reference_run(kernel, cfg, state, cache)
     reference = with_changes(reference, state, ref_losses)
     results = []
     for label, observed in replicas.items():
@@ -145,14 +151,34 @@ def reference_observables(kernel, cfg, state) -> tuple[str, dict[str, np.ndarray
     return name, observed
 
 
-def reference_run(kernel, cfg, state) -> tuple[str, dict[str, np.ndarray], list[float]]:
+def reference_run(kernel, cfg, state, cache: Path | None = None) -> tuple[str, dict[str, np.ndarray], list[float]]:
     """The kernel in float64 on the host CPU, NUMERICS_STEPS steps, through its
     torch lowering (or its JAX lowering with x64 enabled where torch is
-    absent): (name, observables, the loss of each step)."""
-    import importlib.util
+    absent): (name, observables, the loss of each step). With ``cache`` (the
+    run's reference folder, ``harness.reference_cache``), found there when an
+    earlier case of the run computed it, else computed and stored."""
+    use_torch = importlib.util.find_spec("torch") is not None and bool(kernel.lowerings()["torch"])
+    if cache is None:
+        return _reference_run(kernel, cfg, state, use_torch)
+    implementation = f"torch {_version('torch')}" if use_torch else f"jax {_version('jax')}"
+    digest = reference_cache.key(kernel.name, cfg, state, NUMERICS_STEPS, implementation)
+    found = reference_cache.load(cache, digest)
+    if found is None:
+        found = _reference_run(kernel, cfg, state, use_torch)
+        reference_cache.store(cache, digest, *found)
+    return found
 
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _reference_run(kernel, cfg, state, use_torch: bool) -> tuple[str, dict[str, np.ndarray], list[float]]:
     losses = []
-    if importlib.util.find_spec("torch") is not None and kernel.lowerings()["torch"]:
+    if use_torch:
         program = kernel.torch_program(cfg, state, "cpu", "fp64")
         for _ in range(NUMERICS_STEPS):
             outputs = program.step()

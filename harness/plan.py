@@ -413,6 +413,11 @@ def build_plan(
                 raise PlanError(f"--set {unused[0]}={raw[unused[0]]} cannot apply to {kernel.name}:{preset} on "
                                 f"{backend_name} (neither has a '{unused[0]}' setting); choose the cases it applies "
                                 f"to with --kernel/--backend")
+            suite_unused = sorted(set(loaded.settings if loaded else {}) - given_keys - own_fields - own)
+            if suite_unused:  # a suite's setting is never dropped for some cases either
+                raise PlanError(f"suite {loaded.name}: setting '{suite_unused[0]}' cannot apply to {kernel.name}:{preset} "
+                                f"on {backend_name} (neither has a '{suite_unused[0]}' setting); move it under "
+                                f"[kernel_settings.KERNEL] or run the cases it applies to with --kernel/--backend")
             try:  # a backend checks its settings (e.g. the precision) when made; it imports no stack
                 backend_cls(backend_cls.settings_cls(**{k: v for k, v in backend_values.items() if k in own}))
             except (BackendError, TypeError, ValueError) as exc:

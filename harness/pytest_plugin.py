@@ -186,12 +186,12 @@ class PedanticTimer:
             timing_part.samples_s.extend(window / k for window in self.benchmark.stats.stats.data)
         return outputs
 
-    def audit(self, backend, prepared, outputs, case: Case, timing_part, confirm: bool) -> Any:
+    def audit(self, backend, prepared, outputs, case: Case, timing_part, lockstep: bool) -> Any:
         from accelbench.harness import timing
 
         k = timing.policy_for(case).steps_per_window
         timing_part.fence_audit, outputs = timing.confirmed_audit(backend, prepared, outputs,
-                                                                  max(timing_part.samples_s) * k, k, confirm)
+                                                                  max(timing_part.samples_s) * k, k, lockstep)
         return outputs
 
 

@@ -104,6 +104,8 @@ class NumericsPart:
     """The worst device where one process held several replicas (a JAX mesh); None otherwise."""
     loss_first: float | None = None
     loss_last: float | None = None
+    """The loss of the last timed step (not of the audit's or the diagnostic's steps, whose number
+    depends on the audit), so runs of one workload under any layout compare step for step."""
 
 
 @dataclass

@@ -45,7 +45,8 @@ from accelbench.harness.launch import case_command
 from accelbench.harness.plan import Case
 from accelbench.harness.planfile import write_plan
 from accelbench.harness.records import RecordError, ResultRecord, load_record, write_atomic, write_record
-from accelbench.harness.launch.process import PARENT_PID_VAR, SNAPSHOT_SUFFIX
+from accelbench.harness.case_env import PARENT_PID_VAR, REFERENCE_CACHE_VAR
+from accelbench.harness.launch.process import SNAPSHOT_SUFFIX
 from accelbench.harness.measure import new_record
 
 STDERR_TAIL_CHARS = 2000
@@ -134,7 +135,7 @@ def run_plan(
     out.mkdir(parents=True, exist_ok=True)
     remove_orphan_case_dirs()
     summary = RunSummary(out_dir=out, run_id=run_id or history.new_run_id())
-    with signals_raise_interrupted():
+    with signals_raise_interrupted(), owned_temp_dir() as references:
         write_plan(out, cases)
         for i, case in enumerate(cases, 1):
             path = record_path(out, case)
@@ -146,7 +147,7 @@ def run_plan(
                 continue
             if on_case:
                 on_case(i, len(cases), case, "start")
-            outcome = run_one(case, path, summary.run_id, on_event=on_event)
+            outcome = run_one(case, path, summary.run_id, on_event=on_event, references=references)
             summary.outcomes.append(outcome)
             if on_case:
                 on_case(i, len(cases), outcome, "done")
@@ -173,7 +174,10 @@ def signals_raise_interrupted(signums=(signal.SIGTERM, signal.SIGHUP)) -> Iterat
             signal.signal(s, old)
 
 
-def run_one(case: Case, path: Path, run_id: str, on_event: Callable[[dict], None] | None = None) -> CaseOutcome:
+def run_one(case: Case, path: Path, run_id: str, on_event: Callable[[dict], None] | None = None,
+            references: Path | None = None) -> CaseOutcome:
+    """One case in a process of its own. ``references``: the run's folder of
+    float64 references its cases share (``harness.reference_cache``)."""
     start = time.perf_counter()
     availability = backends.availability(case.backend)
     if not availability.ok:
@@ -187,12 +191,11 @@ def run_one(case: Case, path: Path, run_id: str, on_event: Callable[[dict], None
         write_record(path, record)
         return CaseOutcome(case, path, "skipped", record.to_dict(), time.perf_counter() - start)
 
-    with tempfile.TemporaryDirectory(prefix=CASE_DIR_PREFIX) as tmp:
-        (Path(tmp) / OWNER_FILE).write_text(str(os.getpid()))  # lets a later run clean up after a SIGKILL
-        case_file = Path(tmp) / "case.json"
+    with owned_temp_dir() as tmp:
+        case_file = tmp / "case.json"
         case_file.write_text(json.dumps(case.to_dict()))
-        fresh = Path(tmp) / "record.json"
-        failure = _run_process(case, case_file, fresh, run_id, on_event)
+        fresh = tmp / "record.json"
+        failure = _run_process(case, case_file, fresh, run_id, on_event, references)
         if failure is None:
             try:
                 data = load_record(fresh)
@@ -207,6 +210,15 @@ def run_one(case: Case, path: Path, run_id: str, on_event: Callable[[dict], None
 
 
 CASE_DIR_PREFIX, OWNER_FILE = "accelbench-case-", "runner.pid"
+
+
+@contextlib.contextmanager
+def owned_temp_dir() -> Iterator[Path]:
+    """A temporary folder (a case's files, the run's references), removed on the
+    way out; its owner file lets a later run remove it after a SIGKILL."""
+    with tempfile.TemporaryDirectory(prefix=CASE_DIR_PREFIX) as tmp:
+        (Path(tmp) / OWNER_FILE).write_text(str(os.getpid()))
+        yield Path(tmp)
 
 
 def remove_orphan_case_dirs(tmp_root: str | None = None) -> list[Path]:
@@ -263,10 +275,12 @@ def _failed_record(case: Case, run_id: str, snapshot: Path, failure: dict) -> di
 
 
 def _run_process(case: Case, case_file: Path, record_file: Path, run_id: str,
-                 on_event: Callable[[dict], None] | None = None) -> dict | None:
+                 on_event: Callable[[dict], None] | None = None, references: Path | None = None) -> dict | None:
     """Run the worker; None when it exited cleanly, else the failure to record."""
     cmd = case_command(case, case_file, record_file, run_id)  # the case's launcher: one process, torchrun or a JAX mesh
     env = {**os.environ, PARENT_PID_VAR: str(os.getpid())}
+    if references is not None:
+        env[REFERENCE_CACHE_VAR] = str(references)
     events = Path(str(record_file) + progress.EVENTS_SUFFIX) if on_event else None
     if events is not None:
         env[progress.ENV_VAR] = str(events)

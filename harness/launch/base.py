@@ -25,6 +25,9 @@ class Launcher(ABC):
     (ok, failed or skipped), returning the process's exit status."""
 
     name: ClassVar[str]
+    runs_one_process: ClassVar[bool] = False
+    """The case runs in the process the runner started, with no ranks or peers
+    (so nothing outside it waits on its exit handlers)."""
 
     @classmethod
     def runs_by_default(cls, case: Case, framework: str) -> bool:

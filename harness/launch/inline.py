@@ -12,6 +12,7 @@ from accelbench.harness.records import write_record
 
 class InlineLauncher(Launcher):
     name = "inline"
+    runs_one_process = True
 
     @classmethod
     def runs_by_default(cls, case: Case, framework: str) -> bool:

@@ -9,12 +9,11 @@ import signal
 import sys
 from typing import NoReturn
 
+from accelbench.harness.case_env import PARENT_PID_VAR
 from accelbench.harness.plan import Case
 
 SNAPSHOT_SUFFIX = ".partial"
 """The record so far, written beside the record at each phase (the runner keeps it when the case process dies)."""
-PARENT_PID_VAR = "ACCELBENCH_PARENT_PID"
-"""Set by the runner: the pid the case process must not outlive."""
 
 
 def load_case(path: str) -> Case:

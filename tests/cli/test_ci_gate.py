@@ -183,6 +183,17 @@ def test_a_setting_that_cannot_apply_to_a_suite_case_is_an_error_naming_it(capsy
     assert code == 2 and "cannot apply to gemm:tiny on jax-cpu" in one_line(err)
 
 
+def test_a_suite_file_setting_that_cannot_apply_to_one_of_its_cases_is_an_error_too(tmp_path, capsys):
+    suite = tmp_path / "mine.toml"
+    suite.write_text('kernels = ["gemm:tiny"]\nbackends = ["torch-cpu", "jax-cpu"]\nsettings = { threads = 1 }\n')
+    code, _, err = run(capsys, "run", "--suite", str(suite), "--dry-run")
+    line = one_line(err)
+    assert code == 2 and "setting 'threads' cannot apply to gemm:tiny on jax-cpu" in line
+    assert "[kernel_settings.KERNEL]" in line
+    code, _, _ = run(capsys, "run", "--suite", str(suite), "--backend", "torch-cpu", "--dry-run")
+    assert code == 0  # chosen so that it applies to every case
+
+
 @pytest.mark.slow  # one real case
 def test_overwrite_deletes_the_earlier_run_s_records_first(tmp_path, capsys):
     import json
