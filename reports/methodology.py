@@ -12,7 +12,7 @@ from accelbench.harness.cost import MARK_MEANING
 from accelbench.harness.metrics import RECOMPUTE_NOTE
 from accelbench.kernels.base import FLOP_CONVENTIONS
 from accelbench.reports.rows import price_marks
-from accelbench.reports.tables import number, ok_rows, value
+from accelbench.reports.tables import cells, number, ok_rows, value
 
 ENV_KEYS = envinfo.report_keys()
 
@@ -64,7 +64,7 @@ def _timing(ok, baseline) -> Section:
                    "bootstrap of that median (2,000 resamples, Efron & Tibshirani 1993). tokens/s = tokens per step "
                    "÷ median step time, its interval from the step-time interval.")
     combos = {}
-    for _, r in ok.iterrows():
+    for r in cells(ok, "workload", "backend.name", "timing.steps", "timing.warmup_steps", "timing.repeats"):
         key = tuple(_whole(value(r, f"timing.{k}")) for k in ("steps", "warmup_steps", "repeats"))
         combos.setdefault(key, []).append(r)
     for (steps, warmup, repeats), rows in sorted(combos.items(), key=lambda kv: str(kv[0])):
@@ -104,7 +104,7 @@ def _whole(v):
 
 def _fences(df) -> Section:
     s = Section("Completion fences")
-    pairs = sorted({(str(r["backend.name"]), str(value(r, "backend.fence") or "not recorded")) for _, r in df.iterrows()})
+    pairs = sorted({(str(r["backend.name"]), str(value(r, "backend.fence") or "not recorded")) for r in cells(df, "backend.name", "backend.fence")})
     s.items += [f"{name}: {fence}" for name, fence in pairs]
     return s
 
@@ -135,14 +135,16 @@ def _mfu_energy(ok) -> Section:
         ("metrics.joules_per_token", "Energy", "metrics.energy.reason", "no power readings over the timed window"),
     ):
         missing: dict[str, list[str]] = {}
-        for _, r in ok.iterrows():
+        for r in cells(ok, metric, reason_column, "workload", "backend.name"):
             if value(r, metric) is None:
                 missing.setdefault(str(value(r, reason_column) or default), []).append(f"{r['workload']} on {r['backend.name']}")
         for reason, who in sorted(missing.items()):
             reason = reason.removeprefix("not measured: ").removeprefix("not measured")
             s.items.append(f"{label} not measured for {', '.join(sorted(set(who)))}: {reason}")
     bases = set()
-    for _, r in ok.iterrows():
+    basis = [f"metrics.mfu_basis.{k}" for k in ("peak_tflops_per_chip", "device", "precision", "chips", "source",
+                                                "as_of", "peak_confirmed")]
+    for r in cells(ok, "metrics.mfu", "backend.name", *basis):
         peak = value(r, "metrics.mfu_basis.peak_tflops_per_chip")
         if value(r, "metrics.mfu") is not None and peak is not None:
             bases.add(f"MFU of {r['backend.name']} divided by {number(peak)} TFLOP/s per chip "
@@ -161,7 +163,9 @@ def _prices(ok) -> Section:
     if ok.empty:
         return s
     priced, unpriced = [], []
-    for _, r in ok.iterrows():
+    for r in cells(ok, "workload", "backend.name", *(f"cost.{k}" for k in (
+            "usd_per_mtok", "chips_priced", "instance", "usd_per_hour", "source", "as_of", "confirmed", "notes",
+            "withheld"))):
         (priced if value(r, "cost.usd_per_mtok") is not None else unpriced).append(r)
     sources = set()
     for r in priced:
@@ -196,7 +200,9 @@ def _software(df) -> Section:
 
 def _flags(df) -> Section:
     s = Section("Flagged cases: read these figures with care")
-    for _, r in df.iterrows():
+    for r in cells(df, "workload", "backend.name", "case_id", "numerics.passed", "numerics.max_rel_err",
+                   "numerics.reference", "numerics.tolerance", "backend.info.recompiled_during_timing", "metrics.mfu",
+                   "metrics.errors", "timing.unstable", "record", "cost.usd_per_mtok"):
         who = f"{r['workload']} on {r['backend.name']} ({r['case_id']})"
         if value(r, "numerics.passed") is False:
             s.items.append(f"{who}: numerics FAILED: max relative error {number(value(r, 'numerics.max_rel_err'))} "
@@ -229,7 +235,7 @@ def published(df) -> list[Section]:
                    "(facts/data/references.toml), not runs of accelbench; they are costed with the same price "
                    "catalog as ours (price per chip-hour of the instance named ÷ tokens/s per chip) and hatched "
                    "in plots. They carry no interval: the sources give none.")
-    for _, r in rows.iterrows():
+    for r in cells(rows, "record"):
         ref = r["record"]["_published"]
         s.items.append(f"{ref.workload} on {ref.hardware} ({ref.framework}): {number(ref.tokens_per_s_per_chip)} "
                        f"tokens/s per chip over {ref.chips} chips, {ref.precision}; {ref.configuration}"

@@ -360,3 +360,12 @@ def test_torch_compile_recompiles_during_timing_are_counted():
     info = backend.after_timing(prepared)
     assert info["recompiled_during_timing"] is False and info["dynamo_graphs_during_timing"] == 0
     assert info["dynamo_graphs"] >= 1
+
+
+def test_row_medians_are_numpys_medians_exactly():
+    from accelbench.harness import stats
+
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 11, 12):
+        rows = rng.lognormal(size=(500, n))
+        np.testing.assert_array_equal(stats.row_medians(rows), np.median(rows, axis=1))
