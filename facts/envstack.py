@@ -76,11 +76,13 @@ class Stack:
             self.values[key] = value
 
 
-SOFTWARE_FIELDS = ("nvidia_driver", "cuda_runtime", "cudnn", "nccl", "neuron_runtime", "neuron_driver", "jax_plugins")
+SOFTWARE_FIELDS = ("nvidia_driver", "cuda_runtime", "cudnn", "nccl", "jax_cuda_runtime", "jax_cudnn", "neuron_runtime",
+                   "neuron_driver", "jax_plugins")
 """The stack's versions the report's software column shows beside the packages'."""
 
 STACK_FIELDS = ("kernel", "container", "fabric", "fabric_devices", "fabric_link_rate",
                 "nvidia_driver", "nvidia_driver_cuda", "cuda_runtime", "cudnn", "nccl",
+                "jax_cuda_runtime", "jax_cudnn", "jax_cublas",
                 "gpu_name", "gpu_max_sm_clock_mhz", "gpu_max_mem_clock_mhz", "gpu_app_sm_clock_mhz",
                 "gpu_power_limit_w", "gpu_ecc", "gpu_mig",
                 "neuron_runtime", "neuron_driver", "neuron_tools", "jax_plugins",
@@ -205,10 +207,40 @@ def torch_stack(torch) -> dict:
     return {"cuda_runtime": torch.version.cuda, "cudnn": str(cudnn) if cudnn else None, "nccl": nccl()}
 
 
+JAX_CUDA_FUNCTIONS = {"jax_cuda_runtime": "cuda_runtime_get_version", "jax_cudnn": "cudnn_get_version",
+                      "jax_cublas": "cublas_get_version"}
+"""The record's key, and the function of JAX's CUDA plugin that reads it. JAX keeps the module as
+``jax._src.lib.cuda_versions`` (imported from ``jax_cuda13_plugin._versions``, ``jax_cuda12_plugin._versions``
+or ``jaxlib.cuda._versions``; None without one: jax/_src/lib/__init__.py, jax 0.10.2); its functions return
+the libraries' own encoded integers (CUDA 12.8 is 12080, cuDNN 9.8.0 is 90800), kept as printed."""
+
+
+def jax_stack(jax_lib) -> dict:
+    """CUDA runtime, cuDNN and cuBLAS as the loaded JAX's CUDA plugin reads them (JAX may load
+    libraries other than torch's). ``jax_lib``: the imported ``jax._src.lib``."""
+    versions = getattr(jax_lib, "cuda_versions", None)
+    facts = {}
+    for key, function in JAX_CUDA_FUNCTIONS.items():
+        try:
+            facts[key] = str(getattr(versions, function)()) if versions is not None else None
+        except Exception:  # a library the plugin could not load raises; recorded as unread, with the reason
+            facts[key] = None
+    return facts
+
+
 def framework_stack(sources: Sources = Sources(), import_frameworks: bool = False) -> Stack:
-    """CUDA runtime, cuDNN and NCCL as torch reports them: read again once a case has
-    built its backend (harness.measure), when torch is loaded."""
+    """CUDA runtime, cuDNN and NCCL as torch reports them, and CUDA runtime, cuDNN and
+    cuBLAS as JAX reports them: read again once a case has built its backend
+    (harness.measure), when its framework is loaded."""
     stack = Stack()
+    jax_lib = sources.modules.get("jax._src.lib")
+    if jax_lib is None and import_frameworks and sources.version("jax"):
+        import jax._src.lib as jax_lib  # accelbench env, as torch below (JAX's own module: no public one holds these)
+    jax_why = ("JAX not loaded in this process (not a JAX case)" if jax_lib is None
+               else "this JAX has no CUDA plugin (jax._src.lib.cuda_versions is None), or it could not read the library")
+    jax_facts = jax_stack(jax_lib) if jax_lib is not None else {}
+    for key in JAX_CUDA_FUNCTIONS:
+        stack.put(key, jax_facts.get(key), jax_why)
     torch = sources.modules.get("torch")
     if torch is None and import_frameworks and sources.version("torch"):
         import torch  # accelbench env: the user asked what this machine has

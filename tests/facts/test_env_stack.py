@@ -75,6 +75,26 @@ def test_torch_facts_come_from_the_imported_module_only():
     assert v["jax_plugins"] == "cuda: jax-cuda12-plugin 0.10.2"
 
 
+def test_jax_cuda_facts_come_from_its_plugin_as_jax_loaded_it():
+    """As on a JAX GPU host (cuda_versions' encoded integers, the form jax's own callers compare:
+    12080 is CUDA 12.8, 90800 cuDNN 9.8.0); a library the plugin cannot read is null with a reason."""
+    def broken():
+        raise RuntimeError("libcublas.so.12: cannot open shared object file")
+
+    versions = types.SimpleNamespace(cuda_runtime_get_version=lambda: 12080, cudnn_get_version=lambda: 90800,
+                                     cublas_get_version=broken)
+    gpu = Sources(root=FIXTURES / "stack" / "trn2-host", run=lambda argv: None, version=no_packages,
+                  entry_points=lambda group: {}, modules={"jax._src.lib": types.SimpleNamespace(cuda_versions=versions)})
+    stack = capture_stack(gpu)
+    assert (stack.values["jax_cuda_runtime"], stack.values["jax_cudnn"]) == ("12080", "90800")
+    assert stack.values["jax_cublas"] is None and "could not read" in stack.why_null["jax_cublas"]
+    cpu = Sources(root=gpu.root, run=gpu.run, version=no_packages, entry_points=gpu.entry_points,
+                  modules={"jax._src.lib": types.SimpleNamespace(cuda_versions=None)})
+    assert "no CUDA plugin" in capture_stack(cpu).why_null["jax_cudnn"]
+    none = Sources(root=gpu.root, run=gpu.run, version=no_packages, entry_points=gpu.entry_points, modules={})
+    assert "JAX not loaded" in capture_stack(none).why_null["jax_cuda_runtime"]
+
+
 def test_bad_nvidia_smi_output_is_null_with_a_reason_not_a_crash(tmp_path):
     bad = tmp_path / "smi.xml"
     bad.write_text("<nvidia_smi_log><gpu>")  # cut short
