@@ -414,7 +414,7 @@ def build_plan(
                                 f"{backend_name} (neither has a '{unused[0]}' setting); choose the cases it applies "
                                 f"to with --kernel/--backend")
             suite_unused = sorted(set(loaded.settings if loaded else {}) - given_keys - own_fields - own)
-            if suite_unused:  # a suite's setting is never dropped for some cases either
+            if loaded and suite_unused:  # a suite's setting is never dropped for some cases either
                 raise PlanError(f"suite {loaded.name}: setting '{suite_unused[0]}' cannot apply to {kernel.name}:{preset} "
                                 f"on {backend_name} (neither has a '{suite_unused[0]}' setting); move it under "
                                 f"[kernel_settings.KERNEL] or run the cases it applies to with --kernel/--backend")

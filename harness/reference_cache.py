@@ -41,7 +41,7 @@ def key(kernel_name: str, cfg: Any, state: dict[str, Any], steps: int, implement
     initial array (name, dtype, shape and bytes), the steps run, and which
     implementation computes it (e.g. ``torch 2.13.0``)."""
     digest = hashlib.sha256()
-    config = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else cfg
+    config = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type) else cfg
     digest.update(json.dumps([kernel_name, config, steps, implementation], sort_keys=True, default=str).encode())
     for name in sorted(state):
         array = np.ascontiguousarray(state[name])
@@ -64,11 +64,12 @@ def load(directory: Path, digest: str) -> tuple[str, dict[str, np.ndarray], list
 
 def store(directory: Path, digest: str, name: str, observed: dict[str, Any], losses: list[float]) -> None:
     """Written to a temporary file, then renamed: a rank reading at the same time sees all of it or none."""
-    arrays = {f"obs:{k}": np.asarray(v) for k, v in observed.items()}
+    arrays: dict[str, Any] = {f"obs:{k}": np.asarray(v) for k, v in observed.items()}
+    arrays |= {"__name__": np.asarray(name), "__losses__": np.asarray(losses, dtype=np.float64)}
     fd, tmp = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, __name__=np.asarray(name), __losses__=np.asarray(losses, dtype=np.float64), **arrays)
+            np.savez(f, **arrays)
         os.replace(tmp, directory / f"{digest}.npz")
     except OSError:  # a full disk costs the sharing, not the case
         Path(tmp).unlink(missing_ok=True)
