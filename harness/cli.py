@@ -112,7 +112,7 @@ def cmd_run(args) -> int:
     if args.dry_run:  # before anything is written (accelbench.harness.dryrun)
         from accelbench.harness import dryrun
 
-        from accelbench.harness.plan import load_suite
+        from accelbench.harness.suite_file import load_suite
 
         differs = load_suite(args.suite).differs if args.suite else ""
         print(dryrun.describe(cases, out, bool(args.resume)) + (f"\nworkload differs from the flagship: {differs}"
@@ -263,9 +263,9 @@ def _with_pricing(cases, args):
 def cmd_suites(args) -> int:
     import dataclasses
 
-    from accelbench.harness import plan
+    from accelbench.harness import suite_file
 
-    suites = [plan.load_suite(name) for name in plan.builtin_suites()]
+    suites = [suite_file.load_suite(name) for name in suite_file.builtin_suites()]
     if args.json:
         print(json.dumps([dataclasses.asdict(s) for s in suites], indent=2))
         return 0

@@ -22,7 +22,7 @@ from conftest import venv_prefix
 
 from accelbench import backends
 from accelbench.facts import catalog
-from accelbench.harness import plan
+from accelbench.harness import suite_file
 
 yaml = pytest.importorskip("yaml")
 jsonschema = pytest.importorskip("jsonschema")
@@ -100,7 +100,7 @@ def test_recipe_machine_stack_suites_backends_and_price(name):
     envs = task["envs"]
     assert envs["SUITES"].split() == ["gpt2", "llama"]
     for suite in envs["SUITES"].split():
-        plan.load_suite(suite)
+        suite_file.load_suite(suite)
     assert envs["ACCELBENCH_BUCKET"] is None  # a required --env
     assert task["file_mounts"]["/accelbench-results"]["name"] == "${ACCELBENCH_BUCKET}"
     run_lines = [line for line in task["run"].splitlines() if "run_suites.sh" in line]
@@ -149,7 +149,7 @@ def test_whole_instance_recipe_runs_its_suite_resumes_from_the_bucket_and_stops(
     for key, value in machine.items():
         assert task["resources"][key] == value
     envs = task["envs"]
-    assert envs["SUITES"] == suite and set(plan.load_suite(suite).backends) == backend_names
+    assert envs["SUITES"] == suite and set(suite_file.load_suite(suite).backends) == backend_names
     assert envs["BUCKET_DIR"] == "/accelbench-results" and envs["ACCELBENCH_BUCKET"] is None
     assert task["file_mounts"]["/accelbench-results"]["name"] == "${ACCELBENCH_BUCKET}"
     ran = {word for line in task["run"].splitlines() if "run_suites.sh" in line

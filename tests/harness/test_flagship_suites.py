@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from accelbench.harness import plan
+from accelbench.harness import plan, suite_file
 from accelbench.harness.cli import main
 
 from conftest import assert_one_line_error
@@ -18,7 +18,7 @@ def _llama(name: str, items=()):
 
 @pytest.mark.parametrize("name", WHOLE)
 def test_whole_instance_suites_run_the_flagship_or_say_where_they_differ(name):
-    suite, case = plan.load_suite(name), _llama(name)
+    suite, case = suite_file.load_suite(name), _llama(name)
     assert case.preset == "8b" and case.repeats >= 10  # at least 10 windows for an interval
     tokens_per_step = case.kernel_settings["batch"] * case.kernel_settings["seq_len"]
     flagship = (case.kernel_settings["seq_len"], tokens_per_step) == (4096, 32768)

@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from accelbench.harness import planfile
-from accelbench.harness.plan import SUITES_DIR, Case, PlanError, build_plan, load_suite, parse_assignment
+from accelbench.harness.plan import Case, PlanError, build_plan, parse_assignment
+from accelbench.harness.suite_file import SUITES_DIR, load_suite
 from accelbench.harness.records import STATUSES, RecordError, load_record, write_record
 from accelbench.harness.measure import new_record
 

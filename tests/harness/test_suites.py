@@ -8,7 +8,7 @@ import pytest
 
 from accelbench import backends
 from accelbench import kernels
-from accelbench.harness import plan
+from accelbench.harness import plan, suite_file
 
 ACCELERATOR_BACKENDS = {"torch-cuda", "torch-xla", "torch-neuron", "jax-gpu", "jax-tpu", "jax-neuron"}
 """The backend names the design card fixes for accelerators; a suite may list
@@ -19,14 +19,14 @@ KNOWN_BACKENDS = ACCELERATOR_BACKENDS | {"torch-cpu", "jax-cpu"}
 
 @pytest.mark.parametrize("name", ["smoke", "micro", "gpt2", "llama"])
 def test_builtin_suite_is_listed_and_loads(name):
-    assert name in plan.builtin_suites()
-    suite = plan.load_suite(name)
+    assert name in suite_file.builtin_suites()
+    suite = suite_file.load_suite(name)
     assert suite.description and suite.kernels and suite.backends
 
 
-@pytest.mark.parametrize("name", plan.builtin_suites())
+@pytest.mark.parametrize("name", suite_file.builtin_suites())
 def test_builtin_suite_names_registered_kernels_presets_and_known_backends(name):
-    suite = plan.load_suite(name)
+    suite = suite_file.load_suite(name)
     for spec in suite.kernels:
         kernel, preset = kernels.parse_spec(spec)  # KernelError on an unknown kernel or preset
         kernel.config(preset)
@@ -39,21 +39,21 @@ def test_builtin_suite_names_registered_kernels_presets_and_known_backends(name)
 
 
 def test_accelerator_suites_cover_what_the_brief_names():
-    micro = {spec.split(":")[0] for spec in plan.load_suite("micro").kernels}
+    micro = {spec.split(":")[0] for spec in suite_file.load_suite("micro").kernels}
     assert micro >= {"gemm", "linear", "attention", "layernorm", "rmsnorm", "cross_entropy", "adamw", "mlp"}
-    assert all(not spec.endswith(":tiny") for spec in plan.load_suite("micro").kernels)
-    assert plan.load_suite("gpt2").kernels == ["gpt2:124m", "gpt2:350m", "gpt2:774m", "gpt2:1558m"]
-    assert plan.load_suite("llama").kernels == ["llama:1b", "llama:3b", "llama:8b", "llama:8b-1layer", "llama:70b-1layer"]
+    assert all(not spec.endswith(":tiny") for spec in suite_file.load_suite("micro").kernels)
+    assert suite_file.load_suite("gpt2").kernels == ["gpt2:124m", "gpt2:350m", "gpt2:774m", "gpt2:1558m"]
+    assert suite_file.load_suite("llama").kernels == ["llama:1b", "llama:3b", "llama:8b", "llama:8b-1layer", "llama:70b-1layer"]
     for name in ("micro", "gpt2", "llama"):
-        assert set(plan.load_suite(name).backends) == ACCELERATOR_BACKENDS
+        assert set(suite_file.load_suite(name).backends) == ACCELERATOR_BACKENDS
 
 
 def test_suites_command_lists_the_builtin_suites(cli):
     proc = cli("suites", "--json")
     assert proc.returncode == 0, proc.stderr
     listed = {s["name"]: s for s in json.loads(proc.stdout)}
-    assert set(listed) == set(plan.builtin_suites()) >= {"smoke", "micro", "gpt2", "llama"}
-    assert listed["gpt2"]["kernels"] == plan.load_suite("gpt2").kernels
+    assert set(listed) == set(suite_file.builtin_suites()) >= {"smoke", "micro", "gpt2", "llama"}
+    assert listed["gpt2"]["kernels"] == suite_file.load_suite("gpt2").kernels
 
 
 @pytest.mark.slow
@@ -101,7 +101,7 @@ def test_whole_instance_suites_shard_llama_8b_and_fit_each_device(name):
     from accelbench.harness import sharding
 
     backend_names, nproc, device, per_chip = WHOLE_INSTANCE[name]
-    suite = plan.load_suite(name)
+    suite = suite_file.load_suite(name)
     assert set(suite.backends) == backend_names and suite.nproc == nproc
     assert suite.kernels == ["llama:8b", "gpt2:774m"] and suite.settings["shard"] == "fsdp"
     memory_gb = catalog.load_devices()[device].memory_gb
