@@ -7,11 +7,13 @@
    drift of the machine over the session does not always favour one side. Counted per suite and load:
    cases called ``slower`` (the false alarms; goal 0 for ci), ``same``, ``faster`` and ``inconclusive``;
    and, beside them, the cases whose interval alone was wholly past the threshold (what compare would
-   have said without its UNSTABLE and timed-the-same-way checks).
+   have said without its UNSTABLE and timed-the-same-way checks). For the ci suite, the README's recipe:
+   the first run once more after the second (A B A), and the verdicts of ``compare --recheck``.
 2. Forced slowdowns: the ci suite's GEMM run as it is (the base), then at once again with m scaled by
    1.5 and 2 (256 -> 384, 512: that many times the multiply-adds, really done), its records filed under
    the base's case names (what a code change that makes the same case do more work looks like to
-   compare), compared with that base, run just before it. Caught = called ``slower``.
+   compare), compared with that base, run just before it, and with ``--recheck`` against the base run
+   once more after it. Caught = called ``slower``.
 
 Prints a line per comparison and a summary; writes every folder under --out, and log.jsonl there.
 
@@ -55,14 +57,21 @@ def stop(processes: list[subprocess.Popen]) -> None:
         process.wait()
 
 
-def judged(old: Path, new: Path, threshold_pct: float) -> dict:
-    """Verdict counts of compare, and of the interval alone (without compare's checks)."""
+def judged(old: Path, new: Path, threshold_pct: float, again: Path | None = None) -> dict:
+    """Verdict counts of compare, of the interval alone (without compare's checks), and with the base's
+    re-run (``--recheck``, A B A) where there is one."""
     result = compare.compare_folders(old, new, threshold_pct)
     changes = result.changes
     by_interval = Counter("slower" if c.ci and c.ci[0] > result.threshold else "not slower" for c in changes)
-    return {"verdicts": dict(Counter(c.verdict for c in changes)), "interval_alone_slower": by_interval["slower"],
-            "cases": {c.case_id: [c.verdict, c.note if c.verdict == compare.INCONCLUSIVE else "",
-                                  round(c.change, 4) if c.change is not None else None] for c in changes}}
+    out = {"verdicts": dict(Counter(c.verdict for c in changes)), "interval_alone_slower": by_interval["slower"],
+           "cases": {c.case_id: [c.verdict, c.note if c.verdict == compare.INCONCLUSIVE else "",
+                                 round(c.change, 4) if c.change is not None else None] for c in changes}}
+    if again is not None:
+        rechecked = compare.compare_folders(old, new, threshold_pct, recheck_dir=again).changes
+        out["rechecked"] = dict(Counter(c.verdict for c in rechecked))
+        out["rechecked_cases"] = {c.case_id: [c.verdict, c.note if c.verdict == compare.INCONCLUSIVE else ""]
+                                  for c in rechecked}
+    return out
 
 
 def log(out: Path, entry: dict) -> None:
@@ -77,7 +86,9 @@ def slowdown(out: Path, factor: float) -> dict:
     base = out / f"gemm-base-for-x{factor:g}"
     accelbench("run", "--suite", "ci", "--kernel", "gemm:tiny", "--out", str(base))
     slowed = slowed_copy(base, out, factor)
-    return {"slowdown": factor, **judged(base, slowed, THRESHOLD_PCT["ci"])}
+    again = out / f"gemm-base-again-for-x{factor:g}"  # A B A: the base once more, after the slowed run
+    accelbench("run", "--suite", "ci", "--kernel", "gemm:tiny", "--out", str(again))
+    return {"slowdown": factor, **judged(base, slowed, THRESHOLD_PCT["ci"], again)}
 
 
 def slowed_copy(base: Path, out: Path, factor: float) -> Path:
@@ -119,9 +130,16 @@ def main(argv=None) -> int:
                     for side in ("ab" if pair % 2 == 0 else "ba"):  # alternate which runs first
                         folder = a if side == "a" else b
                         walls[side] = accelbench("run", "--suite", suite, "--out", str(folder))
-                    result = judged(a, b, THRESHOLD_PCT[suite])
+                    again = None
+                    if suite == "ci":  # the README's recipe: A B A, judged with --recheck
+                        first = a if pair % 2 == 0 else b
+                        again = args.out / f"{suite}-load{load}-pair{pair}-again"
+                        walls["again"] = accelbench("run", "--suite", suite, "--out", str(again))
+                        a, b = first, (b if first == a else a)  # OLD is the run the re-run repeats
+                    result = judged(a, b, THRESHOLD_PCT[suite], again)
                     totals.setdefault((suite, load), Counter()).update(
-                        {**result["verdicts"], "interval alone slower": result["interval_alone_slower"], "pairs": 1})
+                        {**result["verdicts"], "interval alone slower": result["interval_alone_slower"], "pairs": 1,
+                         **{f"rechecked {k}": v for k, v in result.get("rechecked", {}).items()}})
                     log(args.out, {"suite": suite, "busy_loops": load, "pair": pair, "wall_s": walls, **result})
             finally:
                 stop(loops)

@@ -232,7 +232,7 @@ def cmd_compare(args) -> int:
         raise UsageError("--pool-runs pools a run history's earlier runs: give OLD alone (e.g. results/)")
     pooled = [p for p in history.runs(Path(args.old)) if p.name < Path(new).name] if args.pool_runs else None
     result = compare.compare_folders(old, new, compare.DEFAULT_THRESHOLD_PCT if args.threshold is None
-                                     else args.threshold, pooled_old=pooled)
+                                     else args.threshold, pooled_old=pooled, recheck_dir=args.recheck)
     for warning in result.warnings:
         print(f"accelbench: warning: {warning}", file=sys.stderr)
     print(compare.format_text(result))

@@ -118,6 +118,10 @@ def build_parser() -> Parser:
                      help="smallest change that counts, in %% (5 or 5%%): a case is slower when the whole 95%% "
                           "interval of new/old lies above 1 + PCT/100, the same when it lies within ±PCT/100 "
                           "(default: 5; the ci suite's recipe uses 10)")
+    cmp.add_argument("--recheck", metavar="OLD_AGAIN", default=None,
+                     help="the base run again, after NEW (A, B, A): a verdict stands only when OLD and OLD_AGAIN "
+                          "are the same within the threshold and NEW compares alike against both; otherwise the "
+                          "case is inconclusive, naming the drift (default: off)")
     cmp.add_argument("--strict", action="store_true",
                      help="exit 1 also for inconclusive cases (UNSTABLE timing, timed differently, too few "
                           "windows, too noisy to tell) (default: off, they are listed and exit 0)")

@@ -27,6 +27,14 @@ Exit status (``Comparison.exit_status``): 1 for a ``slower`` case, a case that
 failed in NEW, or a case of OLD missing from NEW; with ``--strict`` also for an
 inconclusive case; else 0. An OLD without records is ``load.NothingFound``.
 
+**Drift (``--recheck OLD_AGAIN``).** A shared machine's speed can move
+between two runs a minute apart (on the 2-core machine gpt2:tiny on torch-cpu
+ran at 3.6 ms/step, then 8.1 ms/step, both runs stable): two stable runs of
+the same code then differ past any threshold. With the base run again after
+NEW (A, B, A), a case keeps a ``slower``/``faster``/``same`` verdict only when
+OLD and OLD_AGAIN are ``same`` and NEW gets that verdict against both;
+otherwise it is ``inconclusive``, naming the drift.
+
 To add a check that makes a pair inconclusive, append a function to
 ``CHECKS``; to pool several records per case, replace ``_by_case``.
 """
@@ -203,9 +211,34 @@ def compare_case(case: str, old: dict, new: dict, threshold: float) -> CaseChang
     return change
 
 
+JUDGED = (SLOWER, FASTER, SAME)
+
+
+def rechecked(change: CaseChange, old: dict, new: dict, old_again: dict | None, threshold: float) -> CaseChange:
+    """``change`` (NEW against OLD) kept only when the base's re-run agrees (A, B, A): OLD and OLD_AGAIN
+    the same within the threshold, and NEW's verdict against OLD_AGAIN the same as against OLD."""
+    if change.verdict not in JUDGED:
+        return change
+    if old_again is None:
+        change.verdict, change.note = INCONCLUSIVE, "not in the base's re-run (--recheck): drift cannot be ruled out"
+        return change
+    drift = compare_case(change.case_id, old, old_again, threshold)
+    if drift.verdict != SAME:
+        why = drift.note if drift.verdict == INCONCLUSIVE else (
+            f"{_pct(drift.change)}, 95% CI {_pct(drift.ci[0])} to {_pct(drift.ci[1])}" if drift.ci else drift.verdict)
+        change.verdict, change.note = INCONCLUSIVE, f"the machine drifted: the base's re-run against the base: {why}"
+        return change
+    again = compare_case(change.case_id, old_again, new, threshold)
+    if again.verdict != change.verdict:
+        change.verdict, change.note = INCONCLUSIVE, (
+            f"NEW is {change.verdict} against the base but {again.verdict} against its re-run (--recheck)")
+    return change
+
+
 def compare_folders(old_dir, new_dir, threshold_pct: float = DEFAULT_THRESHOLD_PCT,
-                    pooled_old: list | None = None) -> Comparison:
-    """``pooled_old``: several earlier runs whose records of each case are pooled as OLD (reports/pooling.py)."""
+                    pooled_old: list | None = None, recheck_dir=None) -> Comparison:
+    """``pooled_old``: several earlier runs whose records of each case are pooled as OLD (reports/pooling.py).
+    ``recheck_dir``: the base run again, after NEW (see the module's "Drift")."""
     if not threshold_pct >= 0:
         raise RecordError(f"--threshold {threshold_pct}: must be a percentage of 0 or more, e.g. 5")
     old_loaded, new_loaded = load.load_folders(pooled_old or [old_dir], all_runs=bool(pooled_old)), load.load_folders([new_dir])
@@ -217,8 +250,17 @@ def compare_folders(old_dir, new_dir, threshold_pct: float = DEFAULT_THRESHOLD_P
     result = Comparison(str(old_dir), str(new_dir), threshold_pct / 100,
                         warnings=old_loaded.warnings + new_loaded.warnings)
     old_cases, new_cases = _by_case(old_loaded), _by_case(new_loaded)
+    again_cases = None
+    if recheck_dir is not None:
+        again_loaded = load.load_folders([recheck_dir])
+        load.require_records(again_loaded, "nothing to recheck against: the base's re-run has ")
+        result.warnings += again_loaded.warnings
+        again_cases = _by_case(again_loaded)
     for case in sorted(old_cases.keys() & new_cases.keys()):
-        result.changes.append(compare_case(case, old_cases[case], new_cases[case], result.threshold))
+        change = compare_case(case, old_cases[case], new_cases[case], result.threshold)
+        if again_cases is not None:
+            change = rechecked(change, old_cases[case], new_cases[case], again_cases.get(case), result.threshold)
+        result.changes.append(change)
     result.only_old = sorted(old_cases.keys() - new_cases.keys())
     result.only_new = sorted(new_cases.keys() - old_cases.keys())
     from accelbench.reports.env_diff import env_differences  # one warning per env field that changed

@@ -155,3 +155,46 @@ def test_without_samples_the_stored_intervals_are_used():
         rec["timing"]["samples_s"] = []
     change = compare.compare_case("gemm-tiny--torch-cpu", old, new, 0.05)
     assert change.verdict == compare.SLOWER and "stored 95% intervals" in change.note
+
+
+def test_recheck_calls_a_machine_that_drifted_between_runs_inconclusive(tmp_path):
+    """A, B, A: the machine slowed 1.5x after the base run and stayed slow. NEW alone looks 50% slower;
+    the base's re-run is as slow, so nothing is blamed on the change."""
+    old = write_folder(tmp_path / "old")
+    slow_machine = {case: 1.5 for case in CASES}
+    new = write_folder(tmp_path / "new", scale=slow_machine)
+    assert all(c.verdict == compare.SLOWER for c in compare.compare_folders(old, new).changes)
+    again = write_folder(tmp_path / "again", scale=slow_machine)
+    result = compare.compare_folders(old, new, recheck_dir=again)
+    assert all(c.verdict == compare.INCONCLUSIVE and c.note.startswith("the machine drifted") for c in result.changes)
+    assert result.exit_status() == 0 and result.exit_status(strict=True) == 1
+
+
+def test_recheck_keeps_a_real_slowdown_and_asks_for_every_case(tmp_path):
+    old = write_folder(tmp_path / "old")
+    new = write_folder(tmp_path / "new", scale={("gpt2", "torch-cpu"): 1.2})
+    again = write_folder(tmp_path / "again", drop=[("gemm", "jax-cpu")])
+    verdicts = {c.case_id: (c.verdict, c.note) for c in compare.compare_folders(old, new, recheck_dir=again).changes}
+    assert verdicts["gpt2-tiny--torch-cpu"][0] == compare.SLOWER
+    assert verdicts["gemm-tiny--torch-cpu"][0] == compare.SAME
+    assert verdicts["gemm-tiny--jax-cpu"] == (compare.INCONCLUSIVE, "not in the base's re-run (--recheck): drift "
+                                                                    "cannot be ruled out")
+
+
+def test_recheck_from_the_command_line(tmp_path, capsys):
+    from accelbench.harness.cli import main
+
+    old = write_folder(tmp_path / "old")
+    new = write_folder(tmp_path / "new", scale={("gpt2", "torch-cpu"): 1.2})
+    again = write_folder(tmp_path / "again")
+    assert main(["compare", str(old), str(new), "--recheck", str(again)]) == 1
+    assert "gpt2-tiny--torch-cpu is 20" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    empty_old = main(["compare", str(empty), str(new)])  # the status of "nothing found", as for an empty OLD
+    capsys.readouterr()
+    assert empty_old != 0 and main(["compare", str(old), str(new), "--recheck", str(empty)]) == empty_old
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nothing to recheck against" in err[0] and str(empty) in err[0]
+    assert main(["compare", str(old), str(new), "--recheck", str(tmp_path / "missing")]) in (2, empty_old)
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
