@@ -28,9 +28,10 @@ failed in NEW, or a case of OLD missing from NEW; with ``--strict`` also for an
 inconclusive case; else 0. An OLD without records is ``load.NothingFound``.
 
 **Drift (``--recheck OLD_AGAIN``).** A shared machine's speed can move
-between two runs a minute apart (on the 2-core machine gpt2:tiny on torch-cpu
-ran at 3.6 ms/step, then 8.1 ms/step, both runs stable): two stable runs of
-the same code then differ past any threshold. With the base run again after
+between two runs a minute apart (on the 2-core machine two identical runs of
+gpt2:tiny on torch-cpu differed by -20.6% and, in another pair, +50.2%, both
+runs stable each time: ci/false_alarms.py): two stable runs of the same code
+then differ past the threshold. With the base run again after
 NEW (A, B, A), a case keeps a ``slower``/``faster``/``same`` verdict only when
 OLD and OLD_AGAIN are ``same`` and NEW gets that verdict against both;
 otherwise it is ``inconclusive``, naming the drift.
