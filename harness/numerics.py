@@ -28,13 +28,13 @@ groups see it:
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from accelbench.facts.envinfo import package_version
 from accelbench.harness import reference_cache
 from accelbench.kernels.precision import policy
 
@@ -160,20 +160,14 @@ def reference_run(kernel, cfg, state, cache: Path | None = None) -> tuple[str, d
     use_torch = importlib.util.find_spec("torch") is not None and bool(kernel.lowerings()["torch"])
     if cache is None:
         return _reference_run(kernel, cfg, state, use_torch)
-    implementation = f"torch {_version('torch')}" if use_torch else f"jax {_version('jax')}"
+    package = "torch" if use_torch else "jax"
+    implementation = f"{package} {package_version(package) or 'unknown'}"
     digest = reference_cache.key(kernel.name, cfg, state, NUMERICS_STEPS, implementation)
     found = reference_cache.load(cache, digest)
     if found is None:
         found = _reference_run(kernel, cfg, state, use_torch)
         reference_cache.store(cache, digest, *found)
     return found
-
-
-def _version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def _reference_run(kernel, cfg, state, use_torch: bool) -> tuple[str, dict[str, np.ndarray], list[float]]:
